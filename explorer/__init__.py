@@ -1,0 +1,2 @@
+"""Latent Explorer: see inside a GAN."""
+__version__ = "0.1.0"

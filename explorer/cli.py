@@ -1,0 +1,320 @@
+"""`python -m explorer ...` (also `latent-explorer ...`): models, train, sample, interpolate, eval."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from explorer.errors import ConfigError, ExplorerError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one readable line, not a usage block
+        raise ConfigError(f"{self.prog}: {message} (see --help)")
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {v}")
+    return v
+
+
+def finite_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got '{text}'")
+    return v
+
+
+def _write_png(img, path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _write_npz(path: str, **arrays) -> None:
+    import numpy as np
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    print(f"wrote {path}", file=sys.stderr)
+
+
+# ---------------- subcommands ----------------
+
+def cmd_models(args) -> int:
+    from explorer.training.checkpoint import checkpoints_dir, list_model_names, read_config
+    root = checkpoints_dir(args.checkpoints)
+    rows = []
+    for name in list_model_names(root):
+        try:
+            cfg = read_config(root / name)
+            rows.append({"name": name, "kind": cfg.get("kind"), "summary": cfg.get("summary", ""),
+                         "classes": cfg.get("class_names", []), "attributes": cfg.get("attributes", [])})
+        except ExplorerError as e:
+            rows.append({"name": name, "kind": "broken", "summary": str(e)})
+    if args.json:
+        print(json.dumps({"checkpoints": str(root), "models": rows}))
+    else:
+        print(f"models in {root}:" if rows else f"no models in {root}")
+        for r in rows:
+            print(f"  {r['name']:<28} {r['kind']:<10} {r['summary']}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from explorer.training.loop import resume_config, train
+    from explorer.training.presets import get_preset
+    if args.out is None:
+        args.out = str(Path("runs") / args.preset) if args.preset else None
+    if args.out is None:
+        raise ConfigError("train needs --preset NAME (or --resume with --out DIR)")
+    if args.resume:
+        cfg = resume_config(args.out, args.steps)
+        if args.preset and args.preset in _presets() and get_preset(args.preset).task != cfg.task:
+            raise ConfigError(f"{args.out} was not trained with preset '{args.preset}'")
+    else:
+        if not args.preset:
+            raise ConfigError("train needs --preset NAME (see `python -m explorer train --list`)")
+        cfg = get_preset(args.preset)
+        changes = {k: v for k, v in {"steps": args.steps, "seed": args.seed, "batch_size": args.batch_size,
+                                      "lr_g": args.lr, "lr_d": args.lr}.items() if v is not None}
+        if args.correlation is not None:
+            if "correlation" not in cfg.data_options:
+                raise ConfigError(f"preset '{args.preset}' has no attribute correlation to set")
+            changes["data_options"] = {**cfg.data_options, "correlation": args.correlation}
+        cfg = cfg.replace(**changes)
+    command = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result = train(cfg, args.out, data_root=args.data_root, resume=args.resume, progress=not args.quiet,
+                   device=args.device, command=command)
+    print(json.dumps(result) if args.json else f"{result['state']} at step {result['step']}: {result['out']}")
+    return 0
+
+
+def _presets():
+    from explorer.training.presets import PRESETS
+    return PRESETS
+
+
+def _load(args):
+    from explorer.training.checkpoint import load_generator
+    return load_generator(args.model, args.checkpoints)
+
+
+def _labels(model, label, n):
+    import torch
+    if model.num_classes == 0:
+        if label is not None:
+            raise ConfigError(f"model '{model.name}' is not conditional: --label does not apply")
+        return None
+    if label is None:
+        return torch.arange(n) % model.num_classes
+    if not 0 <= label < model.num_classes:
+        raise ConfigError(f"--label must be in 0..{model.num_classes - 1} for '{model.name}' "
+                          f"(classes: {', '.join(model.class_names)})")
+    return torch.full((n,), label, dtype=torch.long)
+
+
+def _codes(model, code, n, seed):
+    if model.cfg.cat_codes == 0:
+        if code is not None:
+            raise ConfigError(f"model '{model.name}' has no categorical code: --code does not apply")
+        return model.sample_codes(n, seed)
+    if code is not None and not 0 <= code < model.cfg.cat_codes:
+        raise ConfigError(f"--code must be in 0..{model.cfg.cat_codes - 1}")
+    return model.sample_codes(n, seed, cat=code)
+
+
+def cmd_sample(args) -> int:
+    import torch
+    from explorer.latent import truncate
+    from explorer.render import grid, scatter, to_uint8
+    model = _load(args)
+    z = truncate(model.sample_z(args.n, args.seed), args.truncation, args.seed)
+    labels, codes = _labels(model, args.label, args.n), _codes(model, args.code, args.n, args.seed)
+    with torch.no_grad():
+        x = model.generate(z, labels, codes)
+    lab = None if labels is None else labels.numpy()
+    cod = None if codes is None else codes.numpy()
+    if model.is_points:
+        if args.npz:
+            _write_npz(args.npz, points=x.numpy().astype("float32"), z=z.numpy(), labels=lab)
+        if args.out:
+            _write_png(scatter(x.numpy()), args.out)
+    else:
+        if args.npz:
+            _write_npz(args.npz, images=to_uint8(x), z=z.numpy(), labels=lab, codes=cod)
+        if args.out:
+            _write_png(grid(x, nrow=min(args.n, 10 if model.num_classes == 10 else 8), scale=2), args.out)
+    if not args.out and not args.npz:
+        raise ConfigError("sample needs --out FILE.png and/or --npz FILE.npz")
+    return 0
+
+
+def cmd_interpolate(args) -> int:
+    import torch
+    from explorer.latent import interpolate_path
+    from explorer.render import grid, to_uint8
+    model = _load(args)
+    if not 2 <= args.steps <= 256:
+        raise ConfigError(f"--steps must be between 2 and 256, got {args.steps}")
+    ends = torch.cat([model.sample_z(1, args.from_seed), model.sample_z(1, args.to_seed)])
+    z = interpolate_path(ends, args.steps, args.method)
+    labels = None
+    if model.num_classes:
+        a = args.from_label if args.from_label is not None else 0
+        b = args.to_label if args.to_label is not None else a
+        _labels(model, a, 1), _labels(model, b, 1)
+        # class-to-class: the one-hot itself is blended, so the picture morphs between classes
+        t = torch.linspace(0, 1, args.steps)[:, None]
+        eye = torch.eye(model.num_classes)
+        onehots = (1 - t) * eye[a] + t * eye[b]
+        with torch.no_grad():
+            x = model.net(z, onehots)
+        labels = torch.where(t[:, 0] < 0.5, a, b)
+    elif args.from_label is not None or args.to_label is not None:
+        raise ConfigError(f"model '{model.name}' is not conditional: --from-label/--to-label do not apply")
+    else:
+        with torch.no_grad():
+            x = model.generate(z, None, _codes(model, None, args.steps, args.from_seed))
+    if model.is_points:
+        raise ConfigError("interpolate draws images; for a 2-D model use `sample`")
+    if not (args.out or args.gif or args.npz):
+        raise ConfigError("interpolate needs --out FILE.png, --gif FILE.gif and/or --npz FILE.npz")
+    if args.out:
+        _write_png(grid(x, nrow=args.steps, scale=2), args.out)
+    if args.gif:
+        from explorer.render import upscale
+        frames = [upscale(f, 256) for f in x]
+        frames += frames[::-1][1:-1]  # ping-pong so the loop has no jump
+        Path(args.gif).parent.mkdir(parents=True, exist_ok=True)
+        frames[0].save(args.gif, save_all=True, append_images=frames[1:], duration=80, loop=0)
+        print(f"wrote {args.gif}", file=sys.stderr)
+    if args.npz:
+        _write_npz(args.npz, images=to_uint8(x), z=z.numpy(), labels=None if labels is None else labels.numpy())
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from explorer.metrics.evaluate import evaluate_classifier_checkpoint, evaluate_generator
+    from explorer.training.checkpoint import read_config, resolve_model_dir
+    model_dir = resolve_model_dir(args.model, args.checkpoints)
+    cfg = read_config(model_dir)
+    data_root = args.data_root or os.environ.get("LATENT_EXPLORER_DATA") or _recorded_data_root(cfg)
+    if cfg.get("kind") == "classifier":
+        result = evaluate_classifier_checkpoint(str(model_dir), args.checkpoints, data_root)
+    else:
+        from explorer.training.checkpoint import load_generator
+        model = load_generator(str(model_dir), args.checkpoints)
+        result = evaluate_generator(model, args.checkpoints, data_root, n=args.n, judge=args.judge)
+    if args.save:
+        from explorer.training.card import model_card
+        from explorer.training.checkpoint import write_json
+        cfg["metrics"] = {**cfg.get("metrics", {}), "eval": result}
+        write_json(model_dir / "config.json", cfg)
+        (model_dir / "README.md").write_text(model_card({**cfg, "name": cfg.get("name") or model_dir.name}))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:>32}: {v}")
+    return 0
+
+
+def _recorded_data_root(cfg: dict):
+    """Fall back to the data root the model was trained with, when it still exists on this machine."""
+    root = cfg.get("provenance", {}).get("data_root")
+    return root if root and Path(root).is_dir() else None
+
+
+# ---------------- parser ----------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="explorer", description="Latent Explorer: see inside a GAN.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, required=True)
+
+    def model_args(sp):
+        sp.add_argument("--model", required=True, help="model name in the checkpoints folder, or a model folder")
+        sp.add_argument("--checkpoints", help="folder of models (default $LATENT_EXPLORER_CHECKPOINTS or ./checkpoints)")
+
+    s = sub.add_parser("models", help="list the models in the checkpoints folder")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--checkpoints")
+    s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("train", help="train a preset (see --list)")
+    s.add_argument("--preset")
+    s.add_argument("--list", action="store_true", help="list the presets and exit")
+    s.add_argument("--steps", type=positive_int, help="total generator (or classifier) steps")
+    s.add_argument("--out", help="run folder (default runs/PRESET)")
+    s.add_argument("--data-root", help="where datasets live (default $LATENT_EXPLORER_DATA or ~/.cache/latent-explorer)")
+    s.add_argument("--resume", action="store_true", help="continue the run in --out to --steps")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--batch-size", type=positive_int)
+    s.add_argument("--lr", type=finite_float, help="learning rate for both networks")
+    s.add_argument("--correlation", type=finite_float, help="faces presets: attribute correlation in [0, 1)")
+    s.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="draw samples from a model")
+    model_args(s)
+    s.add_argument("--n", type=positive_int, default=16)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--label", type=int, help="class index for conditional models")
+    s.add_argument("--code", type=int, help="InfoGAN categorical code")
+    s.add_argument("--truncation", type=finite_float, help="redraw z entries beyond this magnitude")
+    s.add_argument("--out", help="PNG grid")
+    s.add_argument("--npz", help="NPZ with images (uint8 NxHxWxC), z, labels / points")
+    s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("interpolate", help="walk between two latent points (and classes)")
+    model_args(s)
+    s.add_argument("--from-seed", type=int, required=True)
+    s.add_argument("--to-seed", type=int, required=True)
+    s.add_argument("--from-label", type=int)
+    s.add_argument("--to-label", type=int)
+    s.add_argument("--steps", type=positive_int, default=8)
+    s.add_argument("--method", choices=["slerp", "lerp"], default="slerp")
+    s.add_argument("--out")
+    s.add_argument("--gif")
+    s.add_argument("--npz")
+    s.set_defaults(func=cmd_interpolate)
+
+    s = sub.add_parser("eval", help="measure a model with the project's judges")
+    model_args(s)
+    s.add_argument("--data-root")
+    s.add_argument("--judge", help="classifier checkpoint to judge with (default from the model's config)")
+    s.add_argument("--n", type=positive_int, default=5000, help="generated samples")
+    s.add_argument("--save", action="store_true", help="record the metrics in the model's config.json and card")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if getattr(args, "list", False):
+            from explorer.training.card import describe
+            for name, cfg in sorted(_presets().items()):
+                print(f"{name:<26} {describe(cfg)}")
+            return 0
+        return args.func(args)
+    except ExplorerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

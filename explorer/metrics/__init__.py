@@ -1,0 +1,1 @@
+"""Quality measures: Frechet distance on classifier features, class agreement, attribute rates, mode coverage."""

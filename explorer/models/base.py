@@ -1,0 +1,146 @@
+"""Model config, the registries every variant joins, and the one generator interface."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from explorer.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = "dcgan"                      # registry key of the generator/critic family: "dcgan", "mlp"
+    z_dim: int = 64                          # input latent (z) dimensionality
+    shape: tuple[int, ...] = (1, 28, 28)     # one output sample: (C, H, W) for images, (2,) for points
+    num_classes: int = 0                     # one-hot class appended to z (0 = unconditional)
+    width: int = 64                          # base channel count (dcgan) or hidden units (mlp)
+    depth: int = 3                           # hidden layers (mlp only)
+    critic_norm: str = "batch"               # "batch", "layer" or "none" (WGAN-GP: no BatchNorm in the critic)
+    cat_codes: int = 0                       # InfoGAN: size of one categorical code (0 = none)
+    cont_codes: int = 0                      # InfoGAN: number of continuous codes in [-1, 1]
+
+    @property
+    def code_dim(self) -> int:
+        return self.cat_codes + self.cont_codes
+
+    @property
+    def cond_dim(self) -> int:
+        """Width of everything appended to z: class one-hot plus InfoGAN codes."""
+        return self.num_classes + self.code_dim
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        d = dict(d)
+        d["shape"] = tuple(d.get("shape", cls.shape))
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"unknown model setting(s): {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+# name -> constructor(ModelConfig) ; filled by the @register decorators below
+GENERATORS: dict[str, Callable[[ModelConfig], nn.Module]] = {}
+CRITICS: dict[str, Callable[[ModelConfig], nn.Module]] = {}
+CLASSIFIERS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def _register(table: dict, name: str):
+    def deco(cls):
+        table[name] = cls
+        return cls
+    return deco
+
+
+def register_generator(name: str):
+    return _register(GENERATORS, name)
+
+
+def register_critic(name: str):
+    return _register(CRITICS, name)
+
+
+def register_classifier(name: str):
+    return _register(CLASSIFIERS, name)
+
+
+def _lookup(table: dict, name: str, what: str):
+    if name not in table:
+        raise ConfigError(f"unknown {what} '{name}' (known: {', '.join(sorted(table))})")
+    return table[name]
+
+
+def build_generator(cfg: ModelConfig) -> nn.Module:
+    return _lookup(GENERATORS, cfg.arch, "generator architecture")(cfg)
+
+
+def build_critic(cfg: ModelConfig) -> nn.Module:
+    return _lookup(CRITICS, cfg.arch, "critic architecture")(cfg)
+
+
+def build_classifier(arch: str, shape: tuple[int, ...], num_outputs: int, width: int = 32) -> nn.Module:
+    return _lookup(CLASSIFIERS, arch, "classifier architecture")(shape, num_outputs, width)
+
+
+def one_hot(labels: torch.Tensor | None, num_classes: int, n: int, device) -> torch.Tensor | None:
+    """Class indices (n,) -> float one-hot (n, num_classes); None when the model is unconditional."""
+    if num_classes == 0:
+        return None
+    if labels is None:
+        raise ConfigError(f"this model is conditional: give a class label in 0..{num_classes - 1}")
+    labels = torch.as_tensor(labels, device=device).long().reshape(-1)
+    if labels.numel() == 1:  # one label for the whole batch
+        labels = labels.expand(n)
+    if labels.shape != (n,) or labels.min() < 0 or labels.max() >= num_classes:
+        raise ConfigError(f"class labels must be {n} integers in 0..{num_classes - 1}")
+    return nn.functional.one_hot(labels, num_classes).float()
+
+
+class GeneratorModel:
+    """What the UI and CLI talk to: a generator net plus its names, whatever the variant."""
+
+    def __init__(self, net: nn.Module, cfg: ModelConfig, class_names=(), attributes=(), name: str = "",
+                 meta: dict | None = None):
+        self.net = net.eval()
+        self.cfg = cfg
+        self.name = name
+        self.z_dim = cfg.z_dim
+        self.num_classes = cfg.num_classes
+        self.class_names = tuple(class_names) or tuple(str(i) for i in range(cfg.num_classes))
+        self.attributes = tuple(attributes)
+        self.image_shape = tuple(cfg.shape)
+        self.is_points = len(cfg.shape) == 1
+        self.meta = meta or {}
+
+    def sample_z(self, n: int, seed: int) -> torch.Tensor:
+        """Reproducible latents: the same seed gives the same z on every machine."""
+        z = np.random.RandomState(seed % 2**32).standard_normal((n, self.z_dim))
+        return torch.from_numpy(z.astype(np.float32))
+
+    def sample_codes(self, n: int, seed: int, cat: int | None = None) -> torch.Tensor | None:
+        """InfoGAN codes: one-hot categorical (random or fixed to `cat`) then uniform continuous."""
+        if self.cfg.code_dim == 0:
+            return None
+        rs = np.random.RandomState((seed + 7919) % 2**32)
+        parts = []
+        if self.cfg.cat_codes:
+            k = rs.randint(0, self.cfg.cat_codes, n) if cat is None else np.full(n, cat)
+            parts.append(np.eye(self.cfg.cat_codes)[k])
+        if self.cfg.cont_codes:
+            parts.append(rs.uniform(-1, 1, (n, self.cfg.cont_codes)))
+        return torch.from_numpy(np.concatenate(parts, 1).astype(np.float32))
+
+    def generate(self, z: torch.Tensor, labels=None, codes: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [-1, 1] as N x C x H x W (points: N x 2). Gradients flow to z when it requires them."""
+        z = torch.as_tensor(z, dtype=torch.float32)
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ConfigError(f"z must have shape (n, {self.z_dim}), got {tuple(z.shape)}")
+        cond = one_hot(labels, self.num_classes, z.shape[0], z.device)
+        if self.cfg.code_dim:
+            if codes is None:
+                codes = self.sample_codes(z.shape[0], 0)
+            cond = codes if cond is None else torch.cat([cond, codes], 1)
+        return self.net(z, cond)

@@ -1,0 +1,51 @@
+"""Model cards: a one-line summary and a README for every checkpoint folder."""
+from __future__ import annotations
+
+import json
+
+from explorer.training.config import TrainConfig
+
+LOSS_NAMES = {"bce": "BCE", "wgan": "WGAN (weight clipping)", "wgangp": "WGAN-GP"}
+DATA_NAMES = {"digits": "MNIST digits", "fashion": "Fashion-MNIST", "faces": "synthetic faces",
+              "celeba": "CelebA-layout faces", "folder": "an image folder", "toy2d": "2-D toy points"}
+
+
+def describe(cfg: TrainConfig) -> str:
+    """One line a model picker can show."""
+    data = DATA_NAMES.get(cfg.dataset, cfg.dataset)
+    opts = cfg.data_options
+    if "distribution" in opts:
+        data = f"{opts['distribution']} 2-D points"
+    if "correlation" in opts:
+        data += f" (attribute correlation {opts['correlation']})"
+    if cfg.task == "classifier":
+        return f"{cfg.classifier_arch} classifier for {data}, {cfg.steps} steps"
+    m = cfg.model
+    kind = {"dcgan": "DCGAN", "mlp": "MLP GAN"}.get(m.arch, m.arch)
+    if m.num_classes:
+        kind = "conditional " + kind
+    if m.code_dim:
+        kind = "InfoGAN " + kind
+    return f"{kind} on {data}, {LOSS_NAMES.get(cfg.loss, cfg.loss)} loss, z_dim {m.z_dim}, {cfg.steps} steps"
+
+
+def model_card(conf: dict) -> str:
+    """README.md for a checkpoint folder, rebuilt from its config.json."""
+    prov, metrics = conf.get("provenance", {}), conf.get("metrics", {})
+    cmd = prov.get("command") or "python -m explorer train ..."
+    lines = [f"# {conf.get('name') or 'Model'}", "", conf.get("summary", ""), "",
+             "![samples](samples.png)", "",
+             "## Data", f"- dataset: `{conf['dataset']['name']}`, sample shape {conf['dataset']['shape']}, "
+             f"options {json.dumps(conf['dataset'].get('options', {}))}"]
+    if conf.get("class_names"):
+        lines.append(f"- classes: {', '.join(conf['class_names'])}")
+    if conf.get("attributes"):
+        lines.append(f"- attributes: {', '.join(conf['attributes'])}")
+    lines += ["", "## How it was made", f"- command: `{cmd}`",
+              f"- steps: {prov.get('step')}, wall time {prov.get('wall_time_s')} s on {prov.get('machine')} "
+              f"({prov.get('processes', 1)} process(es))", f"- saved: {prov.get('saved')}", "",
+              "## Metrics", "```json", json.dumps(metrics, indent=2) if metrics else "(none yet: run "
+              "`python -m explorer eval --model NAME --json`)", "```", ""]
+    if conf.get("notes"):
+        lines += ["## Notes", conf["notes"], ""]
+    return "\n".join(lines)

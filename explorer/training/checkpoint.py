@@ -1,0 +1,195 @@
+"""Checkpoint folders: config.json + safetensors weights (+ resume state). Data, never code.
+
+Writes are atomic; loads validate keys, shapes and finiteness and never unpickle anything but plain
+tensors and numbers (torch.load with weights_only=True, for resume state only).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from explorer.errors import CheckpointError
+
+FORMAT_VERSION = 1
+PROJECT_CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
+ENV_VAR = "LATENT_EXPLORER_CHECKPOINTS"
+
+
+def checkpoints_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """--checkpoints DIR, else $LATENT_EXPLORER_CHECKPOINTS, else the project's checkpoints/."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    return PROJECT_CHECKPOINTS
+
+
+def resolve_model_dir(name_or_dir: str | os.PathLike, checkpoints: str | os.PathLike | None = None) -> Path:
+    """A model name in the checkpoints folder, or a path to a model folder."""
+    root = checkpoints_dir(checkpoints)
+    name = str(name_or_dir)
+    candidates = [root / name] if name and "/" not in name and os.sep not in name and name not in (".", "..") else []
+    candidates.append(Path(name).expanduser())
+    for c in candidates:
+        if (c / "config.json").is_file():
+            return c
+    known = ", ".join(list_model_names(root)) or "none"
+    raise CheckpointError(f"unknown model '{name}': no model folder with config.json there or in {root} "
+                          f"(models: {known})")
+
+
+def list_model_names(root: Path) -> list[str]:
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "config.json").is_file())
+
+
+# ---------- writing ----------
+
+def _atomic_write(path: Path, write) -> None:
+    """write(tmp_path) then os.replace: a reader never sees a half-written file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: dict) -> None:
+    _atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=2) + "\n"))
+
+
+def save_weights(path: Path, module: torch.nn.Module) -> None:
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"refusing to save non-finite weights ({bad[0]})")
+    _atomic_write(path, lambda p: save_file(state, str(p), metadata={"format_version": str(FORMAT_VERSION)}))
+
+
+def save_checkpoint(out: Path, config: dict, nets: dict[str, torch.nn.Module], state: dict | None = None,
+                    samples=None, card: str | None = None) -> None:
+    """Write one checkpoint folder. Files go to a staging folder first, then are moved in one quick pass,
+    so a process killed mid-save leaves the previous checkpoint whole."""
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=out, prefix=".saving-"))
+    try:
+        for name, net in nets.items():
+            save_weights(stage / f"{name}.safetensors", net)
+        if state is not None:
+            torch.save(state, stage / "state.pt")
+        if samples is not None:
+            samples.save(stage / "samples.png")
+        if card is not None:
+            (stage / "README.md").write_text(card)
+        (stage / "config.json").write_text(json.dumps({"format_version": FORMAT_VERSION, **config}, indent=2) + "\n")
+        # config.json moves last: a folder is a model only once its weights are in place
+        for f in sorted(stage.iterdir(), key=lambda p: p.name == "config.json"):
+            os.replace(f, out / f.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+# ---------- reading ----------
+
+def read_config(model_dir: Path) -> dict:
+    path = Path(model_dir) / "config.json"
+    try:
+        cfg = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{model_dir} is not a model folder (no config.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path} is not valid JSON ({e.__class__.__name__})") from None
+    if not isinstance(cfg, dict) or "train" not in cfg:
+        raise CheckpointError(f"{path} is not a Latent Explorer config (no 'train' section)")
+    if cfg.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path} has format version {cfg['format_version']}; this version reads up to "
+                              f"{FORMAT_VERSION}: upgrade latent-explorer")
+    return cfg
+
+
+def load_weights(module: torch.nn.Module, path: Path) -> torch.nn.Module:
+    """Load a safetensors file into `module`, checking keys, shapes and finiteness first."""
+    if not path.is_file():
+        raise CheckpointError(f"missing weights file {path}")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path} is not a valid safetensors file (truncated, corrupt or a pickle?): "
+                              f"{str(e).splitlines()[0][:120]}") from None
+    expected = module.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{path.name} does not match the architecture in config.json: "
+                              f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+    for k, v in state.items():
+        if tuple(v.shape) != tuple(expected[k].shape):
+            raise CheckpointError(f"{path.name}: '{k}' has shape {tuple(v.shape)}, the architecture in config.json "
+                                  f"needs {tuple(expected[k].shape)}")
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise CheckpointError(f"{path.name}: '{k}' holds NaN or infinite values")
+    module.load_state_dict(state)
+    return module
+
+
+def load_state(path: Path) -> dict:
+    """Resume state (optimizers, RNG, step). weights_only=True: a pickle payload is refused, never run."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"cannot resume: {path} is missing") from None
+    except Exception as e:  # UnpicklingError for payloads, RuntimeError/EOFError for truncation
+        raise CheckpointError(f"cannot resume from {path}: not a plain-tensor state file "
+                              f"({e.__class__.__name__}); it was not executed") from None
+
+
+# ---------- whole models ----------
+
+def _train_config(cfg: dict, model_dir: Path):
+    from explorer.training.config import TrainConfig
+    try:
+        return TrainConfig.from_dict(cfg["train"])
+    except CheckpointError:
+        raise
+    except Exception as e:  # ConfigError or a malformed field
+        raise CheckpointError(f"{model_dir}/config.json has an invalid 'train' section: {e}") from None
+
+
+def load_generator(name_or_dir, checkpoints=None, with_critic: bool = False):
+    """The one door to a trained generator: returns a GeneratorModel (and the critic if asked)."""
+    from explorer.models import GeneratorModel, build_critic, build_generator
+    model_dir = resolve_model_dir(name_or_dir, checkpoints)
+    cfg = read_config(model_dir)
+    if cfg.get("kind") != "gan":
+        raise CheckpointError(f"'{name_or_dir}' is a {cfg.get('kind', 'unknown')} model, not a generator")
+    tc = _train_config(cfg, model_dir)
+    net = load_weights(build_generator(tc.model), model_dir / "generator.safetensors")
+    model = GeneratorModel(net, tc.model, cfg.get("class_names", ()), cfg.get("attributes", ()),
+                           name=model_dir.name, meta={**cfg, "path": str(model_dir)})
+    if with_critic:
+        return model, load_weights(build_critic(tc.model), model_dir / "critic.safetensors").eval()
+    return model
+
+
+def load_classifier(name_or_dir, checkpoints=None):
+    """A trained judge: (network in eval mode, its config dict with class_names / attributes)."""
+    from explorer.models import build_classifier
+    model_dir = resolve_model_dir(name_or_dir, checkpoints)
+    cfg = read_config(model_dir)
+    if cfg.get("kind") != "classifier":
+        raise CheckpointError(f"'{name_or_dir}' is a {cfg.get('kind', 'unknown')} model, not a classifier")
+    tc = _train_config(cfg, model_dir)
+    n_out = len(cfg.get("class_names") or ()) or len(cfg.get("attributes") or ())
+    net = build_classifier(tc.classifier_arch, tuple(tc.model.shape), n_out, tc.classifier_width)
+    load_weights(net, model_dir / "classifier.safetensors")
+    return net.eval(), {**cfg, "path": str(model_dir)}

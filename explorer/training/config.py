@@ -1,0 +1,70 @@
+"""One frozen config rebuilds a run: dataset, model, loss, optimizer, schedule. Saved in every checkpoint."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from explorer.errors import ConfigError
+from explorer.models.base import ModelConfig
+
+TASKS = ("gan", "classifier")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    task: str = "gan"                         # "gan" or "classifier"
+    dataset: str = "digits"                   # a name in explorer.data.DATASETS
+    data_options: dict = field(default_factory=dict)   # e.g. {"correlation": 0.8}, {"distribution": "ring"}
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: str = "bce"                         # a name in explorer.losses.LOSSES (gan only)
+    loss_options: dict = field(default_factory=dict)   # e.g. {"saturating": True}, {"clip": 0.01}
+    steps: int = 2000                         # generator steps (gan) or optimizer steps (classifier)
+    batch_size: int = 64
+    optimizer: str | None = None              # None: the loss's default ("adam" / "rmsprop")
+    lr_g: float | None = None                 # None: the loss's default
+    lr_d: float | None = None
+    betas: tuple[float, float] | None = None
+    n_critic: int | None = None               # critic steps per generator step; None: the loss's default
+    info_lambda: float = 1.0                  # InfoGAN: weight of the mutual-information term
+    classifier_arch: str = "cnn"              # classifier task: registry name
+    classifier_width: int = 32
+    judge: str | None = None                  # classifier used by `eval` / directions (checkpoint name)
+    seed: int = 0
+    log_every: int = 10
+    sample_every: int = 250
+    checkpoint_every: int = 500
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
+        if "model" in d:
+            d["model"] = ModelConfig.from_dict(d["model"])
+        if d.get("betas") is not None:
+            d["betas"] = tuple(d["betas"])
+        return cls(**d).validated()
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes).validated()
+
+    def validated(self) -> "TrainConfig":
+        if self.task not in TASKS:
+            raise ConfigError(f"unknown task '{self.task}' (known: {', '.join(TASKS)})")
+        for name in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
+        if self.n_critic is not None and self.n_critic <= 0:
+            raise ConfigError(f"n-critic must be a positive integer, got {self.n_critic}")
+        for name in ("lr_g", "lr_d"):
+            v = getattr(self, name)
+            if v is not None and not (0 < v < 1):
+                raise ConfigError(f"{name.replace('_', '-')} must be between 0 and 1, got {v}")
+        if self.model.z_dim <= 0:
+            raise ConfigError(f"z-dim must be positive, got {self.model.z_dim}")
+        return self

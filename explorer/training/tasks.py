@@ -1,0 +1,197 @@
+"""What one training step does, per task. The loop sees only `step`, `nets`, `optimizers` and `preview`."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from explorer.errors import ConfigError
+from explorer.losses import build_loss
+from explorer.models import build_classifier, build_critic, build_generator
+from explorer.models.base import GeneratorModel, one_hot
+from explorer.render import grid, scatter
+from explorer.training.config import TrainConfig
+from explorer.training.distributed import DistInfo, unwrap, wrap
+
+TASKS: dict[str, type] = {}
+PREVIEW_SEED = 1234  # the fixed z of every sample grid
+
+
+def register_task(name: str):
+    def deco(cls):
+        TASKS[name] = cls
+        return cls
+    return deco
+
+
+def grad_norm(module: torch.nn.Module) -> float:
+    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
+    return torch.stack(norms).norm().item() if norms else 0.0
+
+
+def make_optimizer(name: str, params, lr: float, betas) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas))
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    raise ConfigError(f"unknown optimizer '{name}' (adam, rmsprop)")
+
+
+def dcgan_init(module: torch.nn.Module) -> None:
+    """DCGAN paper init: conv weights N(0, 0.02), norm scales N(1, 0.02), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            torch.nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                torch.nn.init.zeros_(m.bias)
+        elif isinstance(m, (torch.nn.BatchNorm2d, torch.nn.GroupNorm)):
+            torch.nn.init.normal_(m.weight, 1.0, 0.02)
+            torch.nn.init.zeros_(m.bias)
+
+
+@register_task("gan")
+class GANTask:
+    """n_critic critic steps, then one generator step; the loss object owns all GAN-specific math."""
+
+    def __init__(self, cfg: TrainConfig, data, dist: DistInfo):
+        self.cfg, self.data, self.dist = cfg, data, dist
+        mc = cfg.model
+        if mc.num_classes and mc.num_classes != len(data.info.class_names):
+            raise ConfigError(f"a conditional model needs a dataset with {mc.num_classes} classes; "
+                              f"'{cfg.dataset}' has {len(data.info.class_names)}")
+        g, d = build_generator(mc), build_critic(mc)
+        if mc.arch == "dcgan":
+            dcgan_init(g), dcgan_init(d)
+        self.G, self.D = g.to(dist.device), d.to(dist.device)
+        self.loss = build_loss(cfg.loss, **cfg.loss_options)
+        dflt = self.loss.defaults
+        opt = cfg.optimizer or dflt.optimizer
+        betas = cfg.betas or dflt.betas
+        self.n_critic = cfg.n_critic or dflt.n_critic
+        self.opt_g = make_optimizer(opt, self.G.parameters(), cfg.lr_g or dflt.lr, betas)
+        self.opt_d = make_optimizer(opt, self.D.parameters(), cfg.lr_d or dflt.lr, betas)
+        self.g, self.d = wrap(self.G, dist), wrap(self.D, dist)
+        self.samples_per_step = cfg.batch_size * self.n_critic
+
+    @property
+    def nets(self) -> dict:
+        return {"generator": self.G, "critic": self.D}
+
+    @property
+    def optimizers(self) -> dict:
+        return {"g": self.opt_g, "d": self.opt_d}
+
+    def _cond(self, y: torch.Tensor) -> torch.Tensor | None:
+        return one_hot(y, self.cfg.model.num_classes, y.shape[0], self.dist.device)
+
+    def step(self, next_batch, measure: bool) -> dict:
+        z_dim, dev = self.cfg.model.z_dim, self.dist.device
+        for _ in range(self.n_critic):
+            x, y, _ = next_batch()
+            x, cond = x.to(dev), self._cond(y.to(dev))
+            with torch.no_grad():
+                fake = self.g(torch.randn(x.shape[0], z_dim, device=dev), cond)
+            loss_d, stats = self.loss.critic_loss(lambda t: self.d(t, cond), x, fake)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            if measure:
+                stats["grad_norm_d"] = grad_norm(self.D)
+            self.opt_d.step()
+            self.loss.after_critic_step(self.D)
+        fake = self.g(torch.randn(x.shape[0], z_dim, device=dev), cond)
+        loss_g, g_stats = self.loss.generator_loss(lambda t: self.d(t, cond), fake)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        if measure:
+            g_stats["grad_norm_g"] = grad_norm(self.G)
+        self.opt_g.step()
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), **stats, **g_stats}
+
+    @torch.no_grad()
+    def preview(self):
+        """Samples on a fixed z (a grid; classes across for conditional models; a scatter for 2-D points)."""
+        mc = self.cfg.model
+        model = GeneratorModel(self.G, mc)
+        was_training = self.G.training
+        try:
+            if len(mc.shape) == 1:
+                z = model.sample_z(1000, PREVIEW_SEED).to(self.dist.device)
+                pts = model.generate(z).cpu().numpy()
+                real = self.data.x[:1000].numpy()
+                return scatter(pts, real)
+            if mc.num_classes:
+                rows = 8
+                z = model.sample_z(rows, PREVIEW_SEED).repeat_interleave(mc.num_classes, 0)
+                labels = torch.arange(mc.num_classes).repeat(rows)
+                imgs = model.generate(z.to(self.dist.device), labels.to(self.dist.device))
+                return grid(imgs, nrow=mc.num_classes, scale=2)
+            imgs = model.generate(model.sample_z(64, PREVIEW_SEED).to(self.dist.device))
+            return grid(imgs, nrow=8, scale=2)
+        finally:
+            self.G.train(was_training)
+
+
+@register_task("classifier")
+class ClassifierTask:
+    """A judge: softmax over classes, or independent sigmoids over binary attributes."""
+
+    def __init__(self, cfg: TrainConfig, data, dist: DistInfo):
+        self.cfg, self.data, self.dist = cfg, data, dist
+        info = data.info
+        self.multilabel = not info.class_names
+        n_out = len(info.attribute_names) if self.multilabel else len(info.class_names)
+        if n_out == 0:
+            raise ConfigError(f"dataset '{cfg.dataset}' has neither classes nor attributes to learn")
+        self.C = build_classifier(cfg.classifier_arch, info.shape, n_out, cfg.classifier_width).to(dist.device)
+        self.opt = make_optimizer(cfg.optimizer or "adam", self.C.parameters(), cfg.lr_d or 1e-3,
+                                  cfg.betas or (0.9, 0.999))
+        self.c = wrap(self.C, dist)
+        self.samples_per_step = cfg.batch_size
+
+    @property
+    def nets(self) -> dict:
+        return {"classifier": self.C}
+
+    @property
+    def optimizers(self) -> dict:
+        return {"c": self.opt}
+
+    def _loss(self, logits, y, a):
+        if self.multilabel:
+            return F.binary_cross_entropy_with_logits(logits, a), ((logits > 0).float() == a).float().mean()
+        return F.cross_entropy(logits, y), (logits.argmax(1) == y).float().mean()
+
+    def step(self, next_batch, measure: bool) -> dict:
+        x, y, a = (t.to(self.dist.device) for t in next_batch())
+        loss, acc = self._loss(self.c(x), y, a)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        stats = {"loss": loss.item(), "accuracy": acc.item()}
+        if measure:
+            stats["grad_norm"] = grad_norm(self.C)
+        self.opt.step()
+        return stats
+
+    @torch.no_grad()
+    def preview(self):
+        x, _, _ = self.data.get_batch(torch.arange(min(64, len(self.data))))
+        return grid(x, nrow=8, scale=2)
+
+
+def evaluate_classifier(net: torch.nn.Module, data, multilabel: bool, batch: int = 500) -> dict:
+    """Accuracy on a dataset: overall, and per attribute for multi-label judges."""
+    net.eval()
+    correct, n = None, 0
+    with torch.no_grad():
+        for i in range(0, len(data), batch):
+            x, y, a = data.get_batch(torch.arange(i, min(i + batch, len(data))))
+            logits = net(x)
+            hit = ((logits > 0).float() == a).float().sum(0) if multilabel else (logits.argmax(1) == y).float().sum()
+            correct = hit if correct is None else correct + hit
+            n += x.shape[0]
+    acc = (correct / n).cpu().numpy()
+    if multilabel:
+        names = data.info.attribute_names
+        return {"accuracy_mean": float(acc.mean()), "accuracy_min": float(acc.min()),
+                "accuracy": {k: round(float(v), 4) for k, v in zip(names, acc)}}
+    return {"accuracy": float(np.asarray(acc))}
