@@ -38,8 +38,8 @@ def wrap(module: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
     if info.world == 1:
         return module
     ids = [info.device.index] if info.device.type == "cuda" else None
-    # every rank keeps its own BatchNorm statistics; rank 0's are the ones saved
-    return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+    # BatchNorm statistics are synced once at wrap time, then each rank keeps its own; rank 0's are saved
+    return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False)
 
 
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:
@@ -61,4 +61,17 @@ def barrier(info: DistInfo) -> None:
 
 def teardown(info: DistInfo) -> None:
     if info.world > 1 and dist.is_initialized():
+        dist.barrier()  # no rank tears down while another still talks to it
         dist.destroy_process_group()
+
+
+def assert_in_sync(module: torch.nn.Module, info: DistInfo) -> None:
+    """Every rank must end with the same weights; a cheap checksum catches a broken gradient all-reduce."""
+    if info.world == 1:
+        return
+    params = [p.detach().double().sum() for p in module.parameters()]
+    local = torch.stack(params).to(info.device) if params else torch.zeros(1, device=info.device)
+    gathered = [torch.empty_like(local) for _ in range(info.world)]
+    dist.all_gather(gathered, local)
+    if not all(torch.allclose(g, gathered[0], rtol=1e-6, atol=1e-8) for g in gathered):
+        raise RuntimeError("distributed training went out of sync: ranks hold different weights")

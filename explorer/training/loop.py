@@ -180,6 +180,8 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
         test = load_dataset(cfg.dataset, root=data_root, split="test", **cfg.data_options)
         final = {f"test_{k}": v for k, v in evaluate_classifier(task.C, test, task.multilabel).items()}
         task.C.train()
+    for net in task.nets.values():
+        D.assert_in_sync(net, dist)
     save(final)
     if dist.is_main and callback is not None:
         callback({"step": step, "total_steps": cfg.steps, "elapsed": elapsed, "metrics": last_metrics,

@@ -1,0 +1,36 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture
+def data_root() -> Path:
+    if not (SHARED_DATA / "MNIST" / "raw").is_dir():
+        pytest.skip(f"MNIST not found at {SHARED_DATA} (CI provides ../shared/data)")
+    return SHARED_DATA
+
+
+def run_cli(*args, env=None, cwd=None, timeout=600) -> subprocess.CompletedProcess:
+    """Run `python -m explorer ...` as a user would, capturing stdout and stderr."""
+    e = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "explorer", *map(str, args)], capture_output=True, text=True,
+                          env=e, cwd=cwd or ROOT, timeout=timeout)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Non-zero exit, one readable line on stderr, no traceback."""
+    assert proc.returncode != 0, proc.stdout
+    err = proc.stderr.strip()
+    assert "Traceback" not in err, err
+    assert len(err.splitlines()) == 1, err
+    for f in fragments:
+        assert f.lower() in err.lower(), err

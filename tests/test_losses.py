@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from explorer.errors import ConfigError
+from explorer.losses import LOSSES, build_loss
+
+
+def linear_critic(scale: float):
+    w = torch.zeros(4)
+    w[0] = scale
+    return lambda x: x.flatten(1) @ w
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_reports_its_stats(name):
+    loss = build_loss(name)
+    real, fake = torch.randn(8, 4) + 1, torch.randn(8, 4, requires_grad=True)
+    critic = torch.nn.Linear(4, 1)
+    f = lambda x: critic(x).flatten()
+    ld, stats = loss.critic_loss(f, real, fake.detach())
+    lg, gstats = loss.generator_loss(f, fake)
+    assert ld.ndim == 0 and lg.ndim == 0
+    assert {"d_real", "d_fake"} <= set(stats) and "d_fake_g" in gstats
+    lg.backward()
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+    assert loss.defaults.n_critic >= 1
+
+
+def test_defaults_follow_the_papers():
+    assert build_loss("wgan").defaults.optimizer == "rmsprop" and build_loss("wgan").defaults.lr == 5e-5
+    assert build_loss("wgan").clip == 0.01 and build_loss("wgan").defaults.n_critic == 5
+    gp = build_loss("wgangp")
+    assert gp.gp_lambda == 10 and gp.defaults.betas == (0.0, 0.9) and gp.defaults.lr == 1e-4
+    assert build_loss("bce").saturating is False
+
+
+def test_saturating_bce_gradient_vanishes_when_the_critic_wins():
+    """With D(G(z)) ~ 0, log(1 - D) is flat: the minimax generator loss gives almost no gradient."""
+    fake = torch.full((16, 1), 0.0, requires_grad=True)
+    critic = lambda x: x.flatten() * 1.0 - 8.0  # logits around -8: D(G(z)) ~ 3e-4
+    grads = {}
+    for sat in (False, True):
+        fake.grad = None
+        loss, _ = build_loss("bce", saturating=sat).generator_loss(critic, fake)
+        loss.backward()
+        grads[sat] = fake.grad.abs().mean().item()
+    assert grads[True] < grads[False] / 100
+
+
+def test_bce_stats_are_probabilities():
+    _, stats = build_loss("bce").critic_loss(lambda x: x.flatten() * 50, torch.ones(4, 1), -torch.ones(4, 1))
+    assert stats["d_real"] > 0.99 and stats["d_fake"] < 0.01
+
+
+def test_weight_clipping_clamps_every_parameter():
+    critic = torch.nn.Linear(4, 1)
+    torch.nn.init.uniform_(critic.weight, -1, 1)
+    build_loss("wgan", clip=0.05).after_critic_step(critic)
+    assert all(p.abs().max() <= 0.05 for p in critic.parameters())
+
+
+def test_wasserstein_estimate_is_mean_real_minus_mean_fake():
+    _, stats = build_loss("wgan").critic_loss(lambda x: x.flatten(), torch.full((4, 1), 3.0), torch.full((4, 1), 1.0))
+    assert stats["wasserstein"] == pytest.approx(2.0)
+
+
+def test_gradient_penalty_is_zero_for_unit_slope_and_grows_with_slope():
+    real, fake = torch.randn(64, 4), torch.randn(64, 4)
+    loss = build_loss("wgangp")
+    _, s1 = loss.critic_loss(linear_critic(1.0), real, fake)
+    _, s3 = loss.critic_loss(linear_critic(3.0), real, fake)
+    assert s1["gp"] == pytest.approx(0.0, abs=1e-6)
+    assert s3["gp"] == pytest.approx(4.0, rel=1e-4) and s3["grad_norm_interp"] == pytest.approx(3.0, rel=1e-4)
+
+
+def test_bad_loss_names_and_settings():
+    with pytest.raises(ConfigError, match="unknown loss 'hinge'"):
+        build_loss("hinge")
+    with pytest.raises(ConfigError, match="no setting"):
+        build_loss("bce", clip=0.1)

@@ -1,0 +1,91 @@
+import pytest
+import torch
+
+from explorer.errors import ConfigError
+from explorer.models import (CLASSIFIERS, CRITICS, GENERATORS, GeneratorModel, ModelConfig, build_classifier,
+                             build_critic, build_generator)
+
+SHAPES = {"dcgan": [(1, 28, 28), (3, 32, 32), (3, 64, 64)], "mlp": [(2,), (1, 28, 28)]}
+
+
+def configs():
+    for arch in GENERATORS:
+        for shape in SHAPES[arch]:
+            for classes in (0, 10):
+                yield ModelConfig(arch=arch, shape=shape, num_classes=classes, z_dim=16, width=16)
+
+
+@pytest.mark.parametrize("cfg", list(configs()), ids=lambda c: f"{c.arch}-{'x'.join(map(str, c.shape))}-c{c.num_classes}")
+def test_generator_and_critic_shapes(cfg):
+    g, d = build_generator(cfg), build_critic(cfg)
+    model = GeneratorModel(g, cfg)
+    z = model.sample_z(3, seed=5)
+    x = model.generate(z, labels=torch.tensor([0, 1, 2]) if cfg.num_classes else None)
+    assert x.shape == (3, *cfg.shape)
+    if len(cfg.shape) == 3:
+        assert x.min() >= -1 and x.max() <= 1
+    cond = torch.eye(10)[:3] if cfg.num_classes else None
+    assert d(x, cond).shape == (3,)
+
+
+def test_every_variant_is_registered():
+    assert set(GENERATORS) == set(CRITICS) >= {"dcgan", "mlp"}
+    assert {"cnn", "cnn-bn"} <= set(CLASSIFIERS)
+
+
+def test_sample_z_is_reproducible_and_seed_dependent():
+    cfg = ModelConfig(z_dim=8)
+    m = GeneratorModel(build_generator(cfg), cfg)
+    assert torch.equal(m.sample_z(4, 1), m.sample_z(4, 1))
+    assert not torch.equal(m.sample_z(4, 1), m.sample_z(4, 2))
+    assert torch.equal(m.sample_z(4, 1)[:2], m.sample_z(2, 1))
+
+
+def test_conditional_labels_change_the_image_and_are_checked():
+    cfg = ModelConfig(z_dim=8, num_classes=10, width=8)
+    m = GeneratorModel(build_generator(cfg), cfg)
+    z = m.sample_z(1, 0)
+    with torch.no_grad():
+        assert not torch.allclose(m.generate(z, 1), m.generate(z, 7))
+    with pytest.raises(ConfigError, match="conditional"):
+        m.generate(z)
+    with pytest.raises(ConfigError, match="0..9"):
+        m.generate(z, 10)
+
+
+def test_wrong_z_size_is_refused():
+    cfg = ModelConfig(z_dim=8, width=8)
+    m = GeneratorModel(build_generator(cfg), cfg)
+    with pytest.raises(ConfigError, match=r"\(n, 8\)"):
+        m.generate(torch.zeros(1, 9))
+
+
+def test_wgangp_critic_has_no_batchnorm():
+    d = build_critic(ModelConfig(critic_norm="none"))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in build_critic(ModelConfig()).modules())
+
+
+def test_dcgan_guidelines():
+    g = build_generator(ModelConfig())
+    mods = list(g.modules())
+    assert isinstance(mods[-1], torch.nn.Tanh)
+    assert any(isinstance(m, torch.nn.ReLU) for m in mods)
+    d = build_critic(ModelConfig())
+    first_two = list(d.body)[:2]
+    assert isinstance(first_two[1], torch.nn.LeakyReLU) and first_two[1].negative_slope == 0.2  # no BN on input
+
+
+@pytest.mark.parametrize("arch", sorted(CLASSIFIERS))
+def test_classifiers(arch):
+    net = build_classifier(arch, (3, 32, 32), 7, width=8).eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert net(x).shape == (2, 7)
+    assert net.features(x).shape == (2, net.feature_dim)
+
+
+def test_unknown_architecture():
+    with pytest.raises(ConfigError, match="unknown generator architecture 'nope'"):
+        build_generator(ModelConfig(arch="nope"))
+    with pytest.raises(ConfigError, match="28, 32 or 64"):
+        build_generator(ModelConfig(shape=(3, 48, 48)))
