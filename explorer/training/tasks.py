@@ -86,19 +86,20 @@ class GANTask:
 
     def step(self, next_batch, measure: bool) -> dict:
         z_dim, dev = self.cfg.model.z_dim, self.dist.device
-        for _ in range(self.n_critic):
+        for i in range(self.n_critic):
             x, y, _ = next_batch()
             x, cond = x.to(dev), self._cond(y.to(dev))
-            with torch.no_grad():
+            reuse = i == self.n_critic - 1  # the last critic batch's fakes also serve the generator step
+            with torch.set_grad_enabled(reuse):
                 fake = self.g(torch.randn(x.shape[0], z_dim, device=dev), cond)
-            loss_d, stats = self.loss.critic_loss(lambda t: self.d(t, cond), x, fake)
+            loss_d, stats = self.loss.critic_loss(lambda t: self.d(t, cond), x, fake.detach())
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             if measure:
                 stats["grad_norm_d"] = grad_norm(self.D)
             self.opt_d.step()
             self.loss.after_critic_step(self.D)
-        fake = self.g(torch.randn(x.shape[0], z_dim, device=dev), cond)
+        # generator step on the same fakes, scored by the freshly updated critic (as pytorch/examples/dcgan)
         loss_g, g_stats = self.loss.generator_loss(lambda t: self.d(t, cond), fake)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
