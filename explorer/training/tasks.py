@@ -112,8 +112,8 @@ class GANTask:
     def preview(self):
         """Samples on a fixed z (a grid; classes across for conditional models; a scatter for 2-D points)."""
         mc = self.cfg.model
-        model = GeneratorModel(self.G, mc)
         was_training = self.G.training
+        model = GeneratorModel(self.G, mc)  # switches G to eval mode until the finally below
         try:
             if len(mc.shape) == 1:
                 z = model.sample_z(1000, PREVIEW_SEED).to(self.dist.device)

@@ -1,0 +1,146 @@
+"""The one training loop: every loss, exact resume, the NaN guard, stop callbacks, classifiers."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import explorer.data
+from explorer.data.base import DatasetInfo, TensorData
+from explorer.errors import ConfigError, TrainingDiverged
+from explorer.losses import LOSSES
+from explorer.models import ModelConfig
+from explorer.training.checkpoint import load_generator
+from explorer.training.config import TrainConfig
+from explorer.training.loop import resume_config, train
+
+
+def fake_digits(name, root=None, split="train", **options):
+    """400 random 'digits' with labels: enough to exercise every code path in a second."""
+    g = torch.Generator().manual_seed(0 if split == "train" else 1)
+    x = (torch.rand(400, 1, 28, 28, generator=g) * 255).to(torch.uint8)
+    y = torch.randint(0, 10, (400,), generator=g)
+    return TensorData(x, y, None, DatasetInfo("digits", "image", (1, 28, 28), tuple("0123456789")))
+
+
+@pytest.fixture(autouse=True)
+def tiny_data(monkeypatch):
+    monkeypatch.setattr(explorer.data, "load_dataset", fake_digits, raising=False)
+
+
+def tiny(**kw) -> TrainConfig:
+    base = dict(dataset="digits", model=ModelConfig(z_dim=8, width=8, shape=(1, 28, 28)), steps=6, batch_size=16,
+                log_every=1, sample_every=3, checkpoint_every=3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def losses(folder):
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_every_loss_trains_and_writes_a_loadable_checkpoint(tmp_path, loss):
+    crit = "none" if loss == "wgangp" else "batch"
+    cfg = tiny(loss=loss, model=ModelConfig(z_dim=8, width=8, critic_norm=crit))
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result["state"] == "finished" and result["step"] == 6
+    log = losses(tmp_path / "run")
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
+    assert all("loss_d" in r and "grad_norm_d" in r and "grad_norm_g" in r for r in log)
+    if loss != "bce":
+        assert "wasserstein" in log[-1]
+    if loss == "wgan":  # clipping held after every critic step
+        crit = load_file(tmp_path / "run" / "critic.safetensors")
+        assert max(v.abs().max().item() for k, v in crit.items() if "running" not in k and "num_batches" not in k) <= 0.01
+    m = load_generator(tmp_path / "run")
+    assert m.generate(m.sample_z(2, 0)).shape == (2, 1, 28, 28)
+    for f in ("config.json", "generator.safetensors", "critic.safetensors", "state.pt", "samples.png", "README.md"):
+        assert (tmp_path / "run" / f).is_file(), f
+    assert (tmp_path / "run" / "samples" / "step_000003.png").is_file()
+
+
+@pytest.mark.parametrize("kind", ["bce-conditional", "wgangp", "classifier"])
+def test_resume_continues_exactly(tmp_path, kind):
+    if kind == "classifier":
+        cfg = tiny(task="classifier", steps=8)
+    elif kind == "wgangp":
+        cfg = tiny(loss="wgangp", steps=8, model=ModelConfig(z_dim=8, width=8, critic_norm="none"))
+    else:
+        cfg = tiny(steps=8, model=ModelConfig(z_dim=8, width=8, num_classes=10))
+    train(cfg, tmp_path / "straight", progress=False)
+    train(cfg.replace(steps=5), tmp_path / "split", progress=False)
+    train(resume_config(tmp_path / "split", steps=8), tmp_path / "split", resume=True, progress=False)
+    a, b = losses(tmp_path / "straight"), losses(tmp_path / "split")
+    key = "loss" if kind == "classifier" else "loss_g"
+    assert [r[key] for r in a] == [r[key] for r in b] and len(b) == 8
+    name = "classifier" if kind == "classifier" else "generator"
+    wa, wb = load_file(tmp_path / "straight" / f"{name}.safetensors"), load_file(tmp_path / "split" / f"{name}.safetensors")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from explorer.training import tasks
+    real_step = tasks.GANTask.step
+
+    def poisoned(self, next_batch, measure):
+        if self.opt_g.state and len(losses_seen) == 4:  # at step 5, wreck the generator
+            with torch.no_grad():
+                for p in self.G.parameters():
+                    p.fill_(float("nan"))
+        out = real_step(self, next_batch, measure)
+        losses_seen.append(out["loss_g"])
+        return out
+
+    losses_seen = []
+    monkeypatch.setattr(tasks.GANTask, "step", poisoned)
+    before = None
+    with pytest.raises(TrainingDiverged, match=r"step 5.*last good checkpoint \(step 3\)"):
+        train(tiny(steps=10), tmp_path / "run", progress=False)
+    before = load_file(tmp_path / "run" / "generator.safetensors")
+    assert all(torch.isfinite(v).all() for v in before.values() if v.is_floating_point())
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["provenance"]["step"] == 3
+    load_generator(tmp_path / "run")  # still loadable
+
+
+def test_callback_can_stop_a_run_and_it_is_saved(tmp_path):
+    events = []
+
+    def cb(ev):
+        events.append(ev)
+        return ev["step"] < 4
+
+    result = train(tiny(steps=20), tmp_path / "run", progress=False, callback=cb)
+    assert result["state"] == "stopped" and result["step"] == 4
+    assert events[-1]["state"] == "stopped"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["provenance"]["step"] == 4
+    assert any("samples" in e and e["samples"] is not None for e in events)  # a preview image reached the UI hook
+
+
+def test_classifier_task_reports_test_accuracy(tmp_path):
+    result = train(tiny(task="classifier", steps=4), tmp_path / "clf", progress=False)
+    conf = json.loads((tmp_path / "clf" / "config.json").read_text())
+    assert conf["kind"] == "classifier" and 0 <= conf["metrics"]["test_accuracy"] <= 1
+    assert "test_accuracy" in result["metrics"]
+
+
+def test_refuses_to_overwrite_and_to_resume_nothing(tmp_path):
+    train(tiny(steps=2), tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="already holds a model"):
+        train(tiny(steps=2), tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="no resumable run"):
+        train(tiny(steps=2), tmp_path / "empty", resume=True, progress=False)
+    with pytest.raises(ConfigError, match="already at step 2"):
+        train(resume_config(tmp_path / "run"), tmp_path / "run", resume=True, progress=False)
+
+
+@pytest.mark.parametrize("field,value", [("steps", 0), ("steps", -5), ("batch_size", 0), ("lr_g", 5.0),
+                                         ("n_critic", 0)])
+def test_invalid_settings(field, value):
+    with pytest.raises(ConfigError):
+        tiny(**{field: value}).validated()
+
+
+def test_shape_mismatch_between_model_and_data(tmp_path):
+    with pytest.raises(ConfigError, match="shape"):
+        train(tiny(model=ModelConfig(z_dim=8, width=8, shape=(3, 32, 32))), tmp_path / "x", progress=False)
