@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+import torch
+
+from explorer.errors import ConfigError
+from explorer.latent import interpolate_path, lerp, slerp, truncate
+from explorer.metrics.coverage import mode_coverage
+from explorer.metrics.frechet import fd_between, frechet_distance
+
+
+def test_lerp_and_slerp_hit_their_endpoints():
+    a, b = torch.randn(16), torch.randn(16)
+    t = torch.tensor([0.0, 1.0])
+    for f in (lerp, slerp):
+        out = f(a, b, t)
+        assert torch.allclose(out[0], a, atol=1e-5) and torch.allclose(out[1], b, atol=1e-5)
+
+
+def test_slerp_keeps_the_norm_where_lerp_shrinks_it():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(512, generator=g), torch.randn(512, generator=g)
+    mid = torch.tensor([0.5])
+    assert slerp(a, b, mid)[0].norm() == pytest.approx((a.norm() + b.norm()).item() / 2, rel=1e-4)
+    assert lerp(a, b, mid)[0].norm() < 0.8 * a.norm()
+
+
+def test_path_through_several_points():
+    pts = torch.randn(3, 8)
+    path = interpolate_path(pts, 5, "lerp")
+    assert path.shape == (5, 8)
+    assert torch.allclose(path[0], pts[0]) and torch.allclose(path[2], pts[1]) and torch.allclose(path[4], pts[2])
+    with pytest.raises(ConfigError):
+        interpolate_path(pts, 5, "cubic")
+    with pytest.raises(ConfigError):
+        interpolate_path(pts[:1], 5)
+
+
+def test_truncation_bounds_and_is_reproducible():
+    z = torch.randn(100, 32) * 3
+    t1, t2 = truncate(z, 1.0, seed=3), truncate(z, 1.0, seed=3)
+    assert t1.abs().max() <= 1.0 and torch.equal(t1, t2)
+    small = z.abs() <= 1.0
+    assert torch.equal(t1[small], z[small])  # entries already inside are kept
+    assert torch.equal(truncate(z, None), z)
+    with pytest.raises(ConfigError):
+        truncate(z, -1.0)
+
+
+def test_frechet_distance_closed_form():
+    d = 4
+    assert frechet_distance(np.zeros(d), np.eye(d), np.zeros(d), np.eye(d)) == pytest.approx(0.0, abs=1e-9)
+    # N(0, I) vs N(m, 4I): |m|^2 + tr(I + 4I - 2*2I) = |m|^2 + d
+    m = np.array([1.0, 2.0, 0.0, 0.0])
+    assert frechet_distance(np.zeros(d), np.eye(d), m, 4 * np.eye(d)) == pytest.approx(5.0 + d)
+    rs = np.random.RandomState(0)
+    x = rs.randn(4000, 3)
+    assert fd_between(x, x + 3.0) == pytest.approx(27.0, rel=1e-6)
+
+
+def test_mode_coverage_counts_modes_and_quality():
+    centres = np.array([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
+    rs = np.random.RandomState(0)
+    two_modes = np.concatenate([rs.randn(1000, 2) * 0.05, rs.randn(1000, 2) * 0.05 + [5, 0]])
+    r = mode_coverage(two_modes, centres, std=0.05)
+    assert r["modes_captured"] == 2 and r["modes_total"] == 3 and r["high_quality"] > 0.97
+    r = mode_coverage(rs.uniform(-10, 10, (2000, 2)), centres, std=0.05)
+    assert r["high_quality"] < 0.05
