@@ -144,3 +144,19 @@ def test_invalid_settings(field, value):
 def test_shape_mismatch_between_model_and_data(tmp_path):
     with pytest.raises(ConfigError, match="shape"):
         train(tiny(model=ModelConfig(z_dim=8, width=8, shape=(3, 32, 32))), tmp_path / "x", progress=False)
+
+
+def test_infogan_trains_its_q_head_and_ships_codes(tmp_path):
+    cfg = tiny(task="infogan", model=ModelConfig(z_dim=8, width=8, cat_codes=10, cont_codes=2))
+    train(cfg, tmp_path / "info", progress=False)
+    log = losses(tmp_path / "info")
+    assert all("info_d" in r and "info_g" in r for r in log)
+    m = load_generator(tmp_path / "info")
+    assert m.cfg.cat_codes == 10 and m.cfg.cont_codes == 2
+    z = m.sample_z(1, 0).repeat(2, 1)
+    with torch.no_grad():  # the categorical code reaches the picture
+        a = m.generate(z, None, m.sample_codes(2, 0, cat=1))
+        b = m.generate(z, None, m.sample_codes(2, 0, cat=7))
+    assert not torch.allclose(a, b)
+    with pytest.raises(ConfigError, match="codes"):
+        train(tiny(task="infogan"), tmp_path / "nocodes", progress=False)

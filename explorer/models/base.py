@@ -99,6 +99,23 @@ def one_hot(labels: torch.Tensor | None, num_classes: int, n: int, device) -> to
     return nn.functional.one_hot(labels, num_classes).float()
 
 
+class Critic(nn.Module):
+    """Shared critic tail: subclasses build `body`/`head` and `features()`; InfoGAN adds a Q head that reads
+    the same features (Chen et al. 2016: Q shares all layers with D but the last)."""
+
+    def _add_q_head(self, cfg: ModelConfig, feature_dim: int) -> None:
+        self.q = None
+        if cfg.code_dim:
+            # logits of the categorical code, then the predicted means of the continuous codes
+            self.q = nn.Sequential(nn.Flatten(), nn.Linear(feature_dim, 128), nn.LeakyReLU(0.2, True),
+                                   nn.Linear(128, cfg.code_dim))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, with_q: bool = False):
+        h = self.features(x, cond)
+        score = self.head(h).flatten()
+        return (score, self.q(h)) if with_q else score
+
+
 class GeneratorModel:
     """What the UI and CLI talk to: a generator net plus its names, whatever the variant."""
 

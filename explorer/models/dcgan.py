@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from explorer.errors import ConfigError
-from explorer.models.base import ModelConfig, register_critic, register_generator
+from explorer.models.base import Critic, ModelConfig, register_critic, register_generator
 
 
 def _plan(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -53,7 +53,7 @@ class DCGANGenerator(nn.Module):
 
 
 @register_critic("dcgan")
-class DCGANCritic(nn.Module):
+class DCGANCritic(Critic):
     """Image (+ class one-hot as constant channels) -> strided convolutions, LeakyReLU(0.2) -> one score."""
 
     def __init__(self, cfg: ModelConfig):
@@ -72,6 +72,7 @@ class DCGANCritic(nn.Module):
         self.body = nn.Sequential(*layers)           # -> ch x start x start
         self.feature_dim = ch * start * start
         self.head = nn.Conv2d(ch, 1, start, 1, 0)    # -> 1 x 1 x 1; no sigmoid (losses take logits)
+        self._add_q_head(cfg, self.feature_dim)
 
     def features(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """The shared body's output (N x ch x start x start); InfoGAN's Q head reads it too."""
@@ -80,5 +81,3 @@ class DCGANCritic(nn.Module):
             x = torch.cat([x, onehot[:, :, None, None].expand(-1, -1, *x.shape[2:])], 1)
         return self.body(x)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.features(x, cond)).flatten()

@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from explorer.models.base import ModelConfig, register_critic, register_generator
+from explorer.models.base import Critic, ModelConfig, register_critic, register_generator
 
 
 @register_generator("mlp")
@@ -32,7 +32,7 @@ class MLPGenerator(nn.Module):
 
 
 @register_critic("mlp")
-class MLPCritic(nn.Module):
+class MLPCritic(Critic):
     """Sample (+ class one-hot) -> depth x (Linear, LeakyReLU 0.2) -> one score (a logit, no sigmoid)."""
 
     def __init__(self, cfg: ModelConfig):
@@ -48,6 +48,7 @@ class MLPCritic(nn.Module):
         self.body = nn.Sequential(*layers)
         self.feature_dim = dims[-1]
         self.head = nn.Linear(dims[-1], 1)
+        self._add_q_head(cfg, self.feature_dim)
 
     def features(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         x = x.flatten(1)
@@ -55,5 +56,3 @@ class MLPCritic(nn.Module):
             x = torch.cat([x, cond[:, : self.num_classes]], 1)
         return self.body(x)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.features(x, cond)).flatten()

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from explorer.errors import ConfigError
 from explorer.models.base import ModelConfig
 
-TASKS = ("gan", "classifier")
+TASKS = ("gan", "infogan", "classifier")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    task: str = "gan"                         # "gan" or "classifier"
+    task: str = "gan"                         # "gan", "infogan" or "classifier"
     dataset: str = "digits"                   # a name in explorer.data.DATASETS
     data_options: dict = field(default_factory=dict)   # e.g. {"correlation": 0.8}, {"distribution": "ring"}
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -53,11 +53,12 @@ def _config_json(cfg: TrainConfig, data, step: int, elapsed: float, metrics: dic
     info = data.info
     return {
         "name": name,
-        "kind": "gan" if cfg.task == "gan" else "classifier",
+        "kind": "classifier" if cfg.task == "classifier" else "gan",
         "summary": describe(cfg),
         "train": cfg.to_dict(),
         "dataset": {"name": info.name, "shape": list(info.shape), "options": info.options},
         "class_names": list(info.class_names) if cfg.task == "classifier" or cfg.model.num_classes else [],
+        "codes": {"categorical": cfg.model.cat_codes, "continuous": cfg.model.cont_codes},
         "attributes": list(info.attribute_names),
         "metrics": metrics,
         "provenance": {"step": step, "wall_time_s": round(elapsed, 1), "machine": machine(), "processes": world,

@@ -30,6 +30,9 @@ PRESETS: dict[str, TrainConfig] = {
                                steps=4000, judge="digits-classifier"),
     "digits-wgangp": TrainConfig(dataset="digits", model=ModelConfig(z_dim=64, shape=DIGITS, critic_norm="none"),
                                  loss="wgangp", steps=4000, judge="digits-classifier"),
+    "digits-infogan": TrainConfig(task="infogan", dataset="digits",
+                                  model=ModelConfig(z_dim=62, shape=DIGITS, cat_codes=10, cont_codes=2),
+                                  loss="bce", steps=6000, judge="digits-classifier"),
     # --- synthetic faces 32x32: correlated attributes (entangled) and independent ones ---
     "faces-dcgan": TrainConfig(dataset="faces", data_options={"correlation": 0.8},
                                model=ModelConfig(z_dim=64, shape=FACES), loss="bce", steps=6000,

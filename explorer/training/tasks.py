@@ -82,10 +82,21 @@ class GANTask:
         return {"g": self.opt_g, "d": self.opt_d}
 
     def _cond(self, y: torch.Tensor) -> torch.Tensor | None:
-        return one_hot(y, self.cfg.model.num_classes, y.shape[0], self.dist.device)
+        """What the generator sees beside z: the class one-hot (conditional) and codes (InfoGAN)."""
+        cls = one_hot(y, self.cfg.model.num_classes, y.shape[0], self.dist.device)
+        codes = self.sample_codes(y.shape[0])
+        if codes is None:
+            return cls
+        return codes if cls is None else torch.cat([cls, codes], 1)
+
+    def sample_codes(self, n: int) -> torch.Tensor | None:
+        return None
+
+    def info_loss(self, fake: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor | None:
+        return None
 
     def step(self, next_batch, measure: bool) -> dict:
-        z_dim, dev = self.cfg.model.z_dim, self.dist.device
+        z_dim, dev, lam = self.cfg.model.z_dim, self.dist.device, self.cfg.info_lambda
         for i in range(self.n_critic):
             x, y, _ = next_batch()
             x, cond = x.to(dev), self._cond(y.to(dev))
@@ -93,6 +104,10 @@ class GANTask:
             with torch.set_grad_enabled(reuse):
                 fake = self.g(torch.randn(x.shape[0], z_dim, device=dev), cond)
             loss_d, stats = self.loss.critic_loss(lambda t: self.d(t, cond), x, fake.detach())
+            info = self.info_loss(fake.detach(), cond)
+            if info is not None:
+                stats["info_d"] = info.item()
+                loss_d = loss_d + lam * info
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             if measure:
@@ -101,6 +116,10 @@ class GANTask:
             self.loss.after_critic_step(self.D)
         # generator step on the same fakes, scored by the freshly updated critic (as pytorch/examples/dcgan)
         loss_g, g_stats = self.loss.generator_loss(lambda t: self.d(t, cond), fake)
+        info = self.info_loss(fake, cond)
+        if info is not None:
+            g_stats["info_g"] = info.item()
+            loss_g = loss_g + lam * info
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         if measure:
@@ -120,16 +139,53 @@ class GANTask:
                 pts = model.generate(z).cpu().numpy()
                 real = self.data.x[:1000].numpy()
                 return scatter(pts, real)
-            if mc.num_classes:
+            cols = mc.num_classes or mc.cat_codes  # one column per class / categorical code value
+            if cols:
                 rows = 8
-                z = model.sample_z(rows, PREVIEW_SEED).repeat_interleave(mc.num_classes, 0)
-                labels = torch.arange(mc.num_classes).repeat(rows)
-                imgs = model.generate(z.to(self.dist.device), labels.to(self.dist.device))
-                return grid(imgs, nrow=mc.num_classes, scale=2)
+                z = model.sample_z(rows, PREVIEW_SEED).repeat_interleave(cols, 0).to(self.dist.device)
+                k = torch.arange(cols).repeat(rows)
+                if mc.num_classes:
+                    imgs = model.generate(z, k.to(self.dist.device), model.sample_codes(len(k), PREVIEW_SEED))
+                else:
+                    codes = torch.cat([model.sample_codes(1, PREVIEW_SEED + r, cat=c) for r in range(rows)
+                                       for c in range(cols)])
+                    imgs = model.generate(z, None, codes.to(self.dist.device))
+                return grid(imgs, nrow=cols, scale=2)
             imgs = model.generate(model.sample_z(64, PREVIEW_SEED).to(self.dist.device))
             return grid(imgs, nrow=8, scale=2)
         finally:
             self.G.train(was_training)
+
+
+@register_task("infogan")
+class InfoGANTask(GANTask):
+    """InfoGAN (Chen et al. 2016): loss = GAN loss + lambda * information loss, where the critic's Q head
+    must recover the codes the generator was given (a lower bound on their mutual information)."""
+
+    def __init__(self, cfg: TrainConfig, data, dist: DistInfo):
+        if cfg.model.code_dim == 0:
+            raise ConfigError("an InfoGAN needs codes: set cat_codes and/or cont_codes in the model config")
+        super().__init__(cfg, data, dist)
+
+    def sample_codes(self, n: int) -> torch.Tensor:
+        mc, dev = self.cfg.model, self.dist.device
+        parts = []
+        if mc.cat_codes:
+            parts.append(F.one_hot(torch.randint(0, mc.cat_codes, (n,), device=dev), mc.cat_codes).float())
+        if mc.cont_codes:
+            parts.append(torch.rand(n, mc.cont_codes, device=dev) * 2 - 1)
+        return torch.cat(parts, 1)
+
+    def info_loss(self, fake, cond):
+        mc = self.cfg.model
+        codes = cond[:, mc.num_classes:]
+        _, q = self.d(fake, cond, with_q=True)
+        loss = fake.new_zeros(())
+        if mc.cat_codes:   # cross-entropy of the categorical code
+            loss = loss + F.cross_entropy(q[:, :mc.cat_codes], codes[:, :mc.cat_codes].argmax(1))
+        if mc.cont_codes:  # Gaussian log-likelihood with unit variance = half the squared error
+            loss = loss + 0.5 * F.mse_loss(q[:, mc.cat_codes:], codes[:, mc.cat_codes:], reduction="none").sum(1).mean()
+        return loss
 
 
 @register_task("classifier")
