@@ -65,3 +65,21 @@ def test_mode_coverage_counts_modes_and_quality():
     assert r["modes_captured"] == 2 and r["modes_total"] == 3 and r["high_quality"] > 0.97
     r = mode_coverage(rs.uniform(-10, 10, (2000, 2)), centres, std=0.05)
     assert r["high_quality"] < 0.05
+
+
+def stroke(width: int, shear: float) -> torch.Tensor:
+    """A vertical bar of `width` pixels, sheared so its top moves right by `shear` px per row upwards."""
+    img = -torch.ones(1, 1, 28, 28)
+    for r in range(4, 24):
+        c = int(round(14 + shear * (14 - r)))
+        img[0, 0, r, c - width // 2: c - width // 2 + width] = 1.0
+    return img
+
+
+def test_stroke_features_measure_slant_and_thickness():
+    from explorer.metrics.strokes import slant, thickness
+    upright, leaning = stroke(2, 0.0), stroke(2, 0.4)
+    assert abs(slant(upright).item()) < 0.05 and slant(leaning).item() > 0.3
+    assert slant(stroke(2, -0.4)).item() < -0.3
+    thin, thick = thickness(stroke(2, 0.0)).item(), thickness(stroke(5, 0.0)).item()
+    assert thick > 1.8 * thin

@@ -80,6 +80,8 @@ def evaluate_generator(model: GeneratorModel, checkpoints=None, data_root=None, 
         if labels is not None:
             # per spec: 100 samples per class when n = 1000; we use n samples spread evenly over the classes
             result["class_agreement"] = round((pred == labels).float().mean().item(), 4)
+    if model.cfg.code_dim and jmeta.get("class_names"):
+        result.update(_evaluate_codes(model, net))
     if jmeta.get("attributes"):
         names = jmeta["attributes"]
         rate_fake = (logits > 0).float().mean(0)
@@ -88,6 +90,32 @@ def evaluate_generator(model: GeneratorModel, checkpoints=None, data_root=None, 
                                      for k, f, r in zip(names, rate_fake.tolist(), rate_real.tolist())}
         result["attribute_max_abs_diff"] = round((rate_fake - rate_real).abs().max().item(), 4)
     return result
+
+
+@torch.no_grad()
+def _evaluate_codes(model: GeneratorModel, judge, n: int = 2000) -> dict:
+    """InfoGAN: does the categorical code pick the digit, and do the continuous codes set slant and width?"""
+    from scipy.optimize import linear_sum_assignment
+    from explorer.metrics.strokes import slant, thickness
+    mc, out = model.cfg, {}
+    z = model.sample_z(n, EVAL_SEED + 1)
+    codes = model.sample_codes(n, EVAL_SEED + 1)
+    imgs = torch.cat([model.generate(z[i:i + 500], None, codes[i:i + 500]) for i in range(0, n, 500)])
+    if mc.cat_codes:
+        cat = codes[:, :mc.cat_codes].argmax(1)
+        pred = _batched(judge, imgs).argmax(1)
+        k = max(mc.cat_codes, int(pred.max()) + 1)
+        counts = torch.zeros(mc.cat_codes, k)
+        counts.index_put_((cat, pred), torch.ones(n), accumulate=True)
+        rows, cols = linear_sum_assignment(-counts.numpy())  # best one-to-one code -> class matching
+        out["categorical_code_accuracy"] = round(float(counts.numpy()[rows, cols].sum() / n), 4)
+        out["categorical_code_to_class"] = {int(r): int(c) for r, c in zip(rows, cols)}
+    feats = {"slant": slant(imgs).numpy(), "thickness": thickness(imgs).numpy()}
+    out["continuous_code_correlations"] = {
+        f"c{j + 1}": {name: round(float(np.corrcoef(codes[:, mc.cat_codes + j].numpy(), f)[0, 1]), 4)
+                      for name, f in feats.items()}
+        for j in range(mc.cont_codes)}
+    return out
 
 
 def _evaluate_points(model: GeneratorModel, meta: dict, n: int) -> dict:

@@ -1,0 +1,33 @@
+"""Stroke features measured from digit pixels: slant and thickness (no labels needed)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def slant(images: torch.Tensor) -> torch.Tensor:
+    """Horizontal shear of the ink, from second moments: -mu11 / mu02 (positive = top leans right).
+    images: N x 1 x H x W in [-1, 1] -> N."""
+    ink = (images[:, 0] + 1) / 2                                     # N x H x W, ink in [0, 1]
+    h, w = ink.shape[1:]
+    ys = torch.arange(h, dtype=ink.dtype).view(1, h, 1)
+    xs = torch.arange(w, dtype=ink.dtype).view(1, 1, w)
+    mass = ink.sum((1, 2)).clamp_min(1e-6)
+    cy = (ink * ys).sum((1, 2)) / mass
+    cx = (ink * xs).sum((1, 2)) / mass
+    dy, dx = ys - cy.view(-1, 1, 1), xs - cx.view(-1, 1, 1)
+    mu11 = (ink * dx * dy).sum((1, 2))
+    mu02 = (ink * dy * dy).sum((1, 2)).clamp_min(1e-6)
+    return -mu11 / mu02                                             # y grows downwards, hence the sign
+
+
+def thickness(images: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Mean stroke width in pixels: ink area / half its boundary length (a thin stroke has two edges).
+    images: N x 1 x H x W in [-1, 1] -> N."""
+    ink = ((images[:, :1] + 1) / 2 > threshold).float()
+    # a pixel is interior when all 4 neighbours are ink; boundary = ink minus interior
+    kernel = torch.tensor([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=ink.dtype).view(1, 1, 3, 3)
+    interior = (F.conv2d(ink, kernel, padding=1) >= 5).float()
+    area = ink.sum((1, 2, 3))
+    boundary = (ink - interior).sum((1, 2, 3)).clamp_min(1.0)
+    return 2 * area / boundary
