@@ -231,6 +231,76 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _directions(model, args):
+    """The model's precomputed directions, computed (and saved beside it) on first use."""
+    from explorer.latent.edit import compute_directions
+    from explorer.metrics.evaluate import judge_name
+    from explorer.training.checkpoint import load_classifier, load_directions, save_directions
+    model_dir = Path(model.meta["path"])
+    found = None if getattr(args, "recompute", False) else load_directions(model_dir)
+    if found is not None:
+        return found
+    if not model.attributes:
+        raise ConfigError(f"model '{model.name}' has no attributes to find directions for "
+                          f"(directions need a model trained on attribute-labelled data, e.g. faces)")
+    judge = judge_name(model.meta)
+    net, _ = load_classifier(judge, args.checkpoints)
+    print(f"computing directions for {model.name} with judge {judge} ...", file=sys.stderr)
+    dirs = compute_directions(model, net, progress=lambda f, msg: print(f"  {f:4.0%} {msg}", file=sys.stderr))
+    try:
+        save_directions(model_dir, dirs, {"judge": judge})
+    except OSError as e:
+        print(f"note: could not save directions beside the model ({e.strerror})", file=sys.stderr)
+    return dirs
+
+
+def cmd_edit(args) -> int:
+    import torch
+    from explorer.latent.edit import clamp_strength, get_direction
+    from explorer.render import grid, to_uint8
+    model = _load(args)
+    if not model.attributes:
+        raise ConfigError(f"model '{model.name}' has no attributes to edit")
+    d = get_direction(_directions(model, args), args.method, args.attribute, model)
+    strength, clamped = clamp_strength(args.strength)
+    if clamped:
+        print(f"note: strength clamped to {strength} (edits beyond that leave the region z lives in)",
+              file=sys.stderr)
+    z = model.sample_z(args.n, args.seed)
+    ramp = torch.linspace(0, 1, 5)  # each row: the sample, then 4 steps toward the full strength
+    with torch.no_grad():
+        edited = model.generate(z + strength * d)
+        strip = model.generate((z[:, None] + strength * ramp[None, :, None] * d).reshape(-1, model.z_dim))
+    if args.npz:
+        _write_npz(args.npz, images=to_uint8(edited), z=(z + strength * d).numpy(), z_before=z.numpy())
+    if args.out:
+        _write_png(grid(strip, nrow=5, scale=2), args.out)
+    if not (args.out or args.npz):
+        raise ConfigError("edit needs --out FILE.png and/or --npz FILE.npz")
+    return 0
+
+
+def cmd_directions(args) -> int:
+    from explorer.latent.edit import judge_directions
+    from explorer.training.checkpoint import load_classifier
+    model = _load(args)
+    if not model.attributes:
+        raise ConfigError(f"model '{model.name}' has no attributes: directions need attribute-labelled data")
+    dirs = _directions(model, args)
+    net, jmeta = load_classifier(args.judge, args.checkpoints)
+    results = judge_directions(model, dirs, net, list(jmeta.get("attributes", [])))
+    out = {"model": model.name, "judge": args.judge, "results": results}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{'attribute':<12} {'method':<12} {'strength':>8} {'before':>7} {'after':>7} {'side effect':>11}")
+        for r in results:
+            f = lambda v: "-" if v is None else f"{v:.3g}"
+            print(f"{r['attribute']:<12} {r['method']:<12} {f(r['strength_to_flip']):>8} {f(r['target_before']):>7} "
+                  f"{f(r['target_after']):>7} {f(r['side_effect']):>11}")
+    return 0
+
+
 def _recorded_data_root(cfg: dict):
     """Fall back to the data root the model was trained with, when it still exists on this machine."""
     root = cfg.get("provenance", {}).get("data_root")
@@ -291,6 +361,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gif")
     s.add_argument("--npz")
     s.set_defaults(func=cmd_interpolate)
+
+    s = sub.add_parser("edit", help="push samples along an attribute direction")
+    model_args(s)
+    s.add_argument("--attribute", required=True)
+    s.add_argument("--method", required=True, help="gradient, penalized, boundary, conditional or pca (attribute pcK)")
+    s.add_argument("--strength", type=finite_float, default=3.0, help="distance to move in z (clamped to +-10)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n", type=positive_int, default=8)
+    s.add_argument("--out")
+    s.add_argument("--npz")
+    s.set_defaults(func=cmd_edit)
+
+    s = sub.add_parser("directions", help="compare direction methods at equal target change")
+    model_args(s)
+    s.add_argument("--judge", default="faces-attributes-eval", help="a judge other than the one that found them")
+    s.add_argument("--recompute", action="store_true", help="recompute and save the model's directions")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_directions)
 
     s = sub.add_parser("eval", help="measure a model with the project's judges")
     model_args(s)

@@ -193,3 +193,25 @@ def load_classifier(name_or_dir, checkpoints=None):
     net = build_classifier(tc.classifier_arch, tuple(tc.model.shape), n_out, tc.classifier_width)
     load_weights(net, model_dir / "classifier.safetensors")
     return net.eval(), {**cfg, "path": str(model_dir)}
+
+
+def save_directions(model_dir: Path, directions: dict[str, torch.Tensor], meta: dict[str, str]) -> None:
+    """directions.safetensors beside the generator: 'method/Attribute' -> unit z-vector, 'pca' -> k x D."""
+    state = {k: v.detach().float().contiguous() for k, v in directions.items()}
+    _atomic_write(Path(model_dir) / "directions.safetensors",
+                  lambda p: save_file(state, str(p), metadata={k: str(v) for k, v in meta.items()}))
+
+
+def load_directions(model_dir: Path) -> dict[str, torch.Tensor] | None:
+    """The precomputed directions, validated (finite, one z_dim), or None when none were computed."""
+    path = Path(model_dir) / "directions.safetensors"
+    if not path.is_file():
+        return None
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError):
+        raise CheckpointError(f"{path} is not a valid safetensors file (truncated or corrupt)") from None
+    bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{path.name}: '{bad[0]}' holds NaN or infinite values")
+    return state

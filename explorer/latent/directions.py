@@ -1,0 +1,117 @@
+"""Feature directions in z: found from a judge's gradients, fitted boundaries, or principal components.
+
+Every method returns unit vectors in z (z_dim,), so edits are z + strength * direction and methods can be
+compared at equal strength. Generator and judge stay frozen: only z is differentiated.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from explorer.errors import ConfigError
+from explorer.models.base import GeneratorModel
+
+METHODS = ("gradient", "penalized", "boundary", "conditional", "pca")
+DIRECTION_SEED = 7000
+
+
+def _unit(v: torch.Tensor) -> torch.Tensor:
+    return v / v.norm().clamp_min(1e-12)
+
+
+def judge_logits(model: GeneratorModel, judge: torch.nn.Module, z: torch.Tensor, labels=None) -> torch.Tensor:
+    """N x A attribute logits of the generated images (differentiable in z)."""
+    return judge(model.generate(z, labels))
+
+
+def logit_gradients(model: GeneratorModel, judge, n: int = 128, seed: int = DIRECTION_SEED) -> torch.Tensor:
+    """d logit_a / d z for every attribute a and sample i: A x N x z_dim."""
+    z = model.sample_z(n, seed).requires_grad_(True)
+    logits = judge_logits(model, judge, z)
+    grads = []
+    for a in range(logits.shape[1]):
+        (g,) = torch.autograd.grad(logits[:, a].sum(), z, retain_graph=a < logits.shape[1] - 1)
+        grads.append(g)
+    return torch.stack(grads)
+
+
+def gradient_direction(grads: torch.Tensor, target: int) -> torch.Tensor:
+    """The classic edit: the mean direction of steepest ascent of the target logit."""
+    return _unit(grads[target].mean(0))
+
+
+def penalized_direction(grads: torch.Tensor, target: int, weight: float = 1.0) -> torch.Tensor:
+    """Maximise the target's first-order gain g_t.d minus weight * mean sum_b (g_b.d)^2 over the other attributes:
+    d ~ (I + weight * M)^-1 g_t with M the mean outer product of the others' gradients (per sample, so a
+    direction that moves another attribute up for some faces and down for others is penalised too)."""
+    if weight < 0:
+        raise ConfigError(f"the penalty weight must be >= 0, got {weight}")
+    others = torch.cat([grads[:target], grads[target + 1:]])            # (A-1) x N x D
+    flat = others.reshape(-1, others.shape[-1])                        # ((A-1) N) x D
+    m = flat.T @ flat / grads.shape[1]
+    g = grads[target].mean(0)
+    # scale the penalty so weight 1 balances the target's own squared gain
+    scale = (g @ g) / torch.diagonal(m).sum().clamp_min(1e-12) * g.shape[0]
+    return _unit(torch.linalg.solve(torch.eye(g.shape[0]) + weight * scale * m, g))
+
+
+def boundary_normals(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Unit normals (A x D) of linear boundaries fitted per attribute (logistic regression on z)."""
+    from sklearn.linear_model import LogisticRegression
+    normals = []
+    for a in range(labels.shape[1]):
+        y = labels[:, a]
+        if y.min() == y.max():  # never (or always) present in the samples: no boundary to fit
+            normals.append(np.zeros(z.shape[1]))
+            continue
+        clf = LogisticRegression(C=1.0, max_iter=500).fit(z, y)
+        normals.append(clf.coef_[0] / np.linalg.norm(clf.coef_[0]))
+    return np.stack(normals).astype(np.float32)
+
+
+@torch.no_grad()
+def label_samples(model: GeneratorModel, judge, n: int, seed: int = DIRECTION_SEED + 1, batch: int = 500):
+    """n latents and the judge's 0/1 verdicts on their images: (z N x D, labels N x A)."""
+    z = model.sample_z(n, seed)
+    lab = torch.cat([(judge_logits(model, judge, z[i:i + batch]) > 0).float() for i in range(0, n, batch)])
+    return z.numpy(), lab.numpy()
+
+
+def conditional_direction(normals: torch.Tensor, target: int, condition_on: list[int]) -> torch.Tensor:
+    """The target's normal with the normals of `condition_on` projected out (Shen et al., InterFaceGAN):
+    d = n_t - B (B^T B)^-1 B^T n_t, so moving along d leaves the conditioned attributes' boundaries alone."""
+    n_t = normals[target]
+    cond = [c for c in condition_on if c != target]
+    if not cond:
+        return _unit(n_t)
+    b = normals[cond].T                                                # D x k
+    coef = torch.linalg.solve(b.T @ b, b.T @ n_t)                      # closed form for k = 1 or 2 alike
+    return _unit(n_t - b @ coef)
+
+
+@torch.no_grad()
+def pca_directions(model: GeneratorModel, k: int = 10, n: int = 4000, seed: int = DIRECTION_SEED + 2) -> torch.Tensor:
+    """GANSpace-style: principal components of an early generator layer's activations, carried back to z by
+    regression (z ~ coordinates x V). Unnamed: a person names them by looking. Returns k x D unit rows."""
+    z = model.sample_z(n, seed)
+    feats = early_features(model, z).double()
+    feats = feats - feats.mean(0)
+    _, _, vt = torch.linalg.svd(feats, full_matrices=False)
+    coords = feats @ vt[:k].T                                          # n x k
+    v = torch.linalg.lstsq(coords, z.double()).solution                # k x D
+    return torch.stack([_unit(r) for r in v.float()])
+
+
+def early_features(model: GeneratorModel, z: torch.Tensor) -> torch.Tensor:
+    """Activations after the generator's first block (the layer GANSpace reads), flattened; a net without
+    a `main` stack of layers is read at its output."""
+    cond = None if model.cfg.cond_dim == 0 else torch.zeros(z.shape[0], model.cfg.cond_dim)
+    layers = list(getattr(model.net, "main", []))
+    if not layers:
+        return model.net(z, cond).flatten(1)
+    h = z if cond is None else torch.cat([z, cond], 1)
+    if isinstance(layers[0], torch.nn.ConvTranspose2d):
+        h = h[:, :, None, None]
+    for layer in layers[:3]:  # the first (transposed) linear map, its norm and activation
+        h = layer(h)
+    return h.flatten(1)

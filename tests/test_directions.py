@@ -1,0 +1,104 @@
+"""Direction methods on a generator and judge whose answers are known in closed form."""
+import numpy as np
+import pytest
+import torch
+
+from explorer.errors import ConfigError
+from explorer.latent import directions as D
+from explorer.latent.edit import clamp_strength, compute_directions, get_direction, judge_directions
+from explorer.models import GeneratorModel, ModelConfig, build_generator
+
+Z = 16
+
+
+class LinearNet(torch.nn.Module):
+    """'Images' are z itself, as a 1 x 4 x 4 picture: every effect is linear and exact."""
+
+    def forward(self, z, cond=None):
+        return z.view(-1, 1, 4, 4)
+
+
+def judge_with(weights: torch.Tensor) -> torch.nn.Module:
+    lin = torch.nn.Linear(Z, weights.shape[0], bias=False)
+    lin.weight.data = weights
+    return torch.nn.Sequential(torch.nn.Flatten(), lin).eval()
+
+
+@pytest.fixture
+def entangled():
+    """Attribute 0 and attribute 1 read overlapping z-directions (entangled); attribute 2 is separate."""
+    e = torch.eye(Z)
+    w = torch.stack([e[0] + e[1], e[1] + e[2], e[5]]) * 2.0
+    cfg = ModelConfig(arch="mlp", z_dim=Z, shape=(1, 4, 4))
+    model = GeneratorModel(LinearNet(), cfg, attributes=("A", "B", "C"), name="linear")
+    return model, judge_with(w), w
+
+
+def test_gradient_direction_is_the_judges_weight_vector(entangled):
+    model, judge, w = entangled
+    grads = D.logit_gradients(model, judge, n=8)
+    d = D.gradient_direction(grads, 0)
+    assert torch.allclose(d, w[0] / w[0].norm(), atol=1e-6)
+
+
+def test_penalized_and_conditional_cut_the_side_effect(entangled):
+    model, judge, w = entangled
+    grads = D.logit_gradients(model, judge, n=8)
+    plain = D.gradient_direction(grads, 0)
+    pen = D.penalized_direction(grads, 0, weight=10.0)
+    side = lambda d: abs((w[1] @ d).item()) / (w[0] @ d).item()  # change of B per unit change of A
+    assert side(pen) < 0.3 * side(plain)
+    assert torch.allclose(D.penalized_direction(grads, 0, weight=0.0), plain, atol=1e-6)
+    normals = torch.nn.functional.normalize(w, dim=1)
+    cond = D.conditional_direction(normals, 0, [1])
+    assert abs((normals[1] @ cond).item()) < 1e-5 and (normals[0] @ cond).item() > 0.5
+    cond2 = D.conditional_direction(normals, 0, [1, 2])
+    assert abs((normals[1] @ cond2).item()) < 1e-5 and abs((normals[2] @ cond2).item()) < 1e-5
+    with pytest.raises(ConfigError):
+        D.penalized_direction(grads, 0, weight=-1)
+
+
+def test_boundary_recovers_a_known_normal():
+    rs = np.random.RandomState(0)
+    z = rs.randn(3000, Z).astype(np.float32)
+    true = np.zeros(Z)
+    true[3], true[7] = 0.6, 0.8
+    labels = (z @ true > 0.2).astype(np.float32)[:, None]
+    n = D.boundary_normals(z, labels)[0]
+    assert n @ true > 0.97 and abs(np.linalg.norm(n) - 1) < 1e-5
+
+
+def test_pca_directions_are_unit_vectors_of_a_real_generator():
+    cfg = ModelConfig(arch="dcgan", z_dim=Z, width=8)
+    torch.manual_seed(0)
+    model = GeneratorModel(build_generator(cfg), cfg)
+    pcs = D.pca_directions(model, k=4, n=300)
+    assert pcs.shape == (4, Z) and torch.allclose(pcs.norm(dim=1), torch.ones(4), atol=1e-5)
+
+
+def test_compute_and_judge_all_methods(entangled):
+    model, judge, _ = entangled
+    dirs = compute_directions(model, judge, n_grad=16, n_boundary=600, pca_k=2)
+    for method in ("gradient", "penalized", "boundary", "conditional"):
+        for a in "ABC":
+            assert torch.isfinite(get_direction(dirs, method, a, model)).all()
+    results = judge_directions(model, dirs, judge, ["A", "B", "C"], n_seeds=16)
+    row = {(r["attribute"], r["method"]): r for r in results}
+    g, c = row[("A", "gradient")], row[("A", "conditional")]
+    assert g["target_before"] < 0.2 and g["target_after"] > 0.8
+    assert c["strength_to_flip"] is not None and c["side_effect"] < g["side_effect"]
+
+
+def test_bad_direction_requests(entangled):
+    model, judge, _ = entangled
+    dirs = {"gradient/A": torch.ones(Z)}
+    with pytest.raises(ConfigError, match="unknown method"):
+        get_direction(dirs, "magic", "A", model)
+    with pytest.raises(ConfigError, match="unknown attribute 'Moustache'"):
+        get_direction(dirs, "gradient", "Moustache", model)
+    assert clamp_strength(1e6) == (10.0, True) and clamp_strength(-2.0) == (-2.0, False)
+    with pytest.raises(ConfigError):
+        clamp_strength(float("nan"))
+    plain = GeneratorModel(LinearNet(), ModelConfig(arch="mlp", z_dim=Z, shape=(1, 4, 4)), name="plain")
+    with pytest.raises(ConfigError, match="no attributes"):
+        compute_directions(plain, judge)
