@@ -124,6 +124,8 @@ class GANTask:
         loss_g.backward()
         if measure:
             g_stats["grad_norm_g"] = grad_norm(self.G)
+            # spread of the batch's samples: a collapsing generator makes them alike (mode collapse)
+            g_stats["diversity"] = fake.detach().flatten(1).std(0).mean().item()
         self.opt_g.step()
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), **stats, **g_stats}
 
