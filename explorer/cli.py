@@ -89,10 +89,14 @@ def cmd_train(args) -> int:
         cfg = get_preset(args.preset)
         changes = {k: v for k, v in {"steps": args.steps, "seed": args.seed, "batch_size": args.batch_size,
                                       "lr_g": args.lr, "lr_d": args.lr}.items() if v is not None}
+        if args.dataset:
+            changes["dataset"] = args.dataset
+        if args.data_path:
+            changes["data_options"] = {**cfg.data_options, "path": args.data_path}
         if args.correlation is not None:
             if "correlation" not in cfg.data_options:
                 raise ConfigError(f"preset '{args.preset}' has no attribute correlation to set")
-            changes["data_options"] = {**cfg.data_options, "correlation": args.correlation}
+            changes["data_options"] = {**changes.get("data_options", cfg.data_options), "correlation": args.correlation}
         cfg = cfg.replace(**changes)
     command = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = train(cfg, args.out, data_root=args.data_root, resume=args.resume, progress=not args.quiet,
@@ -333,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=positive_int)
     s.add_argument("--lr", type=finite_float, help="learning rate for both networks")
     s.add_argument("--correlation", type=finite_float, help="faces presets: attribute correlation in [0, 1)")
+    s.add_argument("--dataset", help="train the preset's model on another dataset of the same shape "
+                   "(e.g. fashion for a digits preset)")
+    s.add_argument("--data-path", help="celeba/folder presets: the image folder")
     s.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--json", action="store_true")

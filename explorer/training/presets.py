@@ -40,6 +40,11 @@ PRESETS: dict[str, TrainConfig] = {
     "faces-dcgan-independent": TrainConfig(dataset="faces", data_options={"correlation": 0.0},
                                            model=ModelConfig(z_dim=64, shape=FACES), loss="bce", steps=6000,
                                            judge="faces-attributes"),
+    # --- your own faces / images at 64x64 (need --data-path DIR) ---
+    "celeba-dcgan": TrainConfig(dataset="celeba", data_options={"image_size": 64},
+                                model=ModelConfig(z_dim=100, shape=(3, 64, 64)), loss="bce", steps=10000),
+    "folder-dcgan": TrainConfig(dataset="folder", data_options={"image_size": 64},
+                                model=ModelConfig(z_dim=100, shape=(3, 64, 64)), loss="bce", steps=10000),
     # --- 2-D toys: mode collapse made countable ---
     "toy-8gaussians-bce": _toy("8gaussians", "bce"),
     "toy-8gaussians-wgan": _toy("8gaussians", "wgan"),
