@@ -101,7 +101,8 @@ def cmd_train(args) -> int:
     command = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = train(cfg, args.out, data_root=args.data_root, resume=args.resume, progress=not args.quiet,
                    device=args.device, command=command)
-    print(json.dumps(result) if args.json else f"{result['state']} at step {result['step']}: {result['out']}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the run
+        print(json.dumps(result) if args.json else f"{result['state']} at step {result['step']}: {result['out']}")
     return 0
 
 

@@ -85,7 +85,7 @@ def test_ddp_two_processes_train_one_checkpoint(tmp_path):
     from conftest import ROOT
     out = tmp_path / "ddp"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0",
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                         "-m", "explorer", "train", "--preset", "toy-8gaussians-wgangp", "--steps", "30",
                         "--out", str(out), "--quiet"], capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
     assert p.returncode == 0, p.stderr[-3000:]

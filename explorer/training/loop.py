@@ -109,6 +109,7 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
             keep = [ln for ln in log_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
             log_path.write_text("".join(k + "\n" for k in keep))
         (out / "samples").mkdir(exist_ok=True)
+        log_path.touch()
 
     last_saved = step if resume else None
     last_metrics: dict = {}
