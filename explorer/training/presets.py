@@ -29,7 +29,7 @@ PRESETS: dict[str, TrainConfig] = {
     "digits-wgan": TrainConfig(dataset="digits", model=ModelConfig(z_dim=64, shape=DIGITS), loss="wgan",
                                steps=4000, judge="digits-classifier"),
     "digits-wgangp": TrainConfig(dataset="digits", model=ModelConfig(z_dim=64, shape=DIGITS, critic_norm="none"),
-                                 loss="wgangp", steps=4000, judge="digits-classifier"),
+                                 loss="wgangp", steps=2000, judge="digits-classifier"),
     "digits-infogan": TrainConfig(task="infogan", dataset="digits",
                                   model=ModelConfig(z_dim=62, shape=DIGITS, cat_codes=10, cont_codes=2),
                                   loss="bce", steps=6000, judge="digits-classifier"),
