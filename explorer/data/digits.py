@@ -1,7 +1,10 @@
 """MNIST digits and Fashion-MNIST through torchvision, read whole into memory as uint8."""
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import sys
 from pathlib import Path
 
 from explorer.data import register_dataset
@@ -11,24 +14,42 @@ from explorer.errors import DataError
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot")
 OFFLINE_ENV = "LATENT_EXPLORER_OFFLINE"  # set to 1 to never try a download
+DOWNLOAD_TIMEOUT_S = 30                  # per socket operation, so a black-holed network fails instead of hanging
+
+
+def _try_download(cls, root: Path, train: bool):
+    """The torchvision dataset after a download attempt, or the reason it failed (never raises)."""
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # torchvision prints progress; keep stdout clean for --json
+            return cls(str(root), train=train, download=True), ""
+    except Exception as e:  # no network, DNS, proxy, checksum, disk full: all mean "not available"
+        return None, f"download failed: {e.__class__.__name__}"
+    finally:
+        socket.setdefaulttimeout(old)
 
 
 def _load_torchvision(cls, name: str, folder: str, root: Path, where: str, split: str, download: bool,
                       class_names: tuple[str, ...]) -> TensorData:
-    train = split == "train"
+    train, raw = split == "train", root / folder / "raw"
     try:
         ds = cls(str(root), train=train, download=False)
-    except RuntimeError:
-        ds = None
-        if download and not os.environ.get(OFFLINE_ENV):
-            try:
-                ds = cls(str(root), train=train, download=True)
-            except Exception:  # no network, blocked, disk full: all mean "not available"
-                ds = None
+    except RuntimeError as e:
+        if "not found" not in str(e).lower():  # the files are there but torchvision cannot parse them
+            raise DataError(f"the {folder} files in {raw} cannot be read ({e}): replace them") from None
+        ds, why = None, "downloading is off"
+        if download and os.environ.get(OFFLINE_ENV):
+            why = f"downloading is off (${OFFLINE_ENV} is set)"
+        elif download:
+            ds, why = _try_download(cls, root, train)
+    except Exception as e:  # truncated or corrupt IDX files
+        raise DataError(f"the {folder} files in {raw} cannot be read ({e.__class__.__name__}): replace them") from None
     if ds is None:
-        raise DataError(f"{folder} not found: looked in {root / folder / 'raw'} (data root from {where}); "
-                        f"put the {folder} files there (e.g. {folder}/raw/train-images-idx3-ubyte) or pass "
-                        f"--data-root DIR (downloading {'was not possible' if download else 'is off'})")
+        raise DataError(f"{name} data ({folder}) not found: looked in {raw} (data root {root}, from {where}); "
+                        f"{why}; put the four {folder} IDX files (train-images-idx3-ubyte, ...) in DIR/{folder}/raw/ "
+                        f"and pass --data-root DIR (or set $LATENT_EXPLORER_DATA=DIR)")
+    # .data is already the whole split as one uint8 N x 28 x 28 tensor: no per-item PIL round trip
     x = ds.data[:, None].contiguous()                                  # N x 1 x 28 x 28 uint8
     info = DatasetInfo(name, "image", (1, 28, 28), class_names, options={"split": split})
     return TensorData(x, ds.targets.long(), None, info)
@@ -36,13 +57,13 @@ def _load_torchvision(cls, name: str, folder: str, root: Path, where: str, split
 
 @register_dataset("digits")
 def digits(root: Path, where: str, split: str = "train", download: bool = True) -> TensorData:
-    """MNIST 28x28 grayscale, classes '0'..'9'."""
+    """MNIST 28x28 grayscale, classes '0'..'9'; tries to download into root when missing (download=True)."""
     from torchvision.datasets import MNIST
     return _load_torchvision(MNIST, "digits", "MNIST", root, where, split, download, tuple("0123456789"))
 
 
 @register_dataset("fashion")
 def fashion(root: Path, where: str, split: str = "train", download: bool = True) -> TensorData:
-    """Fashion-MNIST 28x28 grayscale, 10 clothing classes."""
+    """Fashion-MNIST 28x28 grayscale, 10 clothing classes; downloads like digits."""
     from torchvision.datasets import FashionMNIST
     return _load_torchvision(FashionMNIST, "fashion", "FashionMNIST", root, where, split, download, FASHION_CLASSES)

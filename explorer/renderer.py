@@ -1,0 +1,252 @@
+"""The service layer between the UI and the models: validates requests, draws pixels, reports errors as
+ExplorerError (the UI turns them into gr.Error). No gradio here; the same code serves the sliders, the
+/render API and tests, so they all draw the same pixels for the same z.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from explorer.errors import CheckpointError, ConfigError, ExplorerError
+from explorer.latent import interpolate_path, truncate
+from explorer.render import grid, scatter, to_uint8
+from explorer.training.checkpoint import checkpoints_dir, list_model_names, load_generator, read_config
+
+Z_LIMIT = 10.0        # |z| beyond this is far outside N(0, I) (sliders span -3..3): refused, not clamped
+DISPLAY = 320         # the explorer's main image, in pixels (nearest-neighbour upscale)
+STRIP_CELL = 96
+
+
+class ModelCache:
+    """Read-only, process-wide cache of loaded generators (the only module-level state the app keeps)."""
+
+    def __init__(self, checkpoints=None):
+        self.root = checkpoints_dir(checkpoints)
+        self._models: dict[str, tuple[float, object]] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[dict]:
+        """Every generator in the folder with its one-line summary (classifiers are judges, not listed)."""
+        out = []
+        for name in list_model_names(self.root):
+            try:
+                cfg = read_config(self.root / name)
+            except ExplorerError:
+                continue
+            if cfg.get("kind") == "gan":
+                out.append({"name": name, "summary": cfg.get("summary", "")})
+        return out
+
+    def get(self, name: str):
+        if not isinstance(name, str) or name not in {m["name"] for m in self.names()}:
+            known = ", ".join(m["name"] for m in self.names()) or "none"
+            raise ConfigError(f"unknown model '{name}' (models: {known})")
+        path = self.root / name
+        stamp = (path / "generator.safetensors").stat().st_mtime
+        with self._lock:
+            hit = self._models.get(name)
+            if hit is None or hit[0] != stamp:  # a retrained model replaces the cached one
+                hit = (stamp, load_generator(path))
+                self._models[name] = hit
+            return hit[1]
+
+
+def check_z(model, z) -> torch.Tensor:
+    """A z from outside (API, sliders) as a 1 x D tensor, or a readable refusal."""
+    try:
+        arr = np.asarray(z, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError("z must be a list of numbers") from None
+    if arr.ndim != 1 or arr.shape[0] != model.z_dim:
+        raise ConfigError(f"z must be a list of {model.z_dim} numbers for '{model.name}', "
+                          f"got {arr.shape[0] if arr.ndim == 1 else 'shape ' + str(arr.shape)}")
+    if not np.isfinite(arr).all():
+        raise ConfigError("z contains NaN or infinite values")
+    if np.abs(arr).max() > Z_LIMIT:
+        raise ConfigError(f"z values must lie within +-{Z_LIMIT:g} (the sliders span -3..3); "
+                          f"got {np.abs(arr).max():.3g}")
+    return torch.from_numpy(arr.astype(np.float32))[None]
+
+
+def check_label(model, label) -> int | None:
+    if model.num_classes == 0:
+        return None
+    if label is None:
+        return 0
+    if isinstance(label, str):
+        if label in model.class_names:
+            return model.class_names.index(label)
+        raise ConfigError(f"unknown class '{label}' (classes: {', '.join(model.class_names)})")
+    if isinstance(label, float) and not label.is_integer():
+        raise ConfigError(f"class label must be a whole number, got {label}")
+    try:
+        k = int(label)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"class label must be a number in 0..{model.num_classes - 1}") from None
+    if not 0 <= k < model.num_classes:
+        raise ConfigError(f"unknown class {k}: '{model.name}' has classes 0..{model.num_classes - 1} "
+                          f"({', '.join(model.class_names)})")
+    return k
+
+
+def codes_tensor(model, cat: int | None, cont) -> torch.Tensor | None:
+    """InfoGAN codes from the UI's controls: categorical index and continuous values in [-1, 1]."""
+    c = model.cfg
+    if c.code_dim == 0:
+        return None
+    parts = []
+    if c.cat_codes:
+        k = 0 if cat is None else int(cat)
+        if not 0 <= k < c.cat_codes:
+            raise ConfigError(f"categorical code must be in 0..{c.cat_codes - 1}")
+        parts.append(torch.nn.functional.one_hot(torch.tensor([k]), c.cat_codes).float())
+    vals = list(cont or [])[: c.cont_codes] + [0.0] * max(0, c.cont_codes - len(cont or []))
+    if c.cont_codes:
+        v = torch.tensor([vals], dtype=torch.float32)
+        if not torch.isfinite(v).all() or v.abs().max() > 2:
+            raise ConfigError("continuous codes must be finite numbers within +-2")
+        parts.append(v)
+    return torch.cat(parts, 1)
+
+
+class Renderer:
+    """Pixels for the explorer. Every public method returns images or raises ExplorerError."""
+
+    def __init__(self, checkpoints=None, scratch: str | None = None):
+        self.models = ModelCache(checkpoints)
+        self.scratch = Path(scratch or tempfile.mkdtemp(prefix="latent-explorer-"))
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        self._writes = 0
+
+    # ---- single images ----
+    @torch.inference_mode()
+    def image(self, name: str, z, label=None, cat=None, cont=None, size: int = DISPLAY) -> Image.Image:
+        model = self.models.get(name)
+        zt = check_z(model, z)
+        if model.is_points:
+            return self._points_view(model, zt, size)
+        k = check_label(model, label)
+        x = model.generate(zt, None if k is None else torch.tensor([k]), codes_tensor(model, cat, cont))
+        return _big(x[0], size)
+
+    def _points_view(self, model, zt, size):
+        """A 2-D model: many samples as a cloud, this z's sample as a large dot."""
+        cloud = model.generate(model.sample_z(1500, 0)).numpy()
+        pt = model.generate(zt).numpy()
+        img = scatter(cloud, None, size=size)
+        from PIL import ImageDraw
+        extent = 5.0
+        u = (pt[0, 0] + extent) / (2 * extent) * (size - 1)
+        v = size - 1 - (pt[0, 1] + extent) / (2 * extent) * (size - 1)
+        ImageDraw.Draw(img).ellipse([u - 7, v - 7, u + 7, v + 7], outline=(20, 20, 160), width=3)
+        return img
+
+    def save(self, img: Image.Image) -> str:
+        """A PNG under a unique name (Gradio then copies it into its cache atomically), old ones swept."""
+        fd, path = tempfile.mkstemp(dir=self.scratch, suffix=".png")
+        with os.fdopen(fd, "wb") as f:
+            img.save(f, format="PNG", compress_level=1)
+        self._writes += 1
+        if self._writes % 200 == 0:
+            cutoff = time.time() - 300
+            for p in self.scratch.glob("*"):
+                try:
+                    if p.stat().st_mtime < cutoff:
+                        p.unlink()
+                except OSError:
+                    pass
+        return path
+
+    # ---- strips ----
+    @torch.inference_mode()
+    def sweep(self, name: str, z, dim: int, label=None, cat=None, cont=None, n: int = 7) -> Image.Image:
+        """What one z-dimension does: the same z with that entry set to -3 ... +3."""
+        model = self.models.get(name)
+        zt = check_z(model, z)
+        if not 0 <= int(dim) < model.z_dim:
+            raise ConfigError(f"dimension must be in 0..{model.z_dim - 1}")
+        zs = zt.repeat(n, 1)
+        zs[:, int(dim)] = torch.linspace(-3, 3, n)
+        if model.is_points:
+            return scatter(model.generate(zs).numpy(), None, size=DISPLAY)
+        k = check_label(model, label)
+        codes = codes_tensor(model, cat, cont)
+        x = model.generate(zs, None if k is None else torch.full((n,), k), None if codes is None else codes.repeat(n, 1))
+        return grid(x, nrow=n, scale=max(1, STRIP_CELL // x.shape[-1]))
+
+    @torch.inference_mode()
+    def interpolate(self, name: str, zs: list, labels: list | None, steps: int, method: str,
+                    class_blend: bool = False) -> tuple[Image.Image, str, torch.Tensor]:
+        """A path through K latents (and classes): (strip image, GIF path, frames N x C x H x W)."""
+        model = self.models.get(name)
+        if model.is_points:
+            raise ConfigError("interpolation draws images; this is a 2-D point model")
+        if not isinstance(steps, (int, float)) or not 2 <= int(steps) <= 32:
+            raise ConfigError(f"steps must be between 2 and 32, got {steps}")
+        steps = int(steps)
+        pts = torch.cat([check_z(model, z) for z in zs])
+        path = interpolate_path(pts, steps, method)
+        cond = None
+        if model.num_classes:
+            ks = [check_label(model, k) for k in (labels or [0] * len(zs))]
+            eye = torch.eye(model.num_classes)
+            anchors = eye[ks]                                            # K x classes
+            # classes blend along the same schedule as z (a smooth morph between class embeddings)
+            pos = torch.linspace(0, len(ks) - 1, steps)
+            lo = pos.floor().clamp(max=len(ks) - 2).long()
+            t = (pos - lo)[:, None]
+            cond = (1 - t) * anchors[lo] + t * anchors[lo + 1] if class_blend else anchors[pos.round().long()]
+        codes = model.sample_codes(steps, 0)
+        if codes is not None:
+            cond = codes if cond is None else torch.cat([cond, codes], 1)
+        frames = model.net(path, cond)
+        strip = grid(frames, nrow=steps, scale=max(1, 84 // frames.shape[-1]))
+        gif = self._gif(frames)
+        return strip, gif, frames
+
+    def _gif(self, frames: torch.Tensor) -> str:
+        imgs = [_big(f, 256) for f in frames]
+        imgs += imgs[::-1][1:-1]  # ping-pong, so the loop has no jump
+        fd, path = tempfile.mkstemp(dir=self.scratch, suffix=".gif")
+        os.close(fd)
+        imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=90, loop=0)
+        return path
+
+    def seed_z(self, name: str, seed, truncation: float | None = None) -> list[float]:
+        """The z a seed stands for (optionally truncated), as a plain list for gr.State and the API."""
+        model = self.models.get(name)
+        try:
+            seed = int(seed)
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"seed must be a whole number, got {seed!r}") from None
+        if not 0 <= seed < 2**32:
+            raise ConfigError(f"seed must be between 0 and {2**32 - 1}")
+        z = truncate(model.sample_z(1, seed), truncation or None, seed)
+        return [round(float(v), 6) for v in z[0]]
+
+
+def _big(x: torch.Tensor, size: int) -> Image.Image:
+    """One C x H x W image in [-1, 1] upscaled by an integer factor with nearest-neighbour (crisp pixels)."""
+    arr = to_uint8(x[None])[0]
+    img = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+    f = max(1, size // img.width)
+    return img.resize((img.width * f, img.height * f), Image.NEAREST)
+
+
+def public_message(err: Exception, root: Path | None, audience: bool) -> str:
+    """An error's text for the browser; in audience mode no filesystem paths leak."""
+    msg = str(err)
+    if audience and root is not None:
+        msg = msg.replace(str(root.resolve()), "<checkpoints>").replace(str(root), "<checkpoints>")
+        msg = msg.replace(str(Path.home()), "~")
+    return msg
+
+
+__all__ = ["CheckpointError", "ModelCache", "Renderer", "Z_LIMIT", "check_label", "check_z", "public_message"]

@@ -1,0 +1,52 @@
+"""The Gradio app: one module per tab, wiring only; pixels come from explorer.renderer."""
+from __future__ import annotations
+
+import gradio as gr
+import torch
+
+from explorer.errors import ExplorerError
+from explorer.renderer import Renderer, check_label
+from explorer.ui import explore, interpolate
+from explorer.ui.common import AppContext, guarded
+
+CSS = """
+#explore-image img, .crisp img { image-rendering: pixelated; }
+"""
+
+
+def build_app(checkpoints=None, audience: bool = False) -> gr.Blocks:
+    """The whole explorer. `audience=True` is the participants' view: no training, no filesystem paths."""
+    torch.set_num_threads(1)  # several small renders in parallel beat one render on two threads
+    ctx = AppContext(Renderer(checkpoints), audience=audience)
+    names = [m["name"] for m in ctx.renderer.models.names()]
+    default = "digits-cdcgan" if "digits-cdcgan" in names else (names[0] if names else None)
+    with gr.Blocks(title="Latent Explorer") as demo:
+        gr.Markdown("# Latent Explorer\nSee inside a GAN: every picture is drawn live from a vector z.")
+        with gr.Tabs():
+            with gr.Tab("Explore", id="explore"):
+                ex = explore.build(ctx, default)
+            with gr.Tab("Interpolate", id="interpolate"):
+                interpolate.build(ctx, ex)
+
+        @guarded(ctx)
+        def render(model: str, z: list[float], label: int | None = None) -> gr.FileData:
+            """The image for exactly this z (a list of z_dim floats) and class label, as a PNG."""
+            r = ctx.renderer
+            m = r.models.get(model)
+            k = check_label(m, label)
+            if m.num_classes == 0 and label is not None:
+                raise ExplorerError(f"model '{model}' is not conditional: pass label=None")
+            cat = 0 if m.cfg.cat_codes else None
+            img = r.image(model, z, k, cat, [0.0] * m.cfg.cont_codes)
+            from gradio import processing_utils
+            path = processing_utils.save_file_to_cache(r.save(img), demo.GRADIO_CACHE)
+            return gr.FileData(path=path, orig_name="render.png", mime_type="image/png")
+
+        gr.api(render, api_name="render", concurrency_limit=4)
+        if default:
+            for fn, inputs, outputs in ex["on_load"]:
+                demo.load(fn, inputs, outputs, api_name=False)
+    demo.explorer_context = ctx
+    return demo
+
+

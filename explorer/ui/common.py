@@ -1,0 +1,37 @@
+"""Shared wiring for the tabs: the app context, error translation and small layout helpers."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import gradio as gr
+
+from explorer.errors import ExplorerError
+from explorer.renderer import Renderer, public_message
+
+
+@dataclass
+class AppContext:
+    renderer: Renderer
+    audience: bool = False    # participants' view: no training, no filesystem paths
+
+    def model_choices(self) -> list[tuple[str, str]]:
+        return [(f"{m['name']}: {m['summary']}", m["name"]) for m in self.renderer.models.names()]
+
+
+def guarded(ctx: AppContext):
+    """Decorator: the user's mistakes (ExplorerError) become a readable gr.Error; the server keeps serving."""
+    def deco(fn):
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except ExplorerError as e:
+                raise gr.Error(public_message(e, ctx.renderer.models.root, ctx.audience), print_exception=False)
+        return inner
+    return deco
+
+
+def explainer(text: str) -> None:
+    with gr.Accordion("What am I seeing?", open=False):
+        gr.Markdown(text)

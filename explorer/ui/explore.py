@@ -1,0 +1,178 @@
+"""Explore tab: a model, a seed, and sliders over z that redraw the image while you drag."""
+from __future__ import annotations
+
+import random
+
+import gradio as gr
+
+from explorer.ui.common import AppContext, explainer, guarded
+
+PAGE = 8  # sliders shown at once
+
+HELP = """
+Every image here is made by the generator from a list of numbers called **z** (the *latent vector*),
+drawn at random from a bell curve. The **seed** picks which random z you start from, so the same seed
+always gives the same picture: share it and others see exactly what you see.
+
+Each slider is one entry of z. Drag it and the picture is redrawn as you move. Most single entries do
+something small and mixed (a bit thicker *and* a bit tilted): that is what an **entangled** latent space
+looks like. The strip below the sliders shows what the chosen dimension does from -3 to +3 with
+everything else held still.
+
+For a **conditional** model the class picker tells the generator what to draw; z then controls the
+*style* (slant, thickness, ...). **Truncation** redraws the extreme entries of z: smaller values give
+more typical but less varied pictures. For an **InfoGAN** model the codes were learned to mean something
+without labels: compare how cleanly they act with how a plain z slider acts.
+"""
+
+
+def _state(name, seed, z, label=None, cat=None, cont=None, page=0):
+    return {"model": name, "seed": seed, "z": z, "label": label, "cat": cat, "cont": cont or [], "page": page}
+
+
+def build(ctx: AppContext, default_model: str | None):
+    r = ctx.renderer
+    guard = guarded(ctx)
+    explainer(HELP)
+    state = gr.State(None)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            model = gr.Dropdown(ctx.model_choices(), value=default_model, label="Model",
+                                info="A trained generator from the checkpoints folder, with its one-line card.")
+            refresh = gr.Button("Refresh model list", size="sm")
+            summary = gr.Markdown()
+            with gr.Row():
+                seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=2**32 - 1,
+                                 info="Which random z to start from; the same seed is the same picture.")
+            with gr.Row():
+                rand = gr.Button("Random seed", size="sm")
+                reset = gr.Button("Reset sliders", size="sm")
+            label = gr.Dropdown([], label="Class", type="index", visible=False,
+                                info="Conditional models: what to draw. z then sets the style.")
+            cat = gr.Dropdown([], label="Categorical code (InfoGAN)", type="index", visible=False,
+                              info="Learned without labels; it tends to pick the digit.")
+            cont = [gr.Slider(-2, 2, 0, step=0.05, label=f"Continuous code c{i + 1} (InfoGAN)", visible=False,
+                              info="Learned without labels; often slant or stroke width.") for i in range(2)]
+            trunc = gr.Slider(0, 3, 0, step=0.1, label="Truncation",
+                              info="0 = off. Redraw z entries larger than this: typical but less varied pictures.")
+            page = gr.Dropdown([], value=None, type="index", label="Which z dimensions",
+                               info=f"z has many entries; the sliders show {PAGE} at a time.")
+        with gr.Column(scale=2, min_width=320):
+            image = gr.Image(label="Generated image", format="png", type="filepath", height=340,
+                             interactive=False, buttons=["download"], elem_id="explore-image")
+            sliders = [gr.Slider(-3, 3, 0, step=0.01, label=f"z[{i}]", elem_classes="zslider") for i in range(PAGE)]
+    with gr.Row():
+        sweep_dim = gr.Dropdown([], value=None, type="index", label="Sweep dimension", scale=1,
+                                info="The strip shows this entry of z from -3 to +3, all else fixed.")
+        strip = gr.Image(label="What this dimension does (-3 ... +3)", format="png", type="filepath",
+                         interactive=False, scale=4, height=130)
+
+    def sliders_for(st):
+        base = st["page"] * PAGE
+        z = st["z"]
+        return [gr.Slider(value=z[base + i] if base + i < len(z) else 0, label=f"z[{base + i}]",
+                          visible=base + i < len(z)) for i in range(PAGE)]
+
+    def draw(st):
+        return r.save(r.image(st["model"], st["z"], st["label"], st["cat"], st["cont"]))
+
+    def draw_strip(st, dim):
+        return r.save(r.sweep(st["model"], st["z"], dim or 0, st["label"], st["cat"], st["cont"]))
+
+    @guard
+    def select_model(name, seed_v, trunc_v):
+        if not name:
+            raise gr.Error("No models found: train one (python -m explorer train --preset ...) or pass --checkpoints")
+        m = r.models.get(name)
+        seed_v = int(seed_v or 0)
+        z = r.seed_z(name, seed_v, trunc_v)
+        st = _state(name, seed_v, z, 0 if m.num_classes else None, 0 if m.cfg.cat_codes else None,
+                    [0.0] * m.cfg.cont_codes)
+        pages = [f"z[{i}] to z[{min(i + PAGE, m.z_dim) - 1}]" for i in range(0, m.z_dim, PAGE)]
+        extra = f" Classes: {', '.join(m.class_names)}." if m.num_classes else ""
+        card = f"**{name}**: {m.meta.get('summary', '')}. z has {m.z_dim} dimensions.{extra}"
+        return [st, card, draw(st), draw_strip(st, 0),
+                gr.Dropdown(choices=list(m.class_names), value=m.class_names[0] if m.num_classes else None,
+                            visible=bool(m.num_classes)),
+                gr.Dropdown(choices=[f"code {k}" for k in range(m.cfg.cat_codes)],
+                            value="code 0" if m.cfg.cat_codes else None, visible=bool(m.cfg.cat_codes)),
+                *[gr.Slider(value=0, visible=i < m.cfg.cont_codes) for i in range(2)],
+                gr.Dropdown(choices=pages, value=pages[0]),
+                gr.Dropdown(choices=[f"z[{i}]" for i in range(m.z_dim)], value="z[0]"),
+                *sliders_for(st)]
+
+    model_outputs = [state, summary, image, strip, label, cat, *cont, page, sweep_dim, *sliders]
+    gr.on([model.change], select_model, [model, seed, trunc], model_outputs, api_name="select_model")
+
+    @guard
+    def new_seed(st, seed_v, trunc_v, dim):
+        if st is None:
+            raise gr.Error("Pick a model first")
+        z = r.seed_z(st["model"], seed_v, trunc_v)
+        st = {**st, "seed": int(seed_v), "z": z}
+        return [st, draw(st), draw_strip(st, dim), *sliders_for(st)]
+
+    seed_outputs = [state, image, strip, *sliders]
+    gr.on([seed.submit, reset.click, trunc.release], new_seed, [state, seed, trunc, sweep_dim], seed_outputs,
+          api_name="new_seed")
+
+    def random_seed():
+        return random.randrange(0, 2**31)
+
+    rand.click(random_seed, None, seed, api_name="random_seed").then(
+        new_seed, [state, seed, trunc, sweep_dim], seed_outputs, api_name=False)
+
+    @guard
+    def set_codes(st, label_v, cat_v, c1, c2, dim):
+        if st is None:
+            raise gr.Error("Pick a model first")
+        st = {**st, "label": label_v if st["label"] is not None else None,
+              "cat": cat_v if st["cat"] is not None else None, "cont": [c1, c2][: len(st["cont"])]}
+        return st, draw(st), draw_strip(st, dim)
+
+    gr.on([label.input, cat.input, cont[0].release, cont[1].release], set_codes,
+          [state, label, cat, *cont, sweep_dim], [state, image, strip], api_name="set_condition")
+
+    @guard
+    def slide(st, *vals):
+        """One listener for every slider: the visible page of z takes the sliders' values."""
+        if st is None:
+            raise gr.Error("Pick a model first")
+        z = list(st["z"])
+        base = st["page"] * PAGE
+        for i, v in enumerate(vals):
+            if base + i < len(z) and v is not None:
+                z[base + i] = float(v)
+        st = {**st, "z": z}
+        return st, draw(st)
+
+    gr.on([s.input for s in sliders], slide, [state, *sliders], [state, image], trigger_mode="always_last",
+          show_progress="hidden", api_name="slide", concurrency_limit=4)
+
+    @guard
+    def set_page(st, p):
+        if st is None:
+            raise gr.Error("Pick a model first")
+        st = {**st, "page": int(p or 0)}
+        return [st, *sliders_for(st)]
+
+    page.input(set_page, [state, page], [state, *sliders], api_name="set_page")
+
+    @guard
+    def sweep(st, dim):
+        if st is None:
+            raise gr.Error("Pick a model first")
+        return draw_strip(st, dim)
+
+    gr.on([sweep_dim.input, *[s.release for s in sliders]], sweep, [state, sweep_dim], strip, api_name="sweep",
+          show_progress="hidden")
+
+    def refresh_models(current):
+        choices = ctx.model_choices()
+        names = [c[1] for c in choices]
+        return gr.Dropdown(choices=choices, value=current if current in names else (names[0] if names else None))
+
+    refresh.click(refresh_models, model, model, api_name="refresh_models")
+    return {"state": state, "model": model, "image": image, "sliders": sliders, "select_model": select_model,
+            "seed": seed, "trunc": trunc, "refresh": refresh_models, "outputs": model_outputs,
+            "on_load": [(select_model, [model, seed, trunc], model_outputs)]}  # other tabs add theirs

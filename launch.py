@@ -1,0 +1,39 @@
+"""Launch the Latent Explorer: python launch.py [--host 127.0.0.1] [--port 7860] [--checkpoints DIR]
+[--auth USER:PASS] [--audience] [--share]"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Latent Explorer: see inside a GAN in your browser.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only; "
+                   "0.0.0.0 serves your local network, e.g. a workshop)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--checkpoints", help="folder of models (default $LATENT_EXPLORER_CHECKPOINTS or ./checkpoints)")
+    p.add_argument("--auth", help="USER:PASS required to open the page")
+    p.add_argument("--audience", action="store_true", help="participants' view: no training, no filesystem paths")
+    p.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    auth = None
+    if args.auth:
+        user, sep, password = args.auth.partition(":")
+        if not sep or not user or not password:
+            print("error: --auth must look like USER:PASS", file=sys.stderr)
+            return 2
+        auth = (user, password)
+    from explorer.ui import CSS, build_app
+    demo = build_app(args.checkpoints, audience=args.audience)
+    demo.queue(default_concurrency_limit=2)
+    demo.launch(server_name=args.host, server_port=args.port, auth=auth, share=args.share, css=CSS,
+                footer_links=["api"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
