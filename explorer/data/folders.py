@@ -209,7 +209,7 @@ def celeba(root: Path, where: str, split: str = "train", path: str | None = None
                _names_digest(files), image_size, split, limit)
     x, ok = _load_all([img_dir / f for f in files], image_size, 3, True, _cache_dir(root, "celeba-cache"), key)
     if not ok.any():
-        raise DataError(f"none of the {len(files)} images in {img_dir} could be decoded")
+        raise DataError(f"no readable images in {img_dir}: {len(files)} file(s) could not be decoded")
     attrs = np.stack([rows[f] for f in files])[ok]                       # N x 40 of 0/1
     info = DatasetInfo("celeba", "image", (3, image_size, image_size), (), tuple(names),
                        options={"path": str(folder), "image_size": image_size, "limit": limit, "split": split,

@@ -1,0 +1,70 @@
+"""The real UI in headless Chromium: drag a slider, see the picture change, and check it is /render's picture."""
+import io
+import shutil
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ui_helpers import launch, make_model
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def page_url(tmp_path_factory):
+    if not shutil.which("chromium") and not __import__("os").path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
+    pytest.importorskip("playwright")
+    root = tmp_path_factory.mktemp("ck")
+    make_model(root / "digits-cdcgan", 10, seed=3)
+    demo, url = launch(root)
+    yield url, root
+    demo.close()
+
+
+def image_pixels(page) -> np.ndarray:
+    src = page.locator("#explore-image img").get_attribute("src")
+    return np.asarray(Image.open(io.BytesIO(page.request.get(src).body())))
+
+
+def test_drag_a_slider_and_get_the_render_endpoints_pixels(page_url):
+    from gradio_client import Client
+    from playwright.sync_api import sync_playwright
+    from explorer.renderer import Renderer
+    url, root = page_url
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1300, "height": 1100})
+        page.goto(url)
+        page.wait_for_selector("#explore-image img", timeout=60000)
+        first_src = page.locator("#explore-image img").get_attribute("src")
+        before = image_pixels(page)
+        # drag the first z slider's range input from its position to near the right end, like a hand would
+        rng = page.locator(".zslider input[type=range]").first
+        box = rng.bounding_box()
+        y = box["y"] + box["height"] / 2
+        page.mouse.move(box["x"] + box["width"] * 0.5, y)
+        page.mouse.down()
+        for f in np.linspace(0.5, 0.95, 12):
+            page.mouse.move(box["x"] + box["width"] * f, y)
+            time.sleep(0.03)
+        page.mouse.up()
+        deadline = time.time() + 20
+        while page.locator("#explore-image img").get_attribute("src") == first_src and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # let the last drag position's render land
+        after = image_pixels(page)
+        assert not np.array_equal(before, after), "the picture did not change while dragging"
+        values = [float(v) for v in page.locator(".zslider input[type=number]").evaluate_all(
+            "els => els.map(e => e.value)")]
+        browser.close()
+    assert abs(values[0] - 2.4) < 0.4  # the thumb ended near 95% of -3..3
+    z = Renderer(root).seed_z("digits-cdcgan", 0)
+    z[:8] = values
+    expected = np.asarray(Image.open(Client(url, verbose=False).predict("digits-cdcgan", z, 0, api_name="/render")))
+    assert np.array_equal(after, expected)
