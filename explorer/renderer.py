@@ -20,7 +20,8 @@ from explorer.render import grid, scatter, to_uint8
 from explorer.training.checkpoint import checkpoints_dir, list_model_names, load_generator, read_config
 
 Z_LIMIT = 10.0        # |z| beyond this is far outside N(0, I) (sliders span -3..3): refused, not clamped
-DISPLAY = 320         # the explorer's main image, in pixels (nearest-neighbour upscale)
+DISPLAY = 320         # 2-D point views and GIF frames, in pixels (images go out at native size; the page
+                      # upscales them with CSS image-rendering: pixelated, which keeps them crisp and tiny)
 STRIP_CELL = 96
 
 
@@ -127,11 +128,12 @@ class Renderer:
 
     # ---- single images ----
     @torch.inference_mode()
-    def image(self, name: str, z, label=None, cat=None, cont=None, size: int = DISPLAY) -> Image.Image:
+    def image(self, name: str, z, label=None, cat=None, cont=None, size: int = 0) -> Image.Image:
+        """The generator's picture for exactly this z, at native resolution (size > 0: upscaled, crisp)."""
         model = self.models.get(name)
         zt = check_z(model, z)
         if model.is_points:
-            return self._points_view(model, zt, size)
+            return self._points_view(model, zt, size or DISPLAY)
         k = check_label(model, label)
         x = model.generate(zt, None if k is None else torch.tensor([k]), codes_tensor(model, cat, cont))
         return _big(x[0], size)
@@ -236,7 +238,7 @@ def _big(x: torch.Tensor, size: int) -> Image.Image:
     """One C x H x W image in [-1, 1] upscaled by an integer factor with nearest-neighbour (crisp pixels)."""
     arr = to_uint8(x[None])[0]
     img = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
-    f = max(1, size // img.width)
+    f = max(1, size // img.width) if size else 1
     return img.resize((img.width * f, img.height * f), Image.NEAREST)
 
 

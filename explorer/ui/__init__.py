@@ -10,7 +10,9 @@ from explorer.ui import explore, interpolate
 from explorer.ui.common import AppContext, guarded
 
 CSS = """
-#explore-image img, .crisp img { image-rendering: pixelated; }
+#explore-image img { width: 100% !important; height: 320px !important; object-fit: contain;
+                     image-rendering: pixelated; }
+.crisp img { image-rendering: pixelated; }
 """
 
 

@@ -65,7 +65,7 @@ def build(ctx: AppContext, default_model: str | None):
         sweep_dim = gr.Dropdown([], value=None, type="index", label="Sweep dimension", scale=1,
                                 info="The strip shows this entry of z from -3 to +3, all else fixed.")
         strip = gr.Image(label="What this dimension does (-3 ... +3)", format="png", type="filepath",
-                         interactive=False, scale=4, height=130)
+                         interactive=False, scale=4, height=130, elem_classes="crisp")
 
     def sliders_for(st):
         base = st["page"] * PAGE
