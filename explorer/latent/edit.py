@@ -8,6 +8,7 @@ from explorer.errors import ConfigError
 from explorer.latent import directions as D
 from explorer.models.base import GeneratorModel
 
+METHODS_SHOWN = ("gradient", "penalized", "boundary", "conditional", "pca")
 MAX_STRENGTH = 10.0        # edits beyond this leave the region where z ~ N(0, I) lives; clamped
 STRENGTHS = np.round(np.arange(0, 8.01, 0.25), 2)   # the sweep used to find each method's strength_to_flip
 

@@ -1,0 +1,144 @@
+"""The Directions tab's service: per-model caches of judge, directions and gradients, and every number the
+tab shows (edited strips, the side-effect meter, entanglement and correlation matrices). No gradio here."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+from explorer.errors import ConfigError
+from explorer.latent import directions as D
+from explorer.latent.edit import METHODS_SHOWN, clamp_strength, compute_directions, get_direction, probabilities
+from explorer.metrics.evaluate import judge_name
+from explorer.render import grid
+from explorer.training.checkpoint import load_classifier, load_directions, save_directions
+
+NO_ATTRIBUTES = ("This model has no named attributes, so there is nothing to steer by name. Directions need a "
+                 "generator trained on attribute-labelled data (the faces models) and a judge classifier that "
+                 "names those attributes. Try **faces-dcgan** (correlated attributes) or "
+                 "**faces-dcgan-independent**.")
+
+
+class DirectionStudio:
+    def __init__(self, models, checkpoints=None):
+        self.models = models            # a renderer.ModelCache
+        self.checkpoints = checkpoints
+        self._cache: dict[str, dict] = {}
+        self._lock = threading.Lock()
+
+    def supports(self, name: str) -> bool:
+        return bool(self.models.get(name).attributes)
+
+    def _entry(self, name: str) -> dict:
+        model = self.models.get(name)
+        if not model.attributes:
+            raise ConfigError(NO_ATTRIBUTES)
+        with self._lock:
+            if name not in self._cache:
+                judge, _ = load_classifier(judge_name(model.meta), self.checkpoints)
+                dirs = load_directions(model.meta["path"])
+                self._cache[name] = {"model": model, "judge": judge, "dirs": dirs, "grads": None}
+            return self._cache[name]
+
+    def recompute(self, name: str, progress=None) -> str:
+        e = self._entry(name)
+        dirs = compute_directions(e["model"], e["judge"], progress=progress)
+        try:
+            save_directions(e["model"].meta["path"], dirs, {"judge": judge_name(e["model"].meta)})
+            where = "saved beside the model"
+        except OSError:
+            where = "kept in memory (the model folder is read-only)"
+        e["dirs"], e["grads"] = dirs, None
+        return f"Directions recomputed for {name} and {where}."
+
+    def _dirs(self, e: dict) -> dict:
+        if e["dirs"] is None:
+            e["dirs"] = compute_directions(e["model"], e["judge"])
+        return e["dirs"]
+
+    def direction(self, name: str, method: str, attribute: str, penalty: float = 1.0) -> torch.Tensor:
+        e = self._entry(name)
+        if method == "penalized" and penalty != 1.0:  # other weights: instant from cached gradients
+            if e["grads"] is None:
+                e["grads"] = D.logit_gradients(e["model"], e["judge"])
+            return D.penalized_direction(e["grads"], list(e["model"].attributes).index(attribute), penalty)
+        return get_direction(self._dirs(e), method, attribute, e["model"])
+
+    @torch.inference_mode()
+    def edits(self, name: str, attribute: str, methods: list[str], strength: float, seeds: list[int],
+              penalty: float = 1.0):
+        """(image: a row of originals then one row per method, probabilities per method, clamped?)"""
+        e = self._entry(name)
+        model, judge = e["model"], e["judge"]
+        strength, clamped = clamp_strength(float(strength))
+        if not methods:
+            raise ConfigError("choose at least one method")
+        z = torch.cat([model.sample_z(1, int(s)) for s in seeds])
+        rows, probs = [model.generate(z)], {"original": probabilities(model, judge, z)[0]}
+        for m in methods:
+            d = self.direction(name, m, attribute if m != "pca" else "pc0", penalty)
+            rows.append(model.generate(z + strength * d))
+            probs[m] = probabilities(model, judge, z[:1] + strength * d)[0]
+        img = grid(torch.cat(rows), nrow=len(seeds), scale=3)
+        table = [{"attribute": a, "probability": round(float(p[i]), 4), "method": k}
+                 for k, p in probs.items() for i, a in enumerate(model.attributes)]
+        return img, table, clamped, strength
+
+    @torch.inference_mode()
+    def entanglement(self, name: str, method: str, strength: float = 2.0, n: int = 64) -> dict:
+        """Row a: mean change of every attribute's probability per unit change of a's own, along a's direction."""
+        e = self._entry(name)
+        model, judge = e["model"], e["judge"]
+        names = list(model.attributes)
+        z = model.sample_z(n, 4242)
+        p0 = probabilities(model, judge, z)
+        mat = np.zeros((len(names), len(names)))
+        for a, attr in enumerate(names):
+            d = self.direction(name, method, attr)
+            dp = (probabilities(model, judge, z + strength * d) - p0).mean(0).numpy()
+            mat[a] = dp / max(abs(dp[a]), 1e-6)
+        return {"names": names, "matrix": mat}
+
+    def data_correlation(self, name: str) -> dict:
+        """The attribute correlation of the data the model was trained on (faces: re-sampled exactly)."""
+        model = self.models.get(name)
+        names = list(model.attributes)
+        train = model.meta.get("train", {})
+        if train.get("dataset") == "faces":
+            from explorer.data.faces import sample_attributes
+            labels = sample_attributes(20000, train.get("data_options", {}).get("correlation", 0.0), 0)
+            return {"names": names, "matrix": np.corrcoef(labels.T.astype(float))}
+        e = self._entry(name)
+        _, labels = D.label_samples(model, e["judge"], 4000)
+        return {"names": names, "matrix": np.nan_to_num(np.corrcoef(labels.T))}
+
+    def cosines(self, name: str, method_a: str, method_b: str) -> dict:
+        e = self._entry(name)
+        names = list(e["model"].attributes)
+        a = torch.stack([self.direction(name, method_a, n) for n in names])
+        b = torch.stack([self.direction(name, method_b, n) for n in names])
+        return {"names": names, "matrix": (a @ b.T).numpy()}
+
+    @torch.inference_mode()
+    def vector_arithmetic(self, name: str, attribute: str, seed: int, scale: float = 1.0, n: int = 3000):
+        """mean z of samples with the attribute minus mean z without, added to the seed's z."""
+        e = self._entry(name)
+        model = e["model"]
+        if attribute not in model.attributes:
+            raise ConfigError(f"unknown attribute '{attribute}'")
+        if "arith" not in e:
+            e["arith"] = D.label_samples(model, e["judge"], n)
+        z_all, labels = e["arith"]
+        a = list(model.attributes).index(attribute)
+        has = labels[:, a] > 0.5
+        if has.all() or not has.any():
+            raise ConfigError(f"every sample (or none) has {attribute}: no difference of means to take")
+        delta = torch.from_numpy(z_all[has].mean(0) - z_all[~has].mean(0))
+        z = model.sample_z(1, int(seed))
+        scale, _ = clamp_strength(float(scale))
+        steps = torch.linspace(0, scale, 5)[:, None]
+        return grid(model.generate(z + steps * delta[None]), nrow=5, scale=3)
+
+
+__all__ = ["DirectionStudio", "METHODS_SHOWN", "NO_ATTRIBUTES"]
