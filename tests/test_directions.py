@@ -102,3 +102,56 @@ def test_bad_direction_requests(entangled):
     plain = GeneratorModel(LinearNet(), ModelConfig(arch="mlp", z_dim=Z, shape=(1, 4, 4)), name="plain")
     with pytest.raises(ConfigError, match="no attributes"):
         compute_directions(plain, judge)
+
+
+@pytest.fixture(scope="module")
+def tiny_faces(tmp_path_factory):
+    """An untrained 32x32 generator with the faces' attributes and an untrained judge, saved as checkpoints."""
+    from explorer.data.faces import ATTRIBUTES
+    from explorer.models import build_classifier
+    from explorer.training.checkpoint import save_checkpoint
+    from explorer.training.config import TrainConfig
+    root = tmp_path_factory.mktemp("ck")
+    g_cfg = TrainConfig(dataset="faces", model=ModelConfig(z_dim=Z, width=8, shape=(3, 32, 32)), judge="judge")
+    torch.manual_seed(0)
+    base = {"dataset": {"name": "faces", "shape": [3, 32, 32], "options": {}}, "class_names": []}
+    save_checkpoint(root / "faces", {**base, "kind": "gan", "train": {**g_cfg.to_dict(), "data_options":
+                    {"correlation": 0.8}}, "attributes": list(ATTRIBUTES)}, {"generator": build_generator(g_cfg.model)})
+    j_cfg = TrainConfig(task="classifier", dataset="faces", model=ModelConfig(shape=(3, 32, 32)), classifier_width=8)
+    save_checkpoint(root / "judge", {**base, "kind": "classifier", "train": j_cfg.to_dict(),
+                    "attributes": list(ATTRIBUTES)}, {"classifier": build_classifier("cnn", (3, 32, 32), 7, 8)})
+    return root
+
+
+def test_studio_edits_meter_matrices_and_arithmetic(tiny_faces):
+    from explorer.latent.studio import DirectionStudio
+    from explorer.renderer import ModelCache
+    studio = DirectionStudio(ModelCache(tiny_faces), tiny_faces)
+    img, table, clamped, used = studio.edits("faces", "Hat", ["gradient", "conditional", "pca"], 50.0, [1, 2, 3])
+    assert clamped and used == 10.0
+    assert img.size[1] > 3 * img.size[0] / 3 / 2  # 4 rows (originals + 3 methods) of 3 faces
+    assert {r["method"] for r in table} == {"original", "gradient", "conditional", "pca"}
+    assert len(table) == 4 * 7 and all(0 <= r["probability"] <= 1 for r in table)
+    ent = studio.entanglement("faces", "gradient", n=8)
+    diag = np.diag(ent["matrix"])
+    assert ent["matrix"].shape == (7, 7) and np.allclose(diag[np.isfinite(diag)], 1.0)
+    corr = studio.data_correlation("faces")["matrix"]
+    names = list(studio.models.get("faces").attributes)
+    assert corr[names.index("Sunglasses"), names.index("Hat")] > 0.3  # the data's correlation, re-sampled
+    assert studio.cosines("faces", "gradient", "gradient")["matrix"].diagonal() == pytest.approx(np.ones(7), abs=1e-5)
+    assert studio.vector_arithmetic("faces", "Beard", 3, 2.0, n=300).width > 0
+    assert (tiny_faces / "faces" / "directions.safetensors").exists() is False  # computed lazily, kept in memory
+    assert "saved beside the model" in studio.recompute("faces")
+    assert (tiny_faces / "faces" / "directions.safetensors").exists()
+
+
+def test_studio_explains_models_without_attributes(tiny_faces, tmp_path):
+    from explorer.latent.studio import NO_ATTRIBUTES, DirectionStudio
+    from explorer.renderer import ModelCache
+    from ui_helpers import make_model
+    make_model(tmp_path / "digits", 10)
+    studio = DirectionStudio(ModelCache(tmp_path), tmp_path)
+    assert not studio.supports("digits")
+    with pytest.raises(ConfigError) as e:
+        studio.edits("digits", "Hat", ["gradient"], 1.0, [1, 2])
+    assert str(e.value) == NO_ATTRIBUTES

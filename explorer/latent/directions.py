@@ -85,7 +85,8 @@ def conditional_direction(normals: torch.Tensor, target: int, condition_on: list
     if not cond:
         return _unit(n_t)
     b = normals[cond].T                                                # D x k
-    coef = torch.linalg.solve(b.T @ b, b.T @ n_t)                      # closed form for k = 1 or 2 alike
+    # least squares (pinv) rather than solve: an attribute the samples never show has a zero normal
+    coef = torch.linalg.pinv(b.T @ b) @ (b.T @ n_t)
     return _unit(n_t - b @ coef)
 
 

@@ -65,7 +65,6 @@ class DirectionStudio:
             return D.penalized_direction(e["grads"], list(e["model"].attributes).index(attribute), penalty)
         return get_direction(self._dirs(e), method, attribute, e["model"])
 
-    @torch.inference_mode()
     def edits(self, name: str, attribute: str, methods: list[str], strength: float, seeds: list[int],
               penalty: float = 1.0):
         """(image: a row of originals then one row per method, probabilities per method, clamped?)"""
@@ -74,30 +73,31 @@ class DirectionStudio:
         strength, clamped = clamp_strength(float(strength))
         if not methods:
             raise ConfigError("choose at least one method")
+        dirs = {m: self.direction(name, m, attribute if m != "pca" else "pc0", penalty) for m in methods}
         z = torch.cat([model.sample_z(1, int(s)) for s in seeds])
-        rows, probs = [model.generate(z)], {"original": probabilities(model, judge, z)[0]}
-        for m in methods:
-            d = self.direction(name, m, attribute if m != "pca" else "pc0", penalty)
-            rows.append(model.generate(z + strength * d))
-            probs[m] = probabilities(model, judge, z[:1] + strength * d)[0]
+        with torch.inference_mode():
+            rows, probs = [model.generate(z)], {"original": probabilities(model, judge, z)[0]}
+            for m, d in dirs.items():
+                rows.append(model.generate(z + strength * d))
+                probs[m] = probabilities(model, judge, z[:1] + strength * d)[0]
         img = grid(torch.cat(rows), nrow=len(seeds), scale=3)
         table = [{"attribute": a, "probability": round(float(p[i]), 4), "method": k}
                  for k, p in probs.items() for i, a in enumerate(model.attributes)]
         return img, table, clamped, strength
 
-    @torch.inference_mode()
     def entanglement(self, name: str, method: str, strength: float = 2.0, n: int = 64) -> dict:
         """Row a: mean change of every attribute's probability per unit change of a's own, along a's direction."""
         e = self._entry(name)
         model, judge = e["model"], e["judge"]
         names = list(model.attributes)
+        dirs = [self.direction(name, method, attr) for attr in names]
         z = model.sample_z(n, 4242)
         p0 = probabilities(model, judge, z)
         mat = np.zeros((len(names), len(names)))
-        for a, attr in enumerate(names):
-            d = self.direction(name, method, attr)
+        for a, d in enumerate(dirs):
             dp = (probabilities(model, judge, z + strength * d) - p0).mean(0).numpy()
-            mat[a] = dp / max(abs(dp[a]), 1e-6)
+            # a direction that barely moves its own target has no meaningful ratios: NaN, shown as blank
+            mat[a] = dp / abs(dp[a]) if abs(dp[a]) > 1e-3 else np.nan
         return {"names": names, "matrix": mat}
 
     def data_correlation(self, name: str) -> dict:
@@ -120,7 +120,7 @@ class DirectionStudio:
         b = torch.stack([self.direction(name, method_b, n) for n in names])
         return {"names": names, "matrix": (a @ b.T).numpy()}
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def vector_arithmetic(self, name: str, attribute: str, seed: int, scale: float = 1.0, n: int = 3000):
         """mean z of samples with the attribute minus mean z without, added to the seed's z."""
         e = self._entry(name)

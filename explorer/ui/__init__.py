@@ -6,7 +6,7 @@ import torch
 
 from explorer.errors import ExplorerError
 from explorer.renderer import Renderer, check_label
-from explorer.ui import explore, interpolate
+from explorer.ui import directions, explore, interpolate
 from explorer.ui.common import AppContext, guarded
 
 CSS = """
@@ -29,6 +29,8 @@ def build_app(checkpoints=None, audience: bool = False) -> gr.Blocks:
                 ex = explore.build(ctx, default)
             with gr.Tab("Interpolate", id="interpolate"):
                 interpolate.build(ctx, ex)
+            with gr.Tab("Directions", id="directions"):
+                on_load_dirs = directions.build(ctx)
 
         @guarded(ctx)
         def render(model: str, z: list[float], label: int | None = None) -> gr.FileData:
@@ -46,7 +48,7 @@ def build_app(checkpoints=None, audience: bool = False) -> gr.Blocks:
 
         gr.api(render, api_name="render", concurrency_limit=4)
         if default:
-            for fn, inputs, outputs in ex["on_load"]:
+            for fn, inputs, outputs in ex["on_load"] + on_load_dirs:
                 demo.load(fn, inputs, outputs, api_name=False)
     demo.explorer_context = ctx
     return demo

@@ -1,0 +1,130 @@
+"""Directions tab: push faces along named attributes, several methods side by side, with side effects shown."""
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from explorer.errors import ConfigError
+from explorer.latent.studio import METHODS_SHOWN, NO_ATTRIBUTES, DirectionStudio
+from explorer.ui.common import AppContext, explainer, guarded
+from explorer.ui.interpolate import parse_seeds
+
+HELP = """
+A **direction** is an arrow in z-space: walking along it should change one thing about the picture, say
+*add sunglasses*. Each row of the picture is the same faces (top row) pushed the same distance along a
+direction found by a different method:
+
+- **gradient**: follow the judge classifier's "sunglasses" score uphill. Simple, but if sunglasses and
+  hats went together in the training data, the arrow also adds hats: it is **entangled**.
+- **penalized**: the same, minus a penalty for changing any other attribute (the weight sets how much).
+- **boundary**: a straight line fitted between samples the judge says have / lack the attribute.
+- **conditional**: that boundary with the other attributes' boundaries projected out, so moving along it
+  leaves them alone: **disentangled**.
+- **pca**: directions of largest variation, found without labels (named only by looking at them).
+
+The bar chart is the *side-effect meter*: every attribute's probability for the first edited face. The
+matrices compare what each edit changes (rows: the attribute pushed) with how the attributes were
+correlated in the data: entangled edits copy the data's correlations.
+"""
+
+
+def _matrix_frame(m: dict) -> pd.DataFrame:
+    return pd.DataFrame(m["matrix"].round(2), columns=m["names"], index=m["names"]).reset_index(names="edited")
+
+
+def build(ctx: AppContext):
+    studio = DirectionStudio(ctx.renderer.models)
+    guard = guarded(ctx)
+    explainer(HELP)
+    attr_models = []
+    for m in ctx.renderer.models.names():
+        try:
+            if ctx.renderer.models.get(m["name"]).attributes:
+                attr_models.append(m["name"])
+        except Exception:
+            pass
+    default = "faces-dcgan" if "faces-dcgan" in attr_models else (attr_models[0] if attr_models else None)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            model = gr.Dropdown(ctx.model_choices(), value=default, label="Model",
+                                info="Directions need a model with named attributes (the faces models).")
+            note = gr.Markdown("" if default else NO_ATTRIBUTES)
+            attribute = gr.Dropdown([], label="Attribute", info="What to add (positive strength) or remove.")
+            methods = gr.CheckboxGroup(list(METHODS_SHOWN), value=["gradient", "penalized", "conditional"],
+                                       label="Methods", info="One row of edited faces per method.")
+            strength = gr.Slider(-6, 6, 3, step=0.25, label="Strength",
+                                 info="How far to move along each (unit-length) direction in z.")
+            penalty = gr.Slider(0, 20, 1, step=0.5, label="Penalty weight (penalized)",
+                                info="How much changing the other attributes costs the penalized method.")
+            seeds = gr.Textbox("1, 2, 3, 4, 5, 6", label="Seeds", info="The faces to edit (2 to 8 seeds).")
+            recompute = gr.Button("Recompute directions", size="sm")
+            status = gr.Markdown()
+        with gr.Column(scale=2):
+            strips = gr.Image(label="Top: originals. Then one row per method.", format="png", type="pil",
+                              interactive=False, elem_classes="crisp")
+            meter = gr.BarPlot(x="attribute", y="probability", color="method", label="Side-effect meter "
+                               "(first face)", y_lim=[0, 1], height=260)
+    with gr.Accordion("Entanglement: what each edit changes, against the data's correlations", open=False):
+        matrix_method = gr.Radio(["gradient", "penalized", "boundary", "conditional"], value="gradient",
+                                 label="Method for the entanglement matrix",
+                                 info="Row: attribute edited; column: change of each attribute per unit of "
+                                      "the target's change.")
+        show = gr.Button("Compute matrices", size="sm")
+        ent = gr.Dataframe(label="Entanglement matrix")
+        corr = gr.Dataframe(label="Attribute correlation in the training data")
+        cos = gr.Dataframe(label="Cosine similarity: gradient (rows) vs conditional (columns) directions")
+    with gr.Accordion("Vector arithmetic", open=False):
+        gr.Markdown("Mean z of samples *with* the attribute minus mean z of those *without*, added in five "
+                    "steps to one face: the oldest way to find a direction.")
+        with gr.Row():
+            arith_seed = gr.Number(7, precision=0, label="Seed", info="The face to add the difference to.")
+            arith_scale = gr.Slider(0, 6, 3, step=0.5, label="Scale", info="How many times the difference.")
+            arith_go = gr.Button("Add the difference")
+        arith = gr.Image(label="0 ... scale x (mean with - mean without)", type="pil", interactive=False,
+                         elem_classes="crisp")
+
+    def attributes_for(name):
+        if not name:
+            return gr.Dropdown(choices=[]), NO_ATTRIBUTES
+        m = ctx.renderer.models.get(name)
+        if not m.attributes:
+            return gr.Dropdown(choices=[], value=None), NO_ATTRIBUTES
+        return gr.Dropdown(choices=list(m.attributes), value=m.attributes[0]), ""
+
+    model.change(guard(attributes_for), model, [attribute, note], api_name="direction_attributes")
+
+    @guard
+    def edit(name, attr, meths, s, w, seeds_text):
+        if not name or not attr:
+            raise ConfigError(NO_ATTRIBUTES)
+        img, table, clamped, used = studio.edits(name, attr, meths, s, parse_seeds(seeds_text), w)
+        msg = f"Strength clamped to {used:g}: beyond that z leaves the region the generator knows." if clamped else ""
+        return img, pd.DataFrame(table), msg
+
+    gr.on([attribute.change, methods.change, strength.release, penalty.release, seeds.submit], edit,
+          [model, attribute, methods, strength, penalty, seeds], [strips, meter, status], api_name="edit",
+          trigger_mode="always_last")
+
+    @guard
+    def redo(name, progress=gr.Progress()):
+        return studio.recompute(name, progress=lambda f, msg: progress(f, desc=msg))
+
+    recompute.click(redo, model, status, api_name="recompute_directions")
+
+    @guard
+    def matrices(name, method):
+        if not name:
+            raise ConfigError(NO_ATTRIBUTES)
+        return (_matrix_frame(studio.entanglement(name, method)), _matrix_frame(studio.data_correlation(name)),
+                _matrix_frame(studio.cosines(name, "gradient", "conditional")))
+
+    show.click(matrices, [model, matrix_method], [ent, corr, cos], api_name="entanglement")
+
+    @guard
+    def arithmetic(name, attr, seed, scale):
+        if not name or not attr:
+            raise ConfigError(NO_ATTRIBUTES)
+        return studio.vector_arithmetic(name, attr, seed, scale)
+
+    arith_go.click(arithmetic, [model, attribute, arith_seed, arith_scale], arith, api_name="vector_arithmetic")
+    return [(attributes_for, model, [attribute, note])]
