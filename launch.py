@@ -15,6 +15,8 @@ def parse_args(argv=None):
     p.add_argument("--auth", help="USER:PASS required to open the page")
     p.add_argument("--audience", action="store_true", help="participants' view: no training, no filesystem paths")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
+    p.add_argument("--data-root", help="where the Train tab finds datasets (default $LATENT_EXPLORER_DATA or "
+                   "~/.cache/latent-explorer)")
     return p.parse_args(argv)
 
 
@@ -28,7 +30,7 @@ def main(argv=None) -> int:
             return 2
         auth = (user, password)
     from explorer.ui import CSS, build_app
-    demo = build_app(args.checkpoints, audience=args.audience)
+    demo = build_app(args.checkpoints, audience=args.audience, data_root=args.data_root)
     demo.queue(default_concurrency_limit=2)
     demo.launch(server_name=args.host, server_port=args.port, auth=auth, share=args.share, css=CSS,
                 footer_links=["api"])

@@ -81,7 +81,14 @@ class JobManager:
         return self.checkpoints / name
 
     def running(self) -> bool:
-        return self._proc is not None and self._proc.is_alive()
+        if self._proc is None or not self._proc.is_alive():
+            return False
+        try:  # a job that has written its last word is only exiting: give it a moment
+            if json.loads((self._out / STATUS_FILE).read_text()).get("state") in ("finished", "failed", "stopped"):
+                self._proc.join(timeout=10)
+        except (OSError, json.JSONDecodeError):
+            pass
+        return self._proc.is_alive()
 
     def busy_name(self) -> str | None:
         return self._out.name if self.running() else None

@@ -6,7 +6,7 @@ import torch
 
 from explorer.errors import ExplorerError
 from explorer.renderer import Renderer, check_label
-from explorer.ui import directions, explore, interpolate
+from explorer.ui import directions, explore, interpolate, train
 from explorer.ui.common import AppContext, guarded
 
 CSS = """
@@ -16,10 +16,14 @@ CSS = """
 """
 
 
-def build_app(checkpoints=None, audience: bool = False) -> gr.Blocks:
+def build_app(checkpoints=None, audience: bool = False, data_root=None) -> gr.Blocks:
     """The whole explorer. `audience=True` is the participants' view: no training, no filesystem paths."""
     torch.set_num_threads(1)  # several small renders in parallel beat one render on two threads
     ctx = AppContext(Renderer(checkpoints), audience=audience)
+    jobs = None
+    if not audience:
+        from explorer.training.jobs import JobManager
+        jobs = JobManager(ctx.renderer.models.root, data_root=data_root)
     names = [m["name"] for m in ctx.renderer.models.names()]
     default = "digits-cdcgan" if "digits-cdcgan" in names else (names[0] if names else None)
     with gr.Blocks(title="Latent Explorer") as demo:
@@ -31,6 +35,10 @@ def build_app(checkpoints=None, audience: bool = False) -> gr.Blocks:
                 interpolate.build(ctx, ex)
             with gr.Tab("Directions", id="directions"):
                 on_load_dirs = directions.build(ctx)
+            if jobs is not None:  # participants (--audience) never see training
+                with gr.Tab("Train", id="train"):
+                    train.build(ctx, jobs, ex["model"])
+        train.register_api(ctx, jobs)
 
         @guarded(ctx)
         def render(model: str, z: list[float], label: int | None = None) -> gr.FileData:
@@ -51,6 +59,7 @@ def build_app(checkpoints=None, audience: bool = False) -> gr.Blocks:
             for fn, inputs, outputs in ex["on_load"] + on_load_dirs:
                 demo.load(fn, inputs, outputs, api_name=False)
     demo.explorer_context = ctx
+    demo.jobs = jobs
     return demo
 
 

@@ -1,0 +1,87 @@
+"""The training panel's API as a script or the browser uses it."""
+import os
+import signal
+import time
+
+import pytest
+
+from ui_helpers import launch, make_model
+
+PRESET = "toy-8gaussians-bce"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    from gradio_client import Client
+    root = tmp_path_factory.mktemp("ck")
+    make_model(root / "plain", 0)
+    demo, url = launch(root)
+    yield demo, Client(url, verbose=False), root
+    if demo.jobs.running():
+        demo.jobs._proc.kill()
+    demo.close()
+
+
+def wait(client, pred, timeout=120):
+    end = time.time() + timeout
+    while time.time() < end:
+        st = client.predict(api_name="/train_status")
+        if pred(st):
+            return st
+        time.sleep(0.3)
+    raise AssertionError(client.predict(api_name="/train_status"))
+
+
+def test_start_watch_stop_resume_and_explore(app):
+    from gradio_client.exceptions import AppError
+    demo, client, root = app
+    assert client.predict(api_name="/train_status")["state"] == "idle"
+    st = client.predict(PRESET, 100000, "panel-job", api_name="/train_start")
+    assert st["state"] == "running" and st["name"] == "panel-job"
+    st = wait(client, lambda s: s["step"] >= 50)
+    assert st["total_steps"] == 100000 and "loss_d" in st["metrics"]
+    with pytest.raises(AppError, match="already running"):
+        client.predict(PRESET, 10, "second", api_name="/train_start")
+    st = client.predict(api_name="/train_stop")
+    assert st["state"] == "stopped"
+    names = [m["name"] for m in demo.explorer_context.renderer.models.names()]
+    assert "panel-job" in names                                    # in Explore's list, no restart
+    step = st["step"]
+    client.predict(PRESET, "panel-job", step + 25, api_name="/train_resume")
+    st = wait(client, lambda s: s["state"] in ("finished", "failed"))
+    assert st["state"] == "finished" and st["step"] == step + 25
+    img = client.predict("panel-job", [0.1, -0.2], None, api_name="/render")  # and it renders
+    assert os.path.getsize(img) > 0
+
+
+@pytest.mark.parametrize("name", ["", "../up", "a/b", "plain"])
+def test_bad_or_taken_names_are_refused(app, name):
+    from gradio_client.exceptions import AppError
+    _, client, _ = app
+    with pytest.raises(AppError):
+        client.predict(PRESET, 10, name, api_name="/train_start")
+
+
+def test_killed_job_leaves_the_server_up(app):
+    demo, client, root = app
+    client.predict(PRESET, 100000, "doomed", api_name="/train_start")
+    wait(client, lambda s: s["step"] >= 30)
+    os.kill(demo.jobs._proc.pid, signal.SIGKILL)
+    demo.jobs._proc.join(10)
+    assert client.predict(api_name="/train_status")["state"] == "failed"
+    assert os.path.getsize(client.predict("plain", [0.0] * 64, None, api_name="/render")) > 0
+
+
+def test_audience_mode_hides_training_and_refuses_its_api(tmp_path):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+    make_model(tmp_path / "plain", 0)
+    demo, url = launch(tmp_path, audience=True)
+    try:
+        tabs = [c.get("props", {}).get("label") for c in demo.config["components"] if c.get("type") == "tabitem"]
+        assert "Train" not in tabs
+        with pytest.raises(AppError, match="audience"):
+            Client(url, verbose=False).predict(PRESET, 10, "x", api_name="/train_start")
+        assert not (tmp_path / "x").exists()
+    finally:
+        demo.close()
