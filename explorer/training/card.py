@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from explorer.training.config import TrainConfig
 
@@ -29,6 +30,12 @@ def describe(cfg: TrainConfig) -> str:
     return f"{kind} on {data}, {LOSS_NAMES.get(cfg.loss, cfg.loss)} loss, z_dim {m.z_dim}, {cfg.steps} steps"
 
 
+def _compact(obj) -> str:
+    """Indented JSON with short lists kept on one line."""
+    text = json.dumps(obj, indent=2)
+    return re.sub(r"\[\s*([^\[\]{}]*?)\s*\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
+
+
 def model_card(conf: dict) -> str:
     """README.md for a checkpoint folder, rebuilt from its config.json."""
     prov, metrics = conf.get("provenance", {}), conf.get("metrics", {})
@@ -44,8 +51,8 @@ def model_card(conf: dict) -> str:
     lines += ["", "## How it was made", f"- command: `{cmd}`",
               f"- steps: {prov.get('step')}, wall time {prov.get('wall_time_s')} s on {prov.get('machine')} "
               f"({prov.get('processes', 1)} process(es))", f"- saved: {prov.get('saved')}", "",
-              "## Metrics", "```json", json.dumps(metrics, indent=2) if metrics else "(none yet: run "
-              "`python -m explorer eval --model NAME --json`)", "```", ""]
+              "## Metrics", f"As printed by `python -m explorer eval --model {conf.get('name') or 'NAME'} --json`:",
+              "", "```json", _compact(metrics) if metrics else "(none yet)", "```", ""]
     if conf.get("notes"):
         lines += ["## Notes", conf["notes"], ""]
     return "\n".join(lines)

@@ -1,0 +1,72 @@
+"""Every model shipped in checkpoints/ loads, is what its card says, and (cheaply) does its job."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.training.checkpoint import PROJECT_CHECKPOINTS, list_model_names, load_classifier, load_generator, read_config
+
+SHIPPED = list_model_names(PROJECT_CHECKPOINTS)
+EXPECTED = {"digits-cdcgan", "digits-dcgan", "digits-wgangp", "faces-dcgan", "faces-dcgan-independent",
+            "digits-classifier", "faces-attributes", "faces-attributes-eval"}
+
+
+def test_the_promised_models_are_shipped_and_small():
+    assert EXPECTED <= set(SHIPPED), f"missing: {EXPECTED - set(SHIPPED)}"
+    total = sum(f.stat().st_size for f in PROJECT_CHECKPOINTS.rglob("*") if f.is_file())
+    assert total < 100 * 2**20
+    for name in SHIPPED:
+        folder = PROJECT_CHECKPOINTS / name
+        assert (folder / "README.md").is_file() and (folder / "samples.png").is_file(), name
+        assert not (folder / "state.pt").exists(), f"{name}: resume state is not shipped"
+        card = (folder / "README.md").read_text()
+        assert "python -m explorer train --preset" in card and "Metrics" in card, name
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_model_loads_with_finite_weights(name):
+    conf = read_config(PROJECT_CHECKPOINTS / name)
+    if conf["kind"] == "gan":
+        m = load_generator(name)
+        assert all(torch.isfinite(p).all() for p in m.net.parameters())
+        z = m.sample_z(4, 0)
+        with torch.no_grad():
+            x = m.generate(z, torch.arange(4) % max(m.num_classes, 1) if m.num_classes else None)
+        assert x.shape == (4, *m.image_shape) and torch.isfinite(x).all()
+        assert m.image_shape == tuple(conf["dataset"]["shape"])
+        if conf["dataset"]["name"] == "faces":
+            assert m.attributes == ("Sunglasses", "Smiling", "Beard", "Hat", "Long_Hair", "Blond_Hair", "Wide_Face")
+    else:
+        net, meta = load_classifier(name)
+        assert (meta.get("class_names") or meta.get("attributes"))
+
+
+def test_conditional_digits_are_classified_as_their_labels():
+    if "digits-cdcgan" not in SHIPPED:
+        pytest.skip("digits-cdcgan not shipped")
+    m = load_generator("digits-cdcgan")
+    judge, _ = load_classifier("digits-classifier")
+    labels = torch.arange(10).repeat_interleave(10)
+    with torch.no_grad():
+        pred = judge(m.generate(m.sample_z(100, 99), labels)).argmax(1)
+    assert (pred == labels).float().mean() >= 0.9
+
+
+def test_face_judges_read_fresh_faces():
+    from explorer.data.faces import render_faces, sample_attributes
+    attrs = sample_attributes(200, 0.0, seed=123)
+    x = torch.from_numpy(render_faces(attrs, 32, seed=123)).float() / 127.5 - 1
+    for name in ("faces-attributes", "faces-attributes-eval"):
+        if name not in SHIPPED:
+            pytest.skip(f"{name} not shipped")
+        judge, _ = load_classifier(name)
+        with torch.no_grad():
+            acc = ((judge(x) > 0).numpy() == attrs.astype(bool)).mean(0)
+        assert acc.min() >= 0.95, (name, acc)
+
+
+def test_shipped_metrics_are_recorded():
+    for name in SHIPPED:
+        conf = json.loads((PROJECT_CHECKPOINTS / name / "config.json").read_text())
+        assert conf.get("metrics"), f"{name} has no metrics in config.json"
