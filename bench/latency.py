@@ -117,19 +117,41 @@ def main() -> None:
     p.add_argument("--model", default="digits-cdcgan")
     p.add_argument("--moves", type=int, default=60)
     p.add_argument("--users", type=int, nargs="*", default=[1, 10, 50])
-    p.add_argument("--url", help="measure a server that is already running (e.g. during training)")
+    p.add_argument("--url", help="measure a server that is already running")
+    p.add_argument("--while-training", metavar="PRESET",
+                   help="also measure 1 and 10 users while the server trains PRESET in its background job")
     args = p.parse_args()
     print(f"machine: {torch.get_num_threads()} CPU threads available, torch {torch.__version__}")
     forward_times(args.checkpoints)
     demo = None
     url = args.url
     if url is None:
+        from explorer.training.checkpoint import checkpoints_dir
         from ui_helpers import launch
-        demo, url = launch(Path(args.checkpoints) if args.checkpoints else None)
+        ck = checkpoints_dir(args.checkpoints)
+        if args.while_training:  # the job writes a model: work on a throw-away copy of the folder
+            import shutil
+            import tempfile
+            copy = Path(tempfile.mkdtemp()) / "checkpoints"
+            shutil.copytree(ck, copy)
+            ck = copy
+        demo, url = launch(ck)
     cfg = httpx.get(f"{url}config").json()
     fns = {d["api_name"]: d["id"] for d in cfg["dependencies"] if d.get("api_name")}
     for users in args.users:
         run_users(url, fns, args.model, users, args.moves if users < 50 else max(10, args.moves // 3))
+    if args.while_training:
+        from gradio_client import Client
+        client = Client(url, verbose=False)
+        name = f"bench-{uuid.uuid4().hex[:6]}"
+        client.predict(args.while_training, 100000, name, api_name="/train_start")
+        while client.predict(api_name="/train_status")["step"] < 20:
+            time.sleep(0.5)
+        print(f"  while training {args.while_training} in the background:")
+        for users in (1, 10):
+            run_users(url, fns, args.model, users, args.moves)
+        st = client.predict(api_name="/train_stop")
+        print(f"  (the background job reached step {st['step']})")
     if demo is not None:
         demo.close()
 
