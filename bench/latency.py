@@ -111,6 +111,31 @@ def run_users(url, fns, model, users, moves) -> None:
         print(f"  {users:>2} user(s): no updates, errors {len(errors)}: {errors[:2]}")
 
 
+def serve(checkpoints: Path):
+    """The app in its own process, started as a user would (python launch.py), so the benchmark's client
+    threads do not compete with the server for one interpreter lock."""
+    import subprocess
+    from ui_helpers import free_port
+    port = free_port()
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, str(root / "launch.py"), "--port", str(port),
+                             "--checkpoints", str(checkpoints)], cwd=root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"launch.py exited with code {proc.returncode}")
+        try:
+            if httpx.get(f"{url}config", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.terminate()
+    raise SystemExit("the server did not start within 120 s")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--checkpoints")
@@ -123,11 +148,10 @@ def main() -> None:
     args = p.parse_args()
     print(f"machine: {torch.get_num_threads()} CPU threads available, torch {torch.__version__}")
     forward_times(args.checkpoints)
-    demo = None
+    server = None
     url = args.url
     if url is None:
         from explorer.training.checkpoint import checkpoints_dir
-        from ui_helpers import launch
         ck = checkpoints_dir(args.checkpoints)
         if args.while_training:  # the job writes a model: work on a throw-away copy of the folder
             import shutil
@@ -135,7 +159,7 @@ def main() -> None:
             copy = Path(tempfile.mkdtemp()) / "checkpoints"
             shutil.copytree(ck, copy)
             ck = copy
-        demo, url = launch(ck)
+        server, url = serve(ck)
     cfg = httpx.get(f"{url}config").json()
     fns = {d["api_name"]: d["id"] for d in cfg["dependencies"] if d.get("api_name")}
     for users in args.users:
@@ -152,8 +176,9 @@ def main() -> None:
             run_users(url, fns, args.model, users, args.moves)
         st = client.predict(api_name="/train_stop")
         print(f"  (the background job reached step {st['step']})")
-    if demo is not None:
-        demo.close()
+    if server is not None:
+        server.terminate()
+        server.wait(30)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from explorer.errors import CheckpointError, ConfigError, ExplorerError
 from explorer.latent import interpolate_path, truncate
@@ -23,18 +23,26 @@ Z_LIMIT = 10.0        # |z| beyond this is far outside N(0, I) (sliders span -3.
 DISPLAY = 320         # 2-D point views and GIF frames, in pixels (images go out at native size; the page
                       # upscales them with CSS image-rendering: pixelated, which keeps them crisp and tiny)
 STRIP_CELL = 96
+POINTS_EXTENT = 5.0   # 2-D models are drawn over [-5, 5]^2
 
 
 class ModelCache:
-    """Read-only, process-wide cache of loaded generators (the only module-level state the app keeps)."""
+    """Read-only, process-wide cache of loaded generators (the only module-level state the app keeps).
+    Thread-safe: one lock guards loading; a model is reloaded when its weights file changes on disk."""
+
+    LIST_TTL = 2.0  # seconds a folder listing is trusted; a newly trained model shows up within this
 
     def __init__(self, checkpoints=None):
         self.root = checkpoints_dir(checkpoints)
         self._models: dict[str, tuple[float, object]] = {}
+        self._listing: tuple[float, list[dict]] = (-1e9, [])
         self._lock = threading.Lock()
 
     def names(self) -> list[dict]:
         """Every generator in the folder with its one-line summary (classifiers are judges, not listed)."""
+        stamp, listing = self._listing
+        if time.monotonic() - stamp < self.LIST_TTL:
+            return listing
         out = []
         for name in list_model_names(self.root):
             try:
@@ -43,14 +51,19 @@ class ModelCache:
                 continue
             if cfg.get("kind") == "gan":
                 out.append({"name": name, "summary": cfg.get("summary", "")})
+        self._listing = (time.monotonic(), out)
         return out
 
     def get(self, name: str):
-        if not isinstance(name, str) or name not in {m["name"] for m in self.names()}:
-            known = ", ".join(m["name"] for m in self.names()) or "none"
+        listing = self.names()
+        if not isinstance(name, str) or name not in {m["name"] for m in listing}:
+            known = ", ".join(m["name"] for m in listing) or "none"
             raise ConfigError(f"unknown model '{name}' (models: {known})")
         path = self.root / name
-        stamp = (path / "generator.safetensors").stat().st_mtime
+        try:
+            stamp = (path / "generator.safetensors").stat().st_mtime
+        except OSError:
+            raise CheckpointError(f"model '{name}' has no generator.safetensors") from None
         with self._lock:
             hit = self._models.get(name)
             if hit is None or hit[0] != stamp:  # a retrained model replaces the cached one
@@ -125,6 +138,8 @@ class Renderer:
         self.scratch = Path(scratch or tempfile.mkdtemp(prefix="latent-explorer-"))
         self.scratch.mkdir(parents=True, exist_ok=True)
         self._writes = 0
+        self._lock = threading.Lock()
+        self._clouds = {}  # (2-D model, size) -> its sample cloud; read-only once drawn
 
     # ---- single images ----
     @torch.inference_mode()
@@ -139,15 +154,20 @@ class Renderer:
         return _big(x[0], size)
 
     def _points_view(self, model, zt, size):
-        """A 2-D model: many samples as a cloud, this z's sample as a large dot."""
-        cloud = model.generate(model.sample_z(1500, 0)).numpy()
-        pt = model.generate(zt).numpy()
-        img = scatter(cloud, None, size=size)
-        from PIL import ImageDraw
-        extent = 5.0
-        u = (pt[0, 0] + extent) / (2 * extent) * (size - 1)
-        v = size - 1 - (pt[0, 1] + extent) / (2 * extent) * (size - 1)
-        ImageDraw.Draw(img).ellipse([u - 7, v - 7, u + 7, v + 7], outline=(20, 20, 160), width=3)
+        """A 2-D model: many samples as a cloud (drawn once per model and size), this z's point ringed."""
+        key = (model, size)
+        with self._lock:
+            cloud = self._clouds.get(key)
+        if cloud is None:
+            cloud = scatter(model.generate(model.sample_z(1500, 0)).numpy(), None, size=size, extent=POINTS_EXTENT)
+            with self._lock:
+                self._clouds[key] = cloud
+        img = cloud.copy()
+        x, y = model.generate(zt).numpy()[0]
+        u = (x + POINTS_EXTENT) / (2 * POINTS_EXTENT) * (size - 1)
+        v = size - 1 - (y + POINTS_EXTENT) / (2 * POINTS_EXTENT) * (size - 1)
+        r = max(4.0, size / 45)
+        ImageDraw.Draw(img).ellipse([u - r, v - r, u + r, v + r], outline=(20, 20, 160), width=max(2, int(r / 2.5)))
         return img
 
     def save(self, img: Image.Image) -> str:
@@ -176,8 +196,12 @@ class Renderer:
             raise ConfigError(f"dimension must be in 0..{model.z_dim - 1}")
         zs = zt.repeat(n, 1)
         zs[:, int(dim)] = torch.linspace(-3, 3, n)
-        if model.is_points:
-            return scatter(model.generate(zs).numpy(), None, size=DISPLAY)
+        if model.is_points:  # one small cloud per value, the point for it ringed
+            cells = [self._points_view(model, zs[i:i + 1], STRIP_CELL) for i in range(n)]
+            strip = Image.new("RGB", (n * (STRIP_CELL + 2) + 2, STRIP_CELL + 4), "white")
+            for i, c in enumerate(cells):
+                strip.paste(c, (2 + i * (STRIP_CELL + 2), 2))
+            return strip
         k = check_label(model, label)
         codes = codes_tensor(model, cat, cont)
         x = model.generate(zs, None if k is None else torch.full((n,), k), None if codes is None else codes.repeat(n, 1))

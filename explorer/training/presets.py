@@ -36,10 +36,10 @@ PRESETS: dict[str, TrainConfig] = {
                                   lr_g=1e-3, lr_d=2e-4),  # Chen et al.'s rates: a faster G learns to use the codes
     # --- synthetic faces 32x32: correlated attributes (entangled) and independent ones ---
     "faces-dcgan": TrainConfig(dataset="faces", data_options={"correlation": 0.8},
-                               model=ModelConfig(z_dim=64, shape=FACES), loss="bce", steps=6000,
+                               model=ModelConfig(z_dim=64, shape=FACES), loss="bce", steps=7000,
                                judge="faces-attributes"),
     "faces-dcgan-independent": TrainConfig(dataset="faces", data_options={"correlation": 0.0},
-                                           model=ModelConfig(z_dim=64, shape=FACES), loss="bce", steps=6000,
+                                           model=ModelConfig(z_dim=64, shape=FACES), loss="bce", steps=7000,
                                            judge="faces-attributes"),
     # --- your own faces / images at 64x64 (need --data-path DIR) ---
     "celeba-dcgan": TrainConfig(dataset="celeba", data_options={"image_size": 64},

@@ -13,6 +13,7 @@ CSS = """
 #explore-image img { width: 100% !important; height: 320px !important; object-fit: contain;
                      image-rendering: pixelated; }
 .crisp img { image-rendering: pixelated; }
+.strip img { object-fit: contain !important; max-width: 100%; height: auto !important; }
 """
 
 
@@ -26,7 +27,8 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None) -> gr.Bl
         jobs = JobManager(ctx.renderer.models.root, data_root=data_root)
     names = [m["name"] for m in ctx.renderer.models.names()]
     default = "digits-cdcgan" if "digits-cdcgan" in names else (names[0] if names else None)
-    with gr.Blocks(title="Latent Explorer") as demo:
+    # every render lands in Gradio's file cache: sweep copies older than an hour, every ten minutes
+    with gr.Blocks(title="Latent Explorer", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# Latent Explorer\nSee inside a GAN: every picture is drawn live from a vector z.")
         with gr.Tabs():
             with gr.Tab("Explore", id="explore"):
@@ -56,8 +58,8 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None) -> gr.Bl
 
         gr.api(render, api_name="render", concurrency_limit=4)
         if default:
-            for fn, inputs, outputs in ex["on_load"] + on_load_dirs:
-                demo.load(fn, inputs, outputs, api_name=False)
+            for fn, inputs, outputs in ex["on_load"] + on_load_dirs:  # first paint: same functions as the events
+                demo.load(fn, inputs, outputs, api_name=f"load_{fn.__name__}", api_visibility="undocumented")
     demo.explorer_context = ctx
     demo.jobs = jobs
     return demo

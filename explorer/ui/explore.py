@@ -60,7 +60,9 @@ def build(ctx: AppContext, default_model: str | None):
         with gr.Column(scale=2, min_width=320):
             image = gr.Image(label="Generated image", format="png", type="filepath", height=340,
                              interactive=False, buttons=["download"], elem_id="explore-image")
-            sliders = [gr.Slider(-3, 3, 0, step=0.01, label=f"z[{i}]", elem_classes="zslider") for i in range(PAGE)]
+            sliders = [gr.Slider(-3, 3, 0, step=0.01, label=f"z[{i}]", elem_classes="zslider",
+                                 info="One entry of z; drag it and the picture redraws as you move.")
+                       for i in range(PAGE)]
     with gr.Row():
         sweep_dim = gr.Dropdown([], value=None, type="index", label="Sweep dimension", scale=1,
                                 info="The strip shows this entry of z from -3 to +3, all else fixed.")
@@ -90,7 +92,10 @@ def build(ctx: AppContext, default_model: str | None):
                     [0.0] * m.cfg.cont_codes)
         pages = [f"z[{i}] to z[{min(i + PAGE, m.z_dim) - 1}]" for i in range(0, m.z_dim, PAGE)]
         extra = f" Classes: {', '.join(m.class_names)}." if m.num_classes else ""
-        card = f"**{name}**: {m.meta.get('summary', '')}. z has {m.z_dim} dimensions.{extra}"
+        if m.is_points:
+            extra += (" A 2-D toy model: each z gives one point, not a picture. The orange cloud is 1500 samples"
+                      " (what the generator learned to draw); the blue ring is the point for your z.")
+        card = f"**{name}**: {m.meta.get('summary', '').rstrip('.')}. z has {m.z_dim} dimensions.{extra}"
         return [st, card, draw(st), draw_strip(st, 0),
                 gr.Dropdown(choices=list(m.class_names), value=m.class_names[0] if m.num_classes else None,
                             visible=bool(m.num_classes)),
@@ -116,11 +121,13 @@ def build(ctx: AppContext, default_model: str | None):
     gr.on([seed.submit, reset.click, trunc.release], new_seed, [state, seed, trunc, sweep_dim], seed_outputs,
           api_name="new_seed")
 
-    def random_seed():
-        return random.randrange(0, 2**31)
+    @guard
+    def random_seed(st, trunc_v, dim):
+        """A fresh random seed, and its picture."""
+        s = random.randrange(0, 2**31)
+        return [s, *new_seed(st, s, trunc_v, dim)]
 
-    rand.click(random_seed, None, seed, api_name="random_seed").then(
-        new_seed, [state, seed, trunc, sweep_dim], seed_outputs, api_name=False)
+    rand.click(random_seed, [state, trunc, sweep_dim], [seed, *seed_outputs], api_name="random_seed")
 
     @guard
     def set_codes(st, label_v, cat_v, c1, c2, dim):

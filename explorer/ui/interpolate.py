@@ -14,19 +14,22 @@ than memorising examples.
 **lerp** walks a straight line. **slerp** walks along the sphere where random z's actually live (a
 straight line's middle is unusually close to the origin, so its pictures can look faded or generic).
 
-For a **conditional** model you can keep z fixed and change the class: the *style* (slant, thickness,
-pose) stays while the content changes. Tick *morph classes* to blend the class input smoothly instead
-of switching halfway.
+For a **conditional** model you can keep z fixed and change the class (tick *hold z still*): the
+*style* (slant, thickness, pose) stays while the content changes. Tick *morph classes* to blend the
+class input smoothly instead of switching halfway.
+
+The model is the one picked on the Explore tab.
 """
 
 
-def parse_seeds(text: str) -> list[int]:
+def parse_seeds(text: str, least: int = 2) -> list[int]:
+    """'1, 2, 3' -> [1, 2, 3]: the points a path passes through (2 to 8 of them)."""
     try:
         seeds = [int(s) for s in str(text).replace(";", ",").split(",") if s.strip()]
     except ValueError:
         raise ConfigError(f"seeds must be whole numbers separated by commas, got '{text}'") from None
-    if not 2 <= len(seeds) <= 8:
-        raise ConfigError("give between 2 and 8 seeds")
+    if not least <= len(seeds) <= 8:
+        raise ConfigError(f"give between {least} and 8 seeds, separated by commas")
     return seeds
 
 
@@ -36,8 +39,10 @@ def build(ctx: AppContext, explore: dict):
     explainer(HELP)
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
+            model_note = gr.Markdown()
             seeds = gr.Textbox("1, 2", label="Seeds along the path",
-                               info="Two or more seeds separated by commas; the path passes through each in turn.")
+                               info="Two or more seeds separated by commas; the path passes through each in turn "
+                                    "(with Hold z still: only the first is used).")
             use_current = gr.Checkbox(False, label="Start from the Explore tab's current z",
                                       info="Replaces the first seed with the z your sliders have made.")
             with gr.Row():
@@ -45,39 +50,54 @@ def build(ctx: AppContext, explore: dict):
                                        info="Conditional models: the class at the start.")
                 to_cls = gr.Dropdown([], type="index", label="To class", visible=False,
                                      info="The class at the end (same as start: only z moves).")
-            morph = gr.Checkbox(True, label="Morph classes", visible=False,
-                                info="Blend the class input smoothly rather than switching halfway.")
+            with gr.Row():
+                hold = gr.Checkbox(False, label="Hold z still", visible=False,
+                                   info="Class to class at one fixed z (the first point): only the class changes.")
+                morph = gr.Checkbox(True, label="Morph classes", visible=False,
+                                    info="Blend the class input smoothly rather than switching halfway.")
             method = gr.Radio(["slerp", "lerp"], value="slerp", label="Path",
                               info="slerp follows the sphere random z's live on; lerp a straight line.")
             steps = gr.Slider(2, 32, 10, step=1, label="Steps", info="Pictures along the path (2 to 32).")
             go = gr.Button("Interpolate", variant="primary")
         with gr.Column(scale=2):
-            strip = gr.Image(label="Strip", format="png", type="filepath", interactive=False)
+            strip = gr.Image(label="Strip: start on the left, end on the right", format="png", type="filepath",
+                             interactive=False, elem_classes="crisp strip", buttons=["download"])
             gif = gr.Image(label="Animation (right-click or download to save)", type="filepath", format="gif",
                            interactive=False, buttons=["download"], height=280)
 
-    def class_controls(name):
+    def interpolate_controls(name):
+        """The class pickers for the Explore tab's model (hidden for unconditional models)."""
         try:
             m = r.models.get(name)
         except Exception:
-            return [gr.Dropdown(visible=False)] * 2 + [gr.Checkbox(visible=False)]
+            return [gr.Markdown("Pick a model on the Explore tab first.")] + [gr.Dropdown(visible=False)] * 2 \
+                + [gr.Checkbox(visible=False)] * 2
         ch = list(m.class_names)
         vis = bool(m.num_classes)
-        return [gr.Dropdown(choices=ch, value=ch[0] if vis else None, visible=vis),
-                gr.Dropdown(choices=ch, value=ch[-1] if vis else None, visible=vis), gr.Checkbox(visible=vis)]
+        note = f"Model: **{name}** (chosen on the Explore tab)."
+        if m.is_points:
+            note += " It is a 2-D toy model that draws points, not pictures: there is nothing to interpolate here."
+        return [gr.Markdown(note), gr.Dropdown(choices=ch, value=ch[0] if vis else None, visible=vis),
+                gr.Dropdown(choices=ch, value=ch[-1] if vis else None, visible=vis),
+                gr.Checkbox(visible=vis), gr.Checkbox(visible=vis)]
 
-    explore["model"].change(class_controls, explore["model"], [from_cls, to_cls, morph], api_name=False)
-    explore["on_load"].append((class_controls, explore["model"], [from_cls, to_cls, morph]))
+    controls = [model_note, from_cls, to_cls, hold, morph]
+    explore["model"].change(interpolate_controls, explore["model"], controls, api_name="interpolate_controls")
+    explore["on_load"].append((interpolate_controls, explore["model"], controls))
 
     @guard
-    def interpolate(st, seeds_text, current, a, b, morph_v, method_v, steps_v):
+    def interpolate(st, seeds_text, current, a, b, hold_v, morph_v, method_v, steps_v):
+        """A path through the seeds (and from one class to another): the strip and a looping GIF."""
         if st is None:
             raise gr.Error("Pick a model on the Explore tab first")
         name = st["model"]
-        zs = [r.seed_z(name, s) for s in parse_seeds(seeds_text)]
-        if current:
-            zs[0] = st["z"]
         m = r.models.get(name)
+        if hold_v and m.num_classes:  # class to class at one z: the first point (or the Explore z)
+            zs = [st["z"] if current else r.seed_z(name, parse_seeds(seeds_text, least=1)[0])] * 2
+        else:
+            zs = [r.seed_z(name, s) for s in parse_seeds(seeds_text)]
+            if current:
+                zs[0] = st["z"]
         labels = None
         if m.num_classes:
             a = 0 if a is None else a
@@ -86,5 +106,5 @@ def build(ctx: AppContext, explore: dict):
         img, gif_path, _ = r.interpolate(name, zs, labels, int(steps_v), method_v, class_blend=bool(morph_v))
         return r.save(img), gif_path
 
-    go.click(interpolate, [explore["state"], seeds, use_current, from_cls, to_cls, morph, method, steps],
+    go.click(interpolate, [explore["state"], seeds, use_current, from_cls, to_cls, hold, morph, method, steps],
              [strip, gif], api_name="interpolate")
