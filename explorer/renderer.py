@@ -8,6 +8,7 @@ import os
 import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -139,7 +140,7 @@ class Renderer:
         self.scratch.mkdir(parents=True, exist_ok=True)
         self._writes = 0
         self._lock = threading.Lock()
-        self._clouds = {}  # (2-D model, size) -> its sample cloud; read-only once drawn
+        self._clouds = weakref.WeakKeyDictionary()  # 2-D model -> {size: its sample cloud}; read-only once drawn
 
     # ---- single images ----
     @torch.inference_mode()
@@ -155,13 +156,12 @@ class Renderer:
 
     def _points_view(self, model, zt, size):
         """A 2-D model: many samples as a cloud (drawn once per model and size), this z's point ringed."""
-        key = (model, size)
         with self._lock:
-            cloud = self._clouds.get(key)
+            cloud = self._clouds.get(model, {}).get(size)
         if cloud is None:
             cloud = scatter(model.generate(model.sample_z(1500, 0)).numpy(), None, size=size, extent=POINTS_EXTENT)
             with self._lock:
-                self._clouds[key] = cloud
+                self._clouds.setdefault(model, {})[size] = cloud
         img = cloud.copy()
         x, y = model.generate(zt).numpy()[0]
         u = (x + POINTS_EXTENT) / (2 * POINTS_EXTENT) * (size - 1)
@@ -198,9 +198,12 @@ class Renderer:
         zs[:, int(dim)] = torch.linspace(-3, 3, n)
         if model.is_points:  # one small cloud per value, the point for it ringed
             cells = [self._points_view(model, zs[i:i + 1], STRIP_CELL) for i in range(n)]
-            strip = Image.new("RGB", (n * (STRIP_CELL + 2) + 2, STRIP_CELL + 4), "white")
+            strip = Image.new("RGB", (n * (STRIP_CELL + 4) + 4, STRIP_CELL + 8), "white")
+            draw = ImageDraw.Draw(strip)
             for i, c in enumerate(cells):
-                strip.paste(c, (2 + i * (STRIP_CELL + 2), 2))
+                x0 = 4 + i * (STRIP_CELL + 4)
+                strip.paste(c, (x0, 4))
+                draw.rectangle([x0 - 1, 3, x0 + STRIP_CELL, STRIP_CELL + 4], outline=(200, 200, 200))
             return strip
         k = check_label(model, label)
         codes = codes_tensor(model, cat, cont)
@@ -233,7 +236,8 @@ class Renderer:
         if codes is not None:
             cond = codes if cond is None else torch.cat([cond, codes], 1)
         frames = model.net(path, cond)
-        strip = grid(frames, nrow=steps, scale=max(1, 84 // frames.shape[-1]))
+        per_row = steps if steps <= 16 else (steps + 1) // 2   # long paths wrap onto two rows
+        strip = grid(frames, nrow=per_row, scale=max(1, 84 // frames.shape[-1]))
         gif = self._gif(frames)
         return strip, gif, frames
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
 import re
 import time
 from pathlib import Path
@@ -29,6 +30,10 @@ def _job_main(cfg_dict: dict, out: str, data_root, resume: bool, stop, command: 
     from explorer.training.config import TrainConfig
     from explorer.training.loop import train
     torch.set_num_threads(1)  # leave the other core to the explorer's renders
+    try:
+        os.nice(10)           # and let renders go first on a busy machine: sliders must stay live
+    except OSError:
+        pass
     out_p = Path(out)
     status_path = out_p / STATUS_FILE
     cfg = TrainConfig.from_dict(cfg_dict)

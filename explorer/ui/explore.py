@@ -60,9 +60,13 @@ def build(ctx: AppContext, default_model: str | None):
         with gr.Column(scale=2, min_width=320):
             image = gr.Image(label="Generated image", format="png", type="filepath", height=340,
                              interactive=False, buttons=["download"], elem_id="explore-image")
-            sliders = [gr.Slider(-3, 3, 0, step=0.01, label=f"z[{i}]", elem_classes="zslider",
-                                 info="One entry of z; drag it and the picture redraws as you move.")
-                       for i in range(PAGE)]
+            sliders = []
+            with gr.Row(equal_height=False):
+                for half in range(2):  # two columns of sliders, so the image and all of them fit one screen
+                    with gr.Column(min_width=220):
+                        sliders += [gr.Slider(-3, 3, 0, step=0.01, label=f"z[{i}]", elem_classes="zslider",
+                                              info="One entry of z; drag it and the picture follows.")
+                                    for i in range(half * PAGE // 2, (half + 1) * PAGE // 2)]
     with gr.Row():
         sweep_dim = gr.Dropdown([], value=None, type="index", label="Sweep dimension", scale=1,
                                 info="The strip shows this entry of z from -3 to +3, all else fixed.")

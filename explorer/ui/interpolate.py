@@ -61,7 +61,7 @@ def build(ctx: AppContext, explore: dict):
             go = gr.Button("Interpolate", variant="primary")
         with gr.Column(scale=2):
             strip = gr.Image(label="Strip: start on the left, end on the right", format="png", type="filepath",
-                             interactive=False, elem_classes="crisp strip", buttons=["download"])
+                             interactive=False, elem_classes="crisp strip", buttons=["download"], height=170)
             gif = gr.Image(label="Animation (right-click or download to save)", type="filepath", format="gif",
                            interactive=False, buttons=["download"], height=280)
 

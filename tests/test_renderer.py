@@ -1,0 +1,178 @@
+"""The service layer and the tabs' callbacks, called directly (no server): what a slider, a seed box or the
+Interpolate button does to the state and the pixels."""
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from explorer.errors import ConfigError
+from explorer.models import ModelConfig, build_generator
+from explorer.renderer import ModelCache, Renderer, codes_tensor, public_message
+from explorer.training.checkpoint import save_checkpoint
+from explorer.training.config import TrainConfig
+from ui_helpers import make_model
+
+
+def make_points_model(folder):
+    """A 2-D toy generator (points, not pictures), untrained but spread out."""
+    cfg = TrainConfig(dataset="toy2d", model=ModelConfig(arch="mlp", z_dim=2, shape=(2,), width=16, depth=2))
+    torch.manual_seed(0)
+    net = build_generator(cfg.model)
+    save_checkpoint(folder, {"kind": "gan", "name": folder.name, "summary": "toy points", "train": cfg.to_dict(),
+                             "dataset": {"name": "toy2d", "shape": [2], "options": {}}, "class_names": [],
+                             "attributes": []}, {"generator": net.eval()})
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory):
+    root = tmp_path_factory.mktemp("renderer-ck")
+    make_model(root / "plain", 0)
+    make_model(root / "cond", 10, seed=1)
+    make_points_model(root / "toy")
+    (root / "judge").mkdir()  # a classifier is a judge, never offered as a generator
+    (root / "judge" / "config.json").write_text('{"kind": "classifier", "train": {}, "summary": "judge"}')
+    return root
+
+
+@pytest.fixture(scope="session")
+def app(checkpoints):
+    from explorer.ui import build_app
+    return build_app(checkpoints, audience=True)
+
+
+def callback(demo, api_name):
+    return next(f.fn for f in demo.fns.values() if f.api_name == api_name)
+
+
+def pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def test_only_generators_are_listed_with_their_summaries(checkpoints):
+    names = ModelCache(checkpoints).names()
+    assert names == [{"name": "cond", "summary": "tiny test model (10 classes)"},
+                     {"name": "plain", "summary": "tiny test model (0 classes)"},
+                     {"name": "toy", "summary": "toy points"}]
+
+
+def test_a_retrained_model_replaces_the_cached_one(tmp_path):
+    make_model(tmp_path / "m", 0, seed=0)
+    cache = ModelCache(tmp_path)
+    first = cache.get("m")
+    assert cache.get("m") is first                       # cached: no reload per slider move
+    make_model(tmp_path / "m", 0, seed=5)
+    weights = tmp_path / "m" / "generator.safetensors"
+    os.utime(weights, (time.time() + 5, time.time() + 5))  # a new mtime, whatever the clock's resolution
+    assert cache.get("m") is not first
+
+
+def test_a_new_model_appears_after_the_listing_expires(tmp_path):
+    cache = ModelCache(tmp_path)
+    assert cache.names() == []
+    make_model(tmp_path / "late", 0)
+    cache._listing = (-1e9, [])  # what LIST_TTL seconds of waiting would do
+    assert [m["name"] for m in cache.names()] == ["late"]
+
+
+def test_points_model_draws_a_cloud_with_the_current_point(checkpoints):
+    r = Renderer(checkpoints)
+    a = np.asarray(r.image("toy", [0.0, 0.0]))
+    b = np.asarray(r.image("toy", [2.5, -2.5]))
+    assert a.shape == (320, 320, 3) and not np.array_equal(a, b)   # the ring moves with z
+    strip = r.sweep("toy", [0.0, 0.0], dim=1)
+    assert strip.width > 6 * strip.height
+    with pytest.raises(ConfigError, match="2-D point model"):
+        r.interpolate("toy", [[0.0, 0.0], [1.0, 1.0]], None, 4, "lerp")
+
+
+def test_class_to_class_at_a_fixed_z(checkpoints):
+    r = Renderer(checkpoints)
+    z = r.seed_z("cond", 5)
+    _, _, same = r.interpolate("cond", [z, z], [3, 3], steps=4, method="slerp")
+    assert all(torch.allclose(same[0], f, atol=1e-5) for f in same)       # nothing moves: one z, one class
+    _, _, frames = r.interpolate("cond", [z, z], [3, 8], steps=4, method="slerp", class_blend=True)
+    assert torch.allclose(frames[0], same[0], atol=1e-5) and not torch.allclose(frames[0], frames[-1])
+
+
+def test_interpolation_steps_are_bounded(checkpoints):
+    r = Renderer(checkpoints)
+    z = r.seed_z("plain", 1)
+    for steps in (1, 33):
+        with pytest.raises(ConfigError, match="between 2 and 32"):
+            r.interpolate("plain", [z, z], None, steps, "lerp")
+    with pytest.raises(ConfigError, match="method"):
+        r.interpolate("plain", [z, r.seed_z("plain", 2)], None, 5, "cubic")
+
+
+def test_codes_are_checked():
+    cfg = ModelConfig(cat_codes=10, cont_codes=2)
+    model = type("M", (), {"cfg": cfg})()
+    assert codes_tensor(model, 3, [0.5]).tolist() == [[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0.5, 0.0]]
+    for cat, cont in ((10, [0, 0]), (0, [float("nan"), 0]), (0, [5.0, 0])):
+        with pytest.raises(ConfigError):
+            codes_tensor(model, cat, cont)
+
+
+def test_audience_messages_hide_paths(tmp_path):
+    err = ConfigError(f"{tmp_path}/m/generator.safetensors is truncated")
+    assert str(tmp_path) not in public_message(err, tmp_path, audience=True)
+    assert str(tmp_path) in public_message(err, tmp_path, audience=False)
+
+
+# ---- the Explore and Interpolate callbacks, as the page calls them ----
+
+def test_select_model_fills_state_and_controls(app):
+    out = callback(app, "select_model")("cond", 7, 0)
+    st = out[0]
+    assert st["model"] == "cond" and st["seed"] == 7 and len(st["z"]) == 64 and st["label"] == 0
+    assert "tiny test model" in out[1] and "/" not in out[1]             # the card: summary, no path
+    assert pixels(out[2]).shape == (28, 28)
+
+
+def test_sliders_edit_only_the_visible_page(app):
+    r = app.explorer_context.renderer
+    st = callback(app, "select_model")("cond", 7, 0)[0]
+    st = callback(app, "set_page")(st, 2)[0]                              # z[16] .. z[23]
+    vals = [st["z"][16 + i] for i in range(8)]
+    vals[3] = 2.5
+    st2, path = callback(app, "slide")(st, *vals)
+    expected = list(st["z"])
+    expected[19] = 2.5
+    assert st2["z"] == expected and st["z"][19] != 2.5                   # the old state is not mutated
+    assert np.array_equal(pixels(path), np.asarray(r.image("cond", expected, 0)))
+
+
+def test_seed_reset_and_random(app):
+    r = app.explorer_context.renderer
+    st = callback(app, "select_model")("plain", 3, 0)[0]
+    st = callback(app, "slide")(st, *[0.0] * 8)[0]
+    st = callback(app, "new_seed")(st, 3, 0, 0)[0]                        # reset: the seed's z again
+    assert st["z"] == r.seed_z("plain", 3)
+    out = callback(app, "random_seed")(st, 0, 0)
+    assert out[1]["seed"] == out[0] and out[1]["z"] == r.seed_z("plain", out[0])
+    truncated = callback(app, "new_seed")(st, 3, 0.5, 0)[0]["z"]
+    assert max(abs(v) for v in truncated) <= 0.5
+
+
+def test_a_class_change_redraws(app):
+    st = callback(app, "select_model")("cond", 1, 0)[0]
+    st7, path, _ = callback(app, "set_condition")(st, 7, None, 0, 0, 0)
+    assert st7["label"] == 7
+    assert not np.array_equal(pixels(path), pixels(callback(app, "slide")(st, *st["z"][:8])[1]))
+
+
+def test_interpolate_callback_paths(app):
+    st = callback(app, "select_model")("cond", 1, 0)[0]
+    run = callback(app, "interpolate")
+    strip, gif = run(st, "1, 2, 3", False, 0, 9, False, True, "slerp", 9)   # a path through three seeds
+    assert Image.open(gif).n_frames == 16 and Image.open(strip).width > 8 * Image.open(strip).height
+    strip, gif = run(st, "4", False, 2, 6, True, True, "lerp", 5)           # hold z still: classes only
+    assert Image.open(gif).n_frames == 8
+    import gradio as gr
+    with pytest.raises(gr.Error, match="between 2 and 8 seeds"):
+        run(st, "4", False, 2, 6, False, True, "lerp", 5)
+    with pytest.raises(gr.Error, match="whole numbers"):
+        run(st, "1, x", False, 2, 6, False, True, "lerp", 5)

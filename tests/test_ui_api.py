@@ -1,0 +1,167 @@
+"""The live server as the page and scripts reach it: the sliders' event over Gradio's queue protocol, the
+wiring of every event, and what audience mode shows. (tests/test_ui.py covers /render's bad inputs.)"""
+import concurrent.futures as cf
+import io
+import json
+import uuid
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from explorer.renderer import Renderer
+from ui_helpers import launch, make_model
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    root = tmp_path_factory.mktemp("api-ck")
+    make_model(root / "plain", 0)
+    make_model(root / "cond", 10, seed=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(checkpoints):
+    demo, url = launch(checkpoints)
+    yield demo, url
+    demo.close()
+
+
+class Page:
+    """One browser tab speaking Gradio's queue protocol: POST queue/join, then read the SSE stream."""
+
+    def __init__(self, url, demo):
+        self.url = url
+        self.fns = {d["api_name"]: d["id"] for d in demo.config["dependencies"]}
+        self.session = uuid.uuid4().hex[:10]
+        self.http = httpx.Client(timeout=60)
+
+    def call(self, api, data):
+        body = json.dumps({"data": data, "fn_index": self.fns[api], "session_hash": self.session,
+                           "event_data": None, "trigger_id": None})   # json.dumps writes NaN as a page could
+        r = self.http.post(f"{self.url}gradio_api/queue/join", content=body,
+                           headers={"Content-Type": "application/json"})
+        r.raise_for_status()
+        with self.http.stream("GET", f"{self.url}gradio_api/queue/data", params={"session_hash": self.session}) as s:
+            for line in s.iter_lines():
+                if line.startswith("data:"):
+                    msg = json.loads(line[5:])
+                    if msg.get("msg") == "process_completed":
+                        if not msg.get("success"):
+                            raise RuntimeError(msg.get("output", {}).get("error"))
+                        return msg["output"]["data"]
+        raise RuntimeError("stream ended without a result")
+
+    def image(self, filedata) -> np.ndarray:
+        r = self.http.get(filedata["url"])
+        r.raise_for_status()
+        return np.asarray(Image.open(io.BytesIO(r.content)))
+
+
+def test_every_event_is_named_and_the_sliders_share_one_live_listener(server):
+    demo, _ = server
+    deps = demo.config["dependencies"]
+    names = [d["api_name"] for d in deps]
+    assert all(isinstance(n, str) and n and not n.startswith("false") for n in names), names
+    assert len(set(names)) == len(names)
+    slide = next(d for d in deps if d["api_name"] == "slide")
+    assert slide["trigger_mode"] == "always_last" and slide["show_progress"] == "hidden"
+    sliders = [b["id"] for b in demo.config["components"] if "zslider" in (b["props"].get("elem_classes") or [])]
+    assert len(sliders) == 8 and sorted(t for t, ev in slide["targets"] if ev == "input") == sorted(sliders)
+    render = next(d for d in deps if d["api_name"] == "render")
+    assert render["api_visibility"] == "public" and render["targets"] == []   # API only: no button fires it
+
+
+def test_a_slider_move_draws_what_render_draws(server, checkpoints):
+    demo, url = server
+    from gradio_client import Client
+    page = Page(url, demo)
+    page.call("select_model", ["cond", 4, 0])        # the page's z lives in gr.State on the server
+    seed_z = Renderer(checkpoints).seed_z("cond", 4)
+    vals = [round(v + 0.37, 2) for v in seed_z[:8]]
+    _, img = page.call("slide", [None, *vals])
+    z = vals + seed_z[8:]
+    png = Client(url, verbose=False).predict("cond", z, 0, api_name="/render")
+    assert np.array_equal(page.image(img), np.asarray(Image.open(png)))
+
+
+def test_ten_pages_moving_the_same_slider_at_once(server):
+    """Identical renders land in Gradio's content-hashed cache at the same moment: all must succeed."""
+    demo, url = server
+    pages = [Page(url, demo) for _ in range(10)]
+    for p in pages:
+        p.call("select_model", ["plain", 9, 0])
+
+    def move(p):
+        return p.image(p.call("slide", [None, *[1.5] * 8])[1])
+
+    with cf.ThreadPoolExecutor(10) as pool:
+        shots = list(pool.map(move, pages))
+    assert all(np.array_equal(shots[0], s) for s in shots)
+
+
+def test_a_bad_slider_state_is_refused_and_the_server_keeps_serving(server):
+    demo, url = server
+    page = Page(url, demo)
+    page.call("select_model", ["plain", 1, 0])
+    good = page.image(page.call("slide", [None, *[0.5] * 8])[1])
+    for bad, fragment in ((99.0, "greater than maximum"), (-1e9, "less than minimum"),
+                          (float("nan"), "NaN"), (float("inf"), "greater than maximum")):
+        with pytest.raises(RuntimeError, match=fragment):
+            page.call("slide", [None, bad, *[0.5] * 7])
+    with pytest.raises(RuntimeError, match="Pick a model first"):
+        Page(url, demo).call("slide", [None, *[0.5] * 8])   # a fresh page that never loaded a model
+    assert np.array_equal(page.image(page.call("slide", [None, *[0.5] * 8])[1]), good)  # state intact
+
+
+def test_interpolate_and_render_through_gradio_client(server, checkpoints):
+    _, url = server
+    from gradio_client import Client
+    c = Client(url, verbose=False)
+    r = Renderer(checkpoints)
+    png = c.predict("cond", r.seed_z("cond", 2), "7", api_name="/render")      # a class by name works too
+    assert np.array_equal(np.asarray(Image.open(png)), np.asarray(r.image("cond", r.seed_z("cond", 2), 7)))
+
+
+def test_audience_mode_never_shows_a_path(checkpoints):
+    demo, url = launch(checkpoints, audience=True)
+    try:
+        from gradio_client import Client
+        from gradio_client.exceptions import AppError
+        page = Page(url, demo)
+        config = httpx.get(f"{url}config").text
+        out = page.call("select_model", ["cond", 0, 0])
+        assert str(checkpoints) not in config and str(checkpoints) not in json.dumps(out)
+        assert "tiny test model (10 classes)" in config                       # the picker shows summaries
+        with pytest.raises(AppError) as e:
+            Client(url, verbose=False).predict(str(checkpoints / "cond"), [0.0] * 64, 0, api_name="/render")
+        assert "unknown model" in str(e.value) and str(checkpoints) not in str(e.value)
+    finally:
+        demo.close()
+
+
+def test_launch_flags_are_safe_by_default(capsys):
+    import launch
+    args = launch.parse_args([])
+    assert (args.host, args.port, args.share, args.audience, args.auth) == ("127.0.0.1", 7860, False, False, None)
+    assert launch.main(["--auth", "nopassword"]) == 2
+    assert "USER:PASS" in capsys.readouterr().err
+
+
+def test_auth_keeps_strangers_out(checkpoints):
+    from explorer.ui import CSS, build_app
+    from ui_helpers import free_port
+    demo = build_app(checkpoints, audience=True)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, auth=("ada", "lovelace"), prevent_thread_lock=True,
+                quiet=True, css=CSS)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        assert httpx.get(f"{url}config").status_code == 401
+        from gradio_client import Client
+        c = Client(url, auth=("ada", "lovelace"), verbose=False)
+        assert Image.open(c.predict("plain", [0.0] * 64, None, api_name="/render")).size == (28, 28)
+    finally:
+        demo.close()
