@@ -140,11 +140,35 @@ def _codes(model, code, n, seed):
     return model.sample_codes(n, seed, cat=code)
 
 
+def _code_sweep(model, j: int, seed: int):
+    """InfoGAN's classic figure: rows = categorical code values, columns = continuous code j from -2 to 2,
+    with z and the other codes fixed."""
+    import torch
+    from explorer.render import grid
+    c = model.cfg
+    if not 0 <= j < c.cont_codes:
+        raise ConfigError(f"--sweep-code must be in 0..{c.cont_codes - 1} for '{model.name}'")
+    rows, cols = max(c.cat_codes, 1), 9
+    codes = torch.zeros(rows * cols, c.code_dim)
+    for r in range(rows):
+        if c.cat_codes:
+            codes[r * cols:(r + 1) * cols, r] = 1.0
+        codes[r * cols:(r + 1) * cols, c.cat_codes + j] = torch.linspace(-2, 2, cols)
+    z = model.sample_z(1, seed).repeat(rows * cols, 1)
+    with torch.no_grad():
+        return grid(model.generate(z, None, codes), nrow=cols, scale=2)
+
+
 def cmd_sample(args) -> int:
     import torch
     from explorer.latent import truncate
     from explorer.render import grid, scatter, to_uint8
     model = _load(args)
+    if args.sweep_code is not None:
+        if not args.out:
+            raise ConfigError("--sweep-code needs --out FILE.png")
+        _write_png(_code_sweep(model, args.sweep_code, args.seed), args.out)
+        return 0
     z = truncate(model.sample_z(args.n, args.seed), args.truncation, args.seed)
     labels, codes = _labels(model, args.label, args.n), _codes(model, args.code, args.n, args.seed)
     with torch.no_grad():
@@ -353,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--label", type=int, help="class index for conditional models")
     s.add_argument("--code", type=int, help="InfoGAN categorical code")
     s.add_argument("--truncation", type=finite_float, help="redraw z entries beyond this magnitude")
+    s.add_argument("--sweep-code", type=int, help="InfoGAN: grid of categorical codes (rows) by continuous code "
+                   "J from -2 to 2 (columns)")
     s.add_argument("--out", help="PNG grid")
     s.add_argument("--npz", help="NPZ with images (uint8 NxHxWxC), z, labels / points")
     s.set_defaults(func=cmd_sample)

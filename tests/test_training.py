@@ -158,5 +158,12 @@ def test_infogan_trains_its_q_head_and_ships_codes(tmp_path):
         a = m.generate(z, None, m.sample_codes(2, 0, cat=1))
         b = m.generate(z, None, m.sample_codes(2, 0, cat=7))
     assert not torch.allclose(a, b)
+    from explorer.cli import main
+    assert main(["sample", "--model", str(tmp_path / "info"), "--sweep-code", "1", "--out", str(tmp_path / "g.png")]) == 0
+    from PIL import Image
+    w, h = Image.open(tmp_path / "g.png").size
+    assert h > w  # 10 categorical codes down, 9 values of the continuous code across
+    assert main(["sample", "--model", str(tmp_path / "info"), "--sweep-code", "5", "--out", str(tmp_path / "h.png")]) == 2
+    assert main(["sample", "--model", str(tmp_path / "info"), "--code", "12", "--out", str(tmp_path / "h.png")]) == 2
     with pytest.raises(ConfigError, match="codes"):
         train(tiny(task="infogan"), tmp_path / "nocodes", progress=False)
