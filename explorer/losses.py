@@ -5,7 +5,7 @@ which GAN it runs. Defaults follow DESIGN.md section 2.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch

@@ -1,7 +1,6 @@
 """Every model shipped in checkpoints/ loads, is what its card says, and (cheaply) does its job."""
 import json
 
-import numpy as np
 import pytest
 import torch
 

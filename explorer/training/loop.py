@@ -188,7 +188,7 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
     if dist.is_main and callback is not None:
         callback({"step": step, "total_steps": cfg.steps, "elapsed": elapsed, "metrics": last_metrics,
                   "state": state, "samples": None})
-    del task, stream  # DDP wrappers hold the process group: free them before it is destroyed
+    task = stream = None  # DDP wrappers hold the process group: free them before it is destroyed
     import gc
     gc.collect()
     D.teardown(dist)

@@ -11,7 +11,7 @@ from explorer.models import build_classifier, build_critic, build_generator
 from explorer.models.base import GeneratorModel, one_hot
 from explorer.render import grid, scatter
 from explorer.training.config import TrainConfig
-from explorer.training.distributed import DistInfo, unwrap, wrap
+from explorer.training.distributed import DistInfo, wrap
 
 TASKS: dict[str, type] = {}
 PREVIEW_SEED = 1234  # the fixed z of every sample grid
