@@ -223,11 +223,9 @@ def cmd_interpolate(args) -> int:
     if args.out:
         _write_png(grid(x, nrow=args.steps, scale=2), args.out)
     if args.gif:
-        from explorer.render import upscale
-        frames = [upscale(f, 256) for f in x]
-        frames += frames[::-1][1:-1]  # ping-pong so the loop has no jump
+        from explorer.render import save_gif
         Path(args.gif).parent.mkdir(parents=True, exist_ok=True)
-        frames[0].save(args.gif, save_all=True, append_images=frames[1:], duration=80, loop=0)
+        save_gif(x, args.gif)
         print(f"wrote {args.gif}", file=sys.stderr)
     if args.npz:
         _write_npz(args.npz, images=to_uint8(x), z=z.numpy(), labels=None if labels is None else labels.numpy())

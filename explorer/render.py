@@ -29,11 +29,19 @@ def grid(images: torch.Tensor, nrow: int = 8, pad: int = 2, scale: int = 1) -> I
 
 
 def upscale(image: torch.Tensor, size: int = 256) -> Image.Image:
-    """One image (C x H x W in [-1, 1]) shown large with nearest-neighbour upscaling."""
+    """One image (C x H x W in [-1, 1]) upscaled by an integer factor with nearest-neighbour (crisp pixels);
+    size 0 keeps the native resolution."""
     arr = to_uint8(image[None])[0]
     img = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
-    factor = max(1, size // max(img.size))
+    factor = max(1, size // max(img.size)) if size else 1
     return img.resize((img.width * factor, img.height * factor), Image.NEAREST)
+
+
+def save_gif(frames: torch.Tensor, path, size: int = 256, ms: int = 90) -> None:
+    """Frames (N x C x H x W in [-1, 1]) as a looping GIF that plays forward then back (no jump at the loop)."""
+    imgs = [upscale(f, size) for f in frames]
+    imgs += imgs[::-1][1:-1]
+    imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=ms, loop=0)
 
 
 def scatter(fake: np.ndarray, real: np.ndarray | None = None, size: int = 400, extent: float = 5.0) -> Image.Image:

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from explorer.errors import CheckpointError, ConfigError, ExplorerError
 from explorer.latent import interpolate_path, truncate
-from explorer.render import grid, scatter, to_uint8
+from explorer.render import grid, save_gif, scatter, upscale
 from explorer.training.checkpoint import checkpoints_dir, list_model_names, load_generator, read_config
 
 Z_LIMIT = 10.0        # |z| beyond this is far outside N(0, I) (sliders span -3..3): refused, not clamped
@@ -152,7 +152,7 @@ class Renderer:
             return self._points_view(model, zt, size or DISPLAY)
         k = check_label(model, label)
         x = model.generate(zt, None if k is None else torch.tensor([k]), codes_tensor(model, cat, cont))
-        return _big(x[0], size)
+        return upscale(x[0], size)
 
     def _points_view(self, model, zt, size):
         """A 2-D model: many samples as a cloud (drawn once per model and size), this z's point ringed."""
@@ -242,11 +242,9 @@ class Renderer:
         return strip, gif, frames
 
     def _gif(self, frames: torch.Tensor) -> str:
-        imgs = [_big(f, 256) for f in frames]
-        imgs += imgs[::-1][1:-1]  # ping-pong, so the loop has no jump
         fd, path = tempfile.mkstemp(dir=self.scratch, suffix=".gif")
         os.close(fd)
-        imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=90, loop=0)
+        save_gif(frames, path)
         return path
 
     def seed_z(self, name: str, seed, truncation: float | None = None) -> list[float]:
@@ -261,13 +259,6 @@ class Renderer:
         z = truncate(model.sample_z(1, seed), truncation or None, seed)
         return [round(float(v), 6) for v in z[0]]
 
-
-def _big(x: torch.Tensor, size: int) -> Image.Image:
-    """One C x H x W image in [-1, 1] upscaled by an integer factor with nearest-neighbour (crisp pixels)."""
-    arr = to_uint8(x[None])[0]
-    img = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
-    f = max(1, size // img.width) if size else 1
-    return img.resize((img.width * f, img.height * f), Image.NEAREST)
 
 
 def public_message(err: Exception, root: Path | None, audience: bool) -> str:

@@ -7,15 +7,12 @@ from PIL import Image
 
 from explorer.errors import ConfigError
 from explorer.renderer import Renderer, check_label, check_z
-from ui_helpers import launch, make_model
+from ui_helpers import launch, plain_and_conditional
 
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ck")
-    make_model(root / "plain", 0)
-    make_model(root / "cond", 10, seed=1)
-    return root
+    return plain_and_conditional(tmp_path_factory.mktemp("ck"))
 
 
 @pytest.fixture(scope="module")

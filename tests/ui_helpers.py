@@ -21,6 +21,13 @@ def make_model(folder: Path, num_classes: int = 0, z_dim: int = 64, seed: int = 
     save_checkpoint(folder, conf, {"generator": net.eval()})
 
 
+def plain_and_conditional(root: Path) -> Path:
+    """The two tiny models the UI tests use: 'plain' (unconditional) and 'cond' (10 classes), z_dim 64."""
+    make_model(root / "plain", 0)
+    make_model(root / "cond", 10, seed=1)
+    return root
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
