@@ -61,3 +61,78 @@ def scatter(fake: np.ndarray, real: np.ndarray | None = None, size: int = 400, e
             u, v = px(x), size - 1 - px(y)
             draw.ellipse([u - 1.5, v - 1.5, u + 1.5, v + 1.5], fill=colour)
     return img
+
+
+# GAN Lab's palette: purple where the critic says "fake", green where it says "real"
+_FIELD_STOPS = np.array([[118, 74, 160], [247, 247, 247], [45, 140, 80]], dtype=np.float32)
+
+
+def colour_field(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """A 2-D array -> RGB uint8, lo purple through white to hi green (a diverging map)."""
+    t = np.clip((np.asarray(values, np.float32) - lo) / max(hi - lo, 1e-12), 0, 1) * 2
+    k = np.minimum(t.astype(int), 1)[..., None]
+    frac = (t[..., None] - k)
+    rgb = _FIELD_STOPS[k[..., 0]] * (1 - frac) + _FIELD_STOPS[k[..., 0] + 1] * frac
+    return rgb.round().astype(np.uint8)
+
+
+def plane(view, size: int = 420, field: bool = True, arrows: bool = True, warp: bool = True,
+          real: bool = True) -> Image.Image:
+    """A Playground frame (explorer.training.playground.View): the critic's field behind real points
+    (black) and generated points (orange), the generator's gradient as arrows, the warped z-grid."""
+    e = view.extent
+
+    def px(x, y):
+        return (x + e) / (2 * e) * (size - 1), (e - y) / (2 * e) * (size - 1)
+
+    if field:
+        img = Image.fromarray(colour_field(view.field, *view.field_range)).resize((size, size), Image.BILINEAR)
+    else:
+        img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img, "RGBA")
+    if warp:
+        for line in view.warp:
+            draw.line([px(x, y) for x, y in line], fill=(60, 90, 200, 90), width=1)
+    if real:
+        for x, y in view.real:
+            u, v = px(x, y)
+            draw.ellipse([u - 1.5, v - 1.5, u + 1.5, v + 1.5], fill=(20, 20, 20, 170))
+    for x, y in view.fake:
+        u, v = px(x, y)
+        draw.ellipse([u - 2, v - 2, u + 2, v + 2], fill=(240, 120, 20, 220))
+    if arrows:
+        for x, y, dx, dy in view.arrows:
+            (u0, v0), (u1, v1) = px(x, y), px(x + dx, y + dy)
+            draw.line([(u0, v0), (u1, v1)], fill=(170, 30, 30, 230), width=1)
+            ang = np.arctan2(v1 - v0, u1 - u0)
+            if np.hypot(u1 - u0, v1 - v0) > 3:  # a small head, only where the arrow is long enough to show one
+                for da in (2.6, -2.6):
+                    draw.line([(u1, v1), (u1 + 4 * np.cos(ang + da), v1 + 4 * np.sin(ang + da))],
+                              fill=(170, 30, 30, 230), width=1)
+    return img
+
+
+def histogram(values: np.ndarray, bins: int = 40, size: tuple[int, int] = (420, 110),
+              bound: float | None = None) -> Image.Image:
+    """A bar chart of values (e.g. a critic's weights); dashed red lines at +-bound when given."""
+    w, h = size
+    values = np.asarray(values, np.float64)
+    lim = bound * 1.15 if bound else float(np.abs(values).max() or 1.0) * 1.05
+    counts, edges = np.histogram(np.clip(values, -lim, lim), bins=bins, range=(-lim, lim))
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    top, bottom = 14, h - 14
+    peak = max(int(counts.max()), 1)
+    for i, c in enumerate(counts):
+        x0, x1 = i * w / bins, (i + 1) * w / bins - 1
+        draw.rectangle([x0, bottom - (bottom - top) * c / peak, x1, bottom], fill=(90, 110, 170))
+    draw.line([(0, bottom), (w, bottom)], fill=(120, 120, 120))
+    draw.text((2, bottom + 1), f"{-lim:.3g}", fill=(60, 60, 60))
+    draw.text((w - 40, bottom + 1), f"{lim:.3g}", fill=(60, 60, 60))
+    draw.text((2, 1), f"{len(values):,} weights", fill=(60, 60, 60))
+    if bound:
+        for b in (-bound, bound):
+            x = (b + lim) / (2 * lim) * w
+            for y in range(top, bottom, 6):
+                draw.line([(x, y), (x, y + 3)], fill=(200, 40, 40))
+    return img

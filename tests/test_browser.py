@@ -25,6 +25,12 @@ def page_url(tmp_path_factory):
     demo.close()
 
 
+def open_browser(p):
+    return p.chromium.launch(executable_path=CHROMIUM, args=[
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"])
+
+
 def image_pixels(page) -> np.ndarray:
     src = page.locator("#explore-image img").get_attribute("src")
     return np.asarray(Image.open(io.BytesIO(page.request.get(src).body())))
@@ -36,9 +42,7 @@ def test_drag_a_slider_and_get_the_render_endpoints_pixels(page_url):
     from explorer.renderer import Renderer
     url, root = page_url
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
+        browser = open_browser(p)
         page = browser.new_page(viewport={"width": 1300, "height": 1100})
         page.goto(url)
         page.wait_for_selector("#explore-image img", timeout=60000)
@@ -68,3 +72,35 @@ def test_drag_a_slider_and_get_the_render_endpoints_pixels(page_url):
     z[:8] = values
     expected = np.asarray(Image.open(Client(url, verbose=False).predict("digits-cdcgan", z, 0, api_name="/render")))
     assert np.array_equal(after, expected)
+
+
+def test_play_the_playground_then_pause_it(page_url):
+    """Press Play: both runs train and their pictures, counts and loss curves refresh; Pause stops them."""
+    import re
+    from playwright.sync_api import sync_playwright
+    url, _ = page_url
+
+    def steps(page) -> list[int]:
+        text = page.locator("body").inner_text()
+        return [int(n.replace(",", "")) for n in re.findall(r"generator step ([\d,]+)", text)]
+
+    with sync_playwright() as p:
+        browser = open_browser(p)
+        page = browser.new_page(viewport={"width": 1300, "height": 1500})
+        page.goto(url)
+        page.get_by_role("tab", name="Playground").click()
+        page.wait_for_function("document.body.innerText.includes('generator step 0')", timeout=60000)
+        assert steps(page) == [0, 0] and "Modes captured" in page.locator("body").inner_text()
+        page.get_by_role("button", name="Play", exact=True).click()
+        page.wait_for_function("/generator step [1-9]/.test(document.body.innerText)", timeout=60000)
+        time.sleep(2.5)
+        page.get_by_role("button", name="Pause", exact=True).click()
+        time.sleep(2.0)   # a refresh already under way may still land
+        paused = steps(page)
+        time.sleep(2.0)
+        still = steps(page)
+        lines = page.locator(".vega-embed path[aria-roledescription='line mark']").count()
+        browser.close()
+    assert paused[0] == paused[1] > 0, paused     # both runs advanced in step
+    assert still == paused                       # and stopped when paused
+    assert lines >= 2                            # the loss plot draws lines, not just axes

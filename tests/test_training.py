@@ -79,6 +79,21 @@ def test_resume_continues_exactly(tmp_path, kind):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def test_a_decaying_learning_rate_resumes_on_its_schedule(tmp_path):
+    cfg = tiny(loss="wgangp", steps=8, lr_decay_to=0.25, model=ModelConfig(z_dim=8, width=8, critic_norm="none"))
+    assert [cfg.lr_factor(s) for s in (0, 4, 8, 100)] == [1.0, 0.625, 0.25, 0.25]
+    train(cfg, tmp_path / "straight", progress=False)
+    train(cfg, tmp_path / "split", progress=False, callback=lambda e: e["step"] < 5)   # interrupted at step 5
+    train(resume_config(tmp_path / "split"), tmp_path / "split", resume=True, progress=False)
+    a, b = losses(tmp_path / "straight"), losses(tmp_path / "split")
+    assert [r["loss_g"] for r in a] == [r["loss_g"] for r in b] and len(b) == 8
+    st = torch.load(tmp_path / "split" / "state.pt", weights_only=True)
+    assert st["optim"]["g"]["param_groups"][0]["lr"] == pytest.approx(1e-4 * cfg.lr_factor(7))  # the last step's
+    const = tiny(loss="wgangp", steps=8, model=ModelConfig(z_dim=8, width=8, critic_norm="none"))
+    train(const, tmp_path / "const", progress=False)
+    assert [r["loss_g"] for r in losses(tmp_path / "const")] != [r["loss_g"] for r in a]
+
+
 def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     from explorer.training import tasks
     real_step = tasks.GANTask.step
@@ -135,7 +150,7 @@ def test_refuses_to_overwrite_and_to_resume_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("field,value", [("steps", 0), ("steps", -5), ("batch_size", 0), ("lr_g", 5.0),
-                                         ("n_critic", 0)])
+                                         ("n_critic", 0), ("lr_decay_to", 0.0), ("lr_decay_to", 1.5)])
 def test_invalid_settings(field, value):
     with pytest.raises(ConfigError):
         tiny(**{field: value}).validated()

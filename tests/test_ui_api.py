@@ -162,3 +162,42 @@ def test_auth_keeps_strangers_out(checkpoints):
         assert Image.open(c.predict("plain", [0.0] * 64, None, api_name="/render")).size == (28, 28)
     finally:
         demo.close()
+
+
+LAYERS = ["critic field", "gradient arrows", "z-grid warp", "real points"]
+
+
+def test_the_playground_steps_and_plays_through_its_events(server):
+    demo, url = server
+    page = Page(url, demo)
+    out = page.call("playground_reset", ["8gaussians", "bce", "wgan", 0, LAYERS])
+    assert "generator step 0," in out[2] and "generator step 0," in out[5]
+    out = page.call("playground_step_both", [None, "8gaussians", "bce", "wgan", 0, LAYERS])
+    assert "generator step 1, critic step 1 " in out[2] and "generator step 1, critic step 5 " in out[5]
+    out = page.call("playground_step_critic", [None, "8gaussians", "bce", "wgan", 0, LAYERS])
+    assert "generator step 1, critic step 2 " in out[2]
+    out = page.call("playground_tick", [None, "8gaussians", "bce", "wgan", 0, LAYERS, 10])
+    n = int(out[2].split("generator step ")[1].split(",")[0])
+    assert 2 <= n <= 11 and "Playing:" in out[-2]
+    assert page.image(out[1]).shape[:2] == (420, 420) and page.image(out[3]).shape[:2] == (110, 420)
+    curves = out[7].get("value", out[7])
+    assert {r[2] for r in curves["data"]} == {"left bce: D", "left bce: G", "right wgan: D", "right wgan: G"}
+    # a new choice starts new runs; a page of its own has its own runs
+    out = page.call("playground_step_both", [None, "ring", "bce", "none", 0, LAYERS])
+    assert "generator step 1," in out[2] and out[4] is None and "No second run" in out[5]
+    other = Page(url, demo).call("playground_step_both", [None, "8gaussians", "bce", "wgan", 0, LAYERS])
+    assert "generator step 1," in other[2]
+
+
+def test_the_playground_refuses_bad_choices_and_keeps_the_runs(server):
+    demo, url = server
+    page = Page(url, demo)
+    page.call("playground_reset", ["8gaussians", "bce", "none", 0, LAYERS])
+    page.call("playground_step_both", [None, "8gaussians", "bce", "none", 0, LAYERS])
+    for args, fragment in ((["moons", "bce", "none", 0], "moons"), (["ring", "lsgan", "none", 0], "lsgan"),
+                           (["ring", "bce", "none", -3], "less than minimum"),
+                           (["ring", "bce", "none", 2**40], "seed must be a whole number between 0 and 2")):
+        with pytest.raises(RuntimeError, match=fragment):
+            page.call("playground_step_both", [None, *args, LAYERS])
+    out = page.call("playground_step_both", [None, "8gaussians", "bce", "none", 0, LAYERS])
+    assert "generator step 2," in out[2]   # the page's run survived every refused call

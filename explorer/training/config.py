@@ -25,6 +25,7 @@ class TrainConfig:
     lr_d: float | None = None
     betas: tuple[float, float] | None = None
     n_critic: int | None = None               # critic steps per generator step; None: the loss's default
+    lr_decay_to: float = 1.0                  # learning rates fall linearly to this fraction at the last step
     info_lambda: float = 1.0                  # InfoGAN: weight of the mutual-information term
     classifier_arch: str = "cnn"              # classifier task: registry name
     classifier_width: int = 32
@@ -33,6 +34,10 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 250
     checkpoint_every: int = 500
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rates' multiplier before step `step` (0-based): linear from 1 to lr_decay_to, then held."""
+        return 1.0 - (1.0 - self.lr_decay_to) * min(step, self.steps) / self.steps
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -65,6 +70,8 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and not (0 < v < 1):
                 raise ConfigError(f"{name.replace('_', '-')} must be between 0 and 1, got {v}")
+        if not (0 < self.lr_decay_to <= 1):
+            raise ConfigError(f"lr-decay-to must be in (0, 1] (1 keeps the rate constant), got {self.lr_decay_to}")
         if self.model.z_dim <= 0:
             raise ConfigError(f"z-dim must be positive, got {self.model.z_dim}")
         return self

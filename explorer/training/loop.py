@@ -16,7 +16,7 @@ from explorer.training import distributed as D
 from explorer.training.card import describe, model_card
 from explorer.training.checkpoint import load_state, load_weights, read_config, save_checkpoint
 from explorer.training.config import TrainConfig
-from explorer.training.tasks import TASKS, evaluate_classifier
+from explorer.training.tasks import TASKS, base_lrs, evaluate_classifier, scale_lrs
 
 Callback = Callable[[dict], "bool | None"]  # return False to stop the run (it is saved first)
 
@@ -87,6 +87,7 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
                           f"{tuple(data.info.shape)}")
     torch.manual_seed(cfg.seed)
     task = TASKS[cfg.task](cfg, data, dist)
+    lrs = base_lrs(task.optimizers)
     step, elapsed = 0, 0.0
     stream = BatchStream(data, cfg.batch_size, cfg.seed, dist.rank, dist.world)
     if resume:
@@ -138,6 +139,8 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
     try:
         while step < cfg.steps:
             measure = (step + 1) % cfg.log_every == 0
+            if cfg.lr_decay_to != 1.0:
+                scale_lrs(task.optimizers, lrs, cfg.lr_factor(step))
             stats = task.step(stream, measure)
             step += 1
             window_n += task.samples_per_step * dist.world

@@ -37,6 +37,19 @@ def make_optimizer(name: str, params, lr: float, betas) -> torch.optim.Optimizer
     raise ConfigError(f"unknown optimizer '{name}' (adam, rmsprop)")
 
 
+def base_lrs(optimizers: dict) -> dict:
+    """Each optimizer's learning rates as built (before any schedule or resumed state changes them)."""
+    return {k: [g["lr"] for g in o.param_groups] for k, o in optimizers.items()}
+
+
+def scale_lrs(optimizers: dict, base: dict, factor: float) -> None:
+    """Set every learning rate to its base value times `factor` (the schedule is a pure function of the step,
+    so a resumed run follows it exactly)."""
+    for k, o in optimizers.items():
+        for g, lr in zip(o.param_groups, base[k]):
+            g["lr"] = lr * factor
+
+
 def dcgan_init(module: torch.nn.Module) -> None:
     """DCGAN paper init: conv weights N(0, 0.02), norm scales N(1, 0.02), biases 0."""
     for m in module.modules():
@@ -95,38 +108,48 @@ class GANTask:
     def info_loss(self, fake: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor | None:
         return None
 
-    def step(self, next_batch, measure: bool) -> dict:
-        z_dim, dev, lam = self.cfg.model.z_dim, self.dist.device, self.cfg.info_lambda
-        for i in range(self.n_critic):
-            x, y, _ = next_batch()
-            x, cond = x.to(dev), self._cond(y.to(dev))
-            reuse = i == self.n_critic - 1  # the last critic batch's fakes also serve the generator step
-            with torch.set_grad_enabled(reuse):
-                fake = self.g(torch.randn(x.shape[0], z_dim, device=dev), cond)
-            loss_d, stats = self.loss.critic_loss(lambda t: self.d(t, cond), x, fake.detach())
-            info = self.info_loss(fake.detach(), cond)
-            if info is not None:
-                stats["info_d"] = info.item()
-                loss_d = loss_d + lam * info
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            if measure:
-                stats["grad_norm_d"] = grad_norm(self.D)
-            self.opt_d.step()
-            self.loss.after_critic_step(self.D)
-        # generator step on the same fakes, scored by the freshly updated critic (as pytorch/examples/dcgan)
-        loss_g, g_stats = self.loss.generator_loss(lambda t: self.d(t, cond), fake)
+    def critic_step(self, next_batch, measure: bool, keep_fake: bool = False):
+        """One critic update on a real batch and fresh fakes; returns (fake, cond, loss_d, stats).
+        keep_fake=True keeps the fakes' graph so a generator step can reuse them."""
+        dev, lam = self.dist.device, self.cfg.info_lambda
+        x, y, _ = next_batch()
+        x, cond = x.to(dev), self._cond(y.to(dev))
+        with torch.set_grad_enabled(keep_fake):
+            fake = self.g(torch.randn(x.shape[0], self.cfg.model.z_dim, device=dev), cond)
+        loss_d, stats = self.loss.critic_loss(lambda t: self.d(t, cond), x, fake.detach())
+        info = self.info_loss(fake.detach(), cond)
+        if info is not None:
+            stats["info_d"] = info.item()
+            loss_d = loss_d + lam * info
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        if measure:
+            stats["grad_norm_d"] = grad_norm(self.D)
+        self.opt_d.step()
+        self.loss.after_critic_step(self.D)
+        return fake, cond, loss_d, stats
+
+    def generator_step(self, fake: torch.Tensor, cond: torch.Tensor | None, measure: bool):
+        """One generator update on fakes made with grad, scored by the current critic; returns (loss_g, stats)."""
+        loss_g, stats = self.loss.generator_loss(lambda t: self.d(t, cond), fake)
         info = self.info_loss(fake, cond)
         if info is not None:
-            g_stats["info_g"] = info.item()
-            loss_g = loss_g + lam * info
+            stats["info_g"] = info.item()
+            loss_g = loss_g + self.cfg.info_lambda * info
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         if measure:
-            g_stats["grad_norm_g"] = grad_norm(self.G)
+            stats["grad_norm_g"] = grad_norm(self.G)
             # spread of the batch's samples: a collapsing generator makes them alike (mode collapse)
-            g_stats["diversity"] = fake.detach().flatten(1).std(0).mean().item()
+            stats["diversity"] = fake.detach().flatten(1).std(0).mean().item()
         self.opt_g.step()
+        return loss_g, stats
+
+    def step(self, next_batch, measure: bool) -> dict:
+        for i in range(self.n_critic):
+            # the last critic batch's fakes also serve the generator step (as pytorch/examples/dcgan)
+            fake, cond, loss_d, stats = self.critic_step(next_batch, measure, keep_fake=i == self.n_critic - 1)
+        loss_g, g_stats = self.generator_step(fake, cond, measure)
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), **stats, **g_stats}
 
     @torch.no_grad()

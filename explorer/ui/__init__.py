@@ -6,7 +6,7 @@ import torch
 
 from explorer.errors import ExplorerError
 from explorer.renderer import Renderer, check_label
-from explorer.ui import directions, explore, interpolate, train
+from explorer.ui import directions, explore, interpolate, playground, train
 from explorer.ui.common import AppContext, guarded
 
 CSS = """
@@ -37,6 +37,8 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None) -> gr.Bl
                 interpolate.build(ctx, ex)
             with gr.Tab("Directions", id="directions"):
                 on_load_dirs = directions.build(ctx)
+            with gr.Tab("Playground", id="playground"):
+                play = playground.build(ctx)
             if jobs is not None:  # participants (--audience) never see training
                 with gr.Tab("Train", id="train"):
                     train.build(ctx, jobs, ex["model"])
@@ -58,7 +60,7 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None) -> gr.Bl
 
         gr.api(render, api_name="render", concurrency_limit=4)
         if default:
-            for fn, inputs, outputs in ex["on_load"] + on_load_dirs:  # first paint: same functions as the events
+            for fn, inputs, outputs in ex["on_load"] + on_load_dirs + play["on_load"]:  # first paint: same functions as the events
                 demo.load(fn, inputs, outputs, api_name=f"load_{fn.__name__}", api_visibility="undocumented")
     demo.explorer_context = ctx
     demo.jobs = jobs

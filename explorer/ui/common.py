@@ -35,3 +35,14 @@ def guarded(ctx: AppContext):
 def explainer(text: str) -> None:
     with gr.Accordion("What am I seeing?", open=False):
         gr.Markdown(text)
+
+
+def curve_frame(rows: list[dict]):
+    """Rows of {step, value, series} as a typed DataFrame for gr.LinePlot, or None when there are none yet.
+    (A LinePlot whose first value is an empty frame never draws lines afterwards, in Gradio 6.31: its axes
+    update but its marks stay empty. Starting from None avoids that.)"""
+    if not rows:
+        return None
+    import pandas as pd
+    df = pd.DataFrame(rows, columns=["step", "value", "series"])
+    return df.astype({"step": "int64", "value": "float64", "series": "object"})

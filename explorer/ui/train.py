@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gradio as gr
-import pandas as pd
 
 from explorer.errors import ConfigError
 from explorer.losses import LOSSES
@@ -10,7 +9,7 @@ from explorer.training.card import describe
 from explorer.training.diagnose import diagnose
 from explorer.training.jobs import JobManager
 from explorer.training.presets import PRESETS
-from explorer.ui.common import AppContext, explainer, guarded
+from explorer.ui.common import AppContext, curve_frame, explainer, guarded
 
 HELP = """
 Training plays two networks against each other. The **discriminator** (or **critic**) learns to tell real
@@ -110,7 +109,7 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
         warn = "\n\n".join(f"⚠ {w}" for w in diagnose(hist))
         ended = st["state"] in ("finished", "stopped") and prev != st["state"]
         models = gr.Dropdown(choices=ctx.model_choices()) if ended else gr.skip()
-        return text, pd.DataFrame(rows or {"step": [], "value": [], "series": []}), jobs.samples_image(), warn, \
+        return text, curve_frame(rows), jobs.samples_image(), warn, \
             st["state"], models
 
     timer = gr.Timer(2.0)

@@ -1,0 +1,99 @@
+"""Playground speed and the toy presets' mode coverage.
+
+    python bench/playground.py                 # speed: training steps/s and refreshes/s, as the tab plays
+    python bench/playground.py --coverage      # also train each toy preset 5,000 steps and count modes
+
+Speed targets (this 2-core CPU): at least 20 generator steps per second per run with the picture redrawn
+at least once a second, for one run and for two side by side. Coverage targets: toy-8gaussians-wgangp
+8/8 modes with >= 90% high-quality samples within 5,000 generator steps; toy-25gaussians-wgangp >= 23/25;
+the BCE presets show mode collapse (fewer modes, or modes that come and go).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from explorer.render import histogram, plane  # noqa: E402
+from explorer.training.playground import ToyRun  # noqa: E402
+from explorer.ui.playground import BUDGET_S, LAYERS, Session, _frames  # noqa: E402
+
+
+def speed(distribution: str, left: str, right: str, seconds: float, speed_setting: int) -> None:
+    """Play as the tab does: each refresh trains up to `speed_setting` steps within the time budget, then draws."""
+    sess = Session(distribution, left, right, 0)
+    sess.advance("both", 20)  # warm up
+    steps = refreshes = 0
+    train_s = draw_s = 0.0
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        steps += sess.advance("both", speed_setting, budget_s=BUDGET_S)
+        t1 = time.perf_counter()
+        _frames(sess, LAYERS)
+        t2 = time.perf_counter()
+        train_s += t1 - t0
+        draw_s += t2 - t1
+        refreshes += 1
+    wall = train_s + draw_s
+    runs = f"{left} + {right}" if right != "none" else left
+    print(f"{distribution:11s} {runs:16s} speed {speed_setting:3d}: {steps / wall:6.1f} generator steps/s per run, "
+          f"{refreshes / wall:4.2f} refreshes/s (training {train_s / refreshes * 1000:.0f} ms, "
+          f"drawing {draw_s / refreshes * 1000:.0f} ms per refresh)")
+
+
+def draw_cost() -> None:
+    run = ToyRun("8gaussians", "wgangp", 0)
+    run.step("both", 50)
+    n = 10
+    t0 = time.perf_counter()
+    for _ in range(n):
+        v = run.view()
+    t1 = time.perf_counter()
+    for _ in range(n):
+        plane(v), histogram(v.weights)
+    t2 = time.perf_counter()
+    print(f"one frame: view() {(t1 - t0) / n * 1000:.0f} ms (critic field, arrows, warp, 2,500-sample coverage), "
+          f"pixels {(t2 - t1) / n * 1000:.0f} ms")
+
+
+def coverage(steps: int) -> None:
+    from explorer.data.toy2d import TOY_MODES
+    from explorer.metrics.coverage import mode_coverage
+    for dist, loss in (("8gaussians", "wgangp"), ("25gaussians", "wgangp"), ("8gaussians", "bce"),
+                       ("25gaussians", "bce")):
+        run = ToyRun(dist, loss, 0)
+        centres, std = TOY_MODES[dist]
+        t0 = time.perf_counter()
+        trace = []
+        for k in range(steps // 500):
+            run.step("both", 500)
+            c = mode_coverage(run.points(), centres, std)
+            trace.append(f"{(k + 1) * 500}: {c['modes_captured']}/{c['modes_total']} {c['high_quality']:.0%}")
+        print(f"toy-{dist}-{loss} ({time.perf_counter() - t0:.0f} s): " + ", ".join(trace), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=8.0, help="play time per case")
+    ap.add_argument("--coverage", action="store_true", help="also train the toy presets and count modes")
+    ap.add_argument("--steps", type=int, default=5000, help="generator steps for --coverage")
+    args = ap.parse_args()
+    torch.set_num_threads(1)  # as the app runs (build_app sets one thread per render)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    draw_cost()
+    for dist, left, right, spd in (("8gaussians", "wgangp", "none", 20), ("8gaussians", "bce", "none", 20),
+                                   ("8gaussians", "bce", "wgangp", 20), ("8gaussians", "wgan", "wgangp", 20),
+                                   ("25gaussians", "bce", "wgangp", 20), ("8gaussians", "wgangp", "none", 100)):
+        speed(dist, left, right, args.seconds, spd)
+    if args.coverage:
+        coverage(args.steps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Playground tab: small 2-D GANs learning live, GAN Lab style; two runs side by side on the same data and seed."""
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+
+from explorer.errors import ConfigError, ExplorerError
+from explorer.render import histogram, plane
+from explorer.training.playground import DISTRIBUTIONS, LOSSES, ToyRun
+from explorer.ui.common import AppContext, curve_frame, explainer, guarded
+
+HELP = """
+Two small GANs (3 layers of 128 units) learn the same 2-D distribution from the same seed, so the only
+difference between the two pictures is the loss. **Black dots** are real data, **orange dots** are the
+generator's samples (the same z every frame, so you follow the same points). The background is the
+discriminator's opinion: **green** where it says *real*, **purple** where it says *fake* (for BCE, the
+probability D(x); for WGAN, the critic's score, scaled to its range in this frame). **Red arrows** show
+where the generator's gradient pushes each sample: downhill in its loss, uphill in the critic. The faint
+**blue grid** is a square grid of z bent by the generator: where it folds and stretches, the generator
+spreads or gathers probability.
+
+Things to try: **BCE vs WGAN-GP** on *8gaussians*: BCE tends to chase one mode at a time (**mode
+collapse**: the captured-modes count stays low and jumps around), WGAN-GP spreads over all of them.
+**Weight clipping vs gradient penalty**: clipping pins almost every critic weight at +-0.01 (see the
+histogram) and gives a blunt critic; the penalty keeps weights free and the critic sharp. **Saturating
+BCE**: once D wins, the arrows shrink to nothing (**vanishing gradients**). Step the critic alone a few
+times to see it sharpen, then the generator alone to see the samples follow the arrows.
+
+A mode counts as **captured** when at least 20 of 2,500 samples lie within 3 standard deviations of its
+centre; the **high-quality** share is the fraction of samples that lie that close to any centre (the way
+VEEGAN and PacGAN count them).
+"""
+
+PAIRS = {  # a quick choice for the comparison the course makes
+    "BCE vs WGAN-GP": ("bce", "wgangp"),
+    "Weight clipping vs gradient penalty": ("wgan", "wgangp"),
+    "Saturating vs non-saturating BCE": ("bce-saturating", "bce"),
+}
+TICK_S = 0.5           # the picture refreshes at most this often while playing
+BUDGET_S = 0.4         # training time per refresh (the rest draws the picture)
+STEP_WORDS = {"both": "critic then generator", "critic": "critic only", "generator": "generator only"}
+LAYERS = ["critic field", "gradient arrows", "z-grid warp", "real points"]
+
+
+class Session:
+    """One browser's pair of runs (kept in gr.State, so every visitor has their own)."""
+
+    def __init__(self, distribution: str, left: str, right: str, seed: int):
+        self.runs = [ToyRun(distribution, left, seed)]
+        if right != "none":
+            self.runs.append(ToyRun(distribution, right, seed))
+        self.settings = (distribution, left, right, seed)
+
+    def advance(self, mode: str, n: int, budget_s: float | None = None) -> int:
+        """n steps of `mode` on every run (interleaved in chunks, so both progress alike); stops early when a
+        time budget is given and spent. Returns the steps taken."""
+        done, t0 = 0, time.perf_counter()
+        while done < n:
+            k = min(5, n - done)
+            for r in self.runs:
+                r.step(mode, k)
+            done += k
+            if budget_s is not None and time.perf_counter() - t0 > budget_s:
+                break
+        return done
+
+
+def _caption(run: ToyRun, view) -> str:
+    loss = LOSSES[run.loss_name]
+    lines = [f"**{loss}**: generator step {view.g_steps:,}, critic step {view.d_steps:,} "
+             f"({run.n_critic} critic step(s) per generator step)"]
+    if view.coverage:
+        c = view.coverage
+        lines.append(f"Modes captured **{c['modes_captured']} / {c['modes_total']}**, "
+                     f"high-quality samples **{c['high_quality']:.0%}**")
+    else:
+        lines.append("Modes are counted on the Gaussian mixtures (8gaussians, 25gaussians).")
+    lines.append(f"Background: {view.field_label}. Mean gradient length on the samples: {view.arrow_scale:.3g}")
+    return "  \n".join(lines)
+
+
+def _frames(sess: Session, layers: list[str]):
+    show = {k: k in layers for k in LAYERS}
+    out = []
+    curves = []
+    for side, run in zip(("left", "right"), sess.runs):
+        v = run.view()
+        img = plane(v, field=show["critic field"], arrows=show["gradient arrows"], warp=show["z-grid warp"],
+                    real=show["real points"])
+        hist = histogram(v.weights, bound=v.clip)
+        out += [img, _caption(run, v), hist]
+        for row in v.history[-600:]:
+            for key in ("loss_d", "loss_g"):
+                if key in row:
+                    curves.append({"step": row["step"], "value": row[key],
+                                   "series": f"{side} {run.loss_name}: {'D' if key == 'loss_d' else 'G'}"})
+    if len(sess.runs) == 1:
+        out += [None, "No second run: choose one on the right to compare.", None]
+    return out + [curve_frame(curves)]
+
+
+def build(ctx: AppContext) -> dict:
+    guard = guarded(ctx)
+    gr.Markdown("Small GANs learn 2-D point clouds live. Press **Play**, or step them by hand.")
+    explainer(HELP)
+    with gr.Row():
+        dist = gr.Dropdown(list(DISTRIBUTIONS), value="8gaussians", label="Data",
+                           info="8 or 25 Gaussian blobs (modes you can count), a ring, a swiss roll.")
+        pair = gr.Dropdown(list(PAIRS), value="BCE vs WGAN-GP", label="Compare",
+                           info="Fills in the two losses below with a classic comparison.")
+        left = gr.Dropdown([(v, k) for k, v in LOSSES.items()], value="bce", label="Left run")
+        right = gr.Dropdown([(v, k) for k, v in LOSSES.items()] + [("none", "none")], value="wgangp",
+                            label="Right run", info="'none' trains one run, twice as fast.")
+        seed = gr.Number(0, precision=0, minimum=0, label="Seed", info="Both runs start from the same seed.")
+    with gr.Row():
+        play = gr.Button("Play", variant="primary")
+        pause = gr.Button("Pause")
+        step_both = gr.Button("Step (D then G)")
+        step_d = gr.Button("Step D only")
+        step_g = gr.Button("Step G only")
+        reset = gr.Button("Reset")
+        speed = gr.Slider(1, 100, 20, step=1, label="Speed: generator steps per refresh",
+                          info="Up to 2 refreshes a second; a refresh never trains for more than 0.4 s.")
+    layers = gr.CheckboxGroup(LAYERS, value=LAYERS, label="Show")
+    views = []
+    with gr.Row():
+        for side in ("Left", "Right"):
+            with gr.Column():
+                img = gr.Image(label=f"{side} run", type="pil", interactive=False, height=420)
+                cap = gr.Markdown()
+                hist = gr.Image(label="Critic weights (dashed: the clipping bound)", type="pil",
+                                interactive=False, height=110)
+                views += [img, cap, hist]
+    curves = gr.LinePlot(x="step", y="value", color="series", label="Losses (last 600 logged steps)", height=240)
+    status = gr.Markdown()
+    timer = gr.Timer(TICK_S, active=False)
+    state = gr.State(None)
+    outputs = views + [curves]
+
+    def session(sess, d, lft, rgt, sd) -> Session:
+        if sd is None or sd != int(sd) or sd < 0:
+            raise ConfigError(f"seed must be a whole number >= 0, got {sd!r}")
+        settings = (d, lft, rgt, int(sd))
+        if sess is None or sess.settings != settings:  # a new choice starts new runs
+            sess = Session(*settings)
+        return sess
+
+    def restart(d, lft, rgt, sd, lay):
+        """New runs from step 0 for the chosen data, losses and seed."""
+        sess = Session(d, lft, rgt, int(sd) if sd is not None else -1)
+        return [sess, *_frames(sess, lay), "New runs at step 0: press Play, or step them by hand."]
+
+    def stepper(mode: str):
+        def step_once(sess, d, lft, rgt, sd, lay):
+            sess = session(sess, d, lft, rgt, sd)
+            sess.advance(mode, 1)
+            return [sess, *_frames(sess, lay), f"One step: {STEP_WORDS[mode]}."]
+        step_once.__name__ = f"step_{mode}"
+        return guard(step_once)
+
+    def tick(sess, d, lft, rgt, sd, lay, n):
+        try:
+            sess = session(sess, d, lft, rgt, sd)
+            t0 = time.perf_counter()
+            done = sess.advance("both", int(n), budget_s=BUDGET_S)
+            rate = done / max(time.perf_counter() - t0, 1e-9)
+            note = f"Playing: {rate:.0f} generator steps/s per run."
+            if done < n:
+                note += f" (This machine managed {done} of {int(n)} steps in this refresh.)"
+            return [sess, *_frames(sess, lay), note, gr.skip()]
+        except ExplorerError as e:  # e.g. a run diverged: stop playing and say why
+            return [sess] + [gr.skip()] * len(outputs) + [f"Paused: {e}", gr.Timer(active=False)]
+
+    def redraw(sess, lay):
+        return _frames(sess, lay) if sess else [gr.skip()] * len(outputs)
+
+    common = [state, dist, left, right, seed, layers]
+    choice = [dist, left, right, seed, layers]
+    reset.click(guard(restart), choice, [state, *outputs, status], api_name="playground_reset")
+    for btn, mode in ((step_both, "both"), (step_d, "critic"), (step_g, "generator")):
+        btn.click(stepper(mode), common, [state, *outputs, status], api_name=f"playground_step_{mode}")
+    play.click(lambda: (gr.Timer(active=True), "Playing..."), None, [timer, status], api_name="playground_play")
+    pause.click(lambda: (gr.Timer(active=False), "Paused."), None, [timer, status], api_name="playground_pause")
+    timer.tick(tick, common + [speed], [state, *outputs, status, timer], api_name="playground_tick",
+               show_progress="hidden", concurrency_limit=4, concurrency_id="playground")
+    pair.change(lambda p: PAIRS[p], pair, [left, right], api_name="playground_pair")
+    for ctl, what in ((dist, "data"), (left, "left"), (right, "right")):
+        ctl.change(guard(restart), choice, [state, *outputs, status], api_name=f"playground_{what}_changed",
+                   show_progress="hidden")
+    layers.change(redraw, [state, layers], outputs, api_name="playground_layers", show_progress="hidden")
+    return {"on_load": [(guard(restart), choice, [state, *outputs, status])]}

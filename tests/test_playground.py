@@ -1,0 +1,124 @@
+"""The Playground: 2-D GANs stepped by hand train exactly as their presets do, and every frame is drawable."""
+import numpy as np
+import pytest
+import torch
+
+from explorer.errors import ConfigError
+from explorer.render import colour_field, histogram, plane
+from explorer.training.playground import LOSSES, ToyRun, run_config
+from explorer.training.presets import PRESETS
+
+
+def weights(module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def same(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_a_playground_run_is_the_presets_own_training(tmp_path):
+    from explorer.training.checkpoint import load_weights
+    from explorer.training.loop import train
+    from explorer.training.tasks import TASKS
+    cfg = PRESETS["toy-8gaussians-wgangp"]   # stopped after its first log (step 25) to stay on its lr schedule
+    train(cfg, tmp_path / "run", progress=False, callback=lambda e: e["step"] < 25)
+    run = ToyRun("8gaussians", "wgangp", 0)
+    run.step("both", 25)
+    g = TASKS["gan"](cfg, run.data, run.task.dist).G
+    load_weights(g, tmp_path / "run" / "generator.safetensors")
+    assert same(weights(g), weights(run.task.G))
+    assert run.g_steps == 25 and run.d_steps == 25 * 5 and len(run.history) == 25
+
+
+def test_two_runs_side_by_side_do_not_disturb_each_other():
+    alone = ToyRun("ring", "bce", 3)
+    alone.step("both", 10)
+    a, b = ToyRun("ring", "bce", 3), ToyRun("ring", "wgangp", 3)
+    for _ in range(10):
+        a.step("both", 1)
+        b.step("both", 1)
+        torch.randn(7)  # other code drawing from the global stream changes nothing either
+    assert same(weights(alone.task.G), weights(a.task.G)) and same(weights(alone.task.D), weights(a.task.D))
+
+
+def test_step_modes_move_only_their_own_network():
+    run = ToyRun("8gaussians", "bce", 0)
+    g0, d0 = weights(run.task.G), weights(run.task.D)
+    run.step("critic", 2)
+    assert same(g0, weights(run.task.G)) and not same(d0, weights(run.task.D))
+    assert (run.g_steps, run.d_steps) == (0, 2)
+    d1 = weights(run.task.D)
+    run.step("generator", 1)
+    assert same(d1, weights(run.task.D)) and not same(g0, weights(run.task.G))
+    assert (run.g_steps, run.d_steps) == (1, 2)
+    assert "loss_d" in run.history[0] and "loss_g" not in run.history[0] and "loss_g" in run.history[-1]
+
+
+def test_a_frame_holds_what_the_tab_draws():
+    run = ToyRun("8gaussians", "bce", 0)
+    run.step("both", 5)
+    v = run.view()
+    assert v.real.shape == v.fake.shape == (600, 2) and v.field.shape == (64, 64)
+    assert 0 <= v.field.min() and v.field.max() <= 1 and v.field_range == (0.0, 1.0)  # BCE: probabilities
+    assert v.arrows.shape == (120, 4) and np.isfinite(v.arrows).all() and v.arrow_scale > 0
+    assert len(v.warp) == 22 and all(line.shape == (41, 2) for line in v.warp)       # 11 + 11 lines of z
+    assert v.coverage["modes_total"] == 8 and 0 <= v.coverage["high_quality"] <= 1
+    assert v.clip is None and v.weights.size == sum(p.numel() for n, p in run.task.D.named_parameters()
+                                                    if n.endswith("weight"))
+    img = plane(v, size=200)
+    assert img.size == (200, 200)
+    bare = plane(v, size=200, field=False, arrows=False, warp=False, real=False)
+    assert np.asarray(bare).mean() > np.asarray(img).mean()  # the field and layers cover the white canvas
+    assert ToyRun("swissroll", "wgangp", 0).view().coverage is None  # no modes to count on a swiss roll
+
+
+def test_the_clipping_run_shows_its_weights_pinned_at_the_bound():
+    run = ToyRun("8gaussians", "wgan", 0)
+    run.step("both", 20)
+    v = run.view()
+    assert v.clip == pytest.approx(0.01) and np.abs(v.weights).max() <= 0.01 + 1e-7
+    assert (np.abs(v.weights) > 0.0099).mean() > 0.3   # RMSprop drives many of them to the bound
+    assert np.asarray(histogram(v.weights, bound=v.clip)).shape == (110, 420, 3)
+    assert "critic value" in v.field_label
+
+
+def test_the_saturating_loss_is_offered_and_its_gradients_are_weaker():
+    assert run_config("8gaussians", "bce-saturating").loss_options == {"saturating": True}
+    weak, strong = ToyRun("8gaussians", "bce-saturating", 0), ToyRun("8gaussians", "bce", 0)
+    for r in (weak, strong):
+        r.step("critic", 100)  # the same discriminator in both (its loss does not change), now winning
+    assert same(weights(weak.task.D), weights(strong.task.D)) and weak.history[-1]["loss_d"] < 0.3
+    assert weak.view().arrow_scale < 0.2 * strong.view().arrow_scale   # log(1 - D) goes flat where D wins
+
+
+def test_colour_field_runs_from_purple_to_green():
+    c = colour_field(np.array([[0.0, 0.5, 1.0]]), 0, 1)[0]
+    assert c[0][2] > c[0][1] and tuple(c[1]) == (247, 247, 247) and c[2][1] > c[2][0]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("moons", "bce", 0), "unknown 2-D distribution 'moons'"),
+    (("ring", "lsgan", 0), "unknown playground loss 'lsgan'"),
+    (("ring", "bce", -1), "seed must be a whole number"),
+    (("ring", "bce", 1.5), "seed must be a whole number"),
+])
+def test_bad_choices_are_refused_clearly(args, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        ToyRun(*args)
+
+
+def test_bad_steps_are_refused_and_the_run_is_untouched():
+    run = ToyRun("ring", "bce", 0)
+    g0 = weights(run.task.G)
+    for mode, n, fragment in (("sideways", 1, "step mode must be one of"), ("both", 0, "from 1 to 1000"),
+                              ("both", 5000, "from 1 to 1000"), ("both", True, "from 1 to 1000")):
+        with pytest.raises(ConfigError, match=fragment):
+            run.step(mode, n)
+    assert same(g0, weights(run.task.G)) and run.g_steps == 0
+
+
+def test_every_loss_choice_has_a_label():
+    assert set(LOSSES) == {"bce", "bce-saturating", "wgan", "wgangp"}
+    for loss in LOSSES:
+        ToyRun("25gaussians", loss, 0).step("both", 1)
