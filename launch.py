@@ -1,5 +1,5 @@
 """Launch the Latent Explorer: python launch.py [--host 127.0.0.1] [--port 7860] [--checkpoints DIR]
-[--auth USER:PASS] [--audience] [--share]"""
+[--auth USER:PASS] [--audience] [--share] [--data-root DIR] [--allow-data DIR ...]"""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +17,9 @@ def parse_args(argv=None):
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
     p.add_argument("--data-root", help="where the Train tab finds datasets (default $LATENT_EXPLORER_DATA or "
                    "~/.cache/latent-explorer)")
+    p.add_argument("--allow-data", action="append", default=[], metavar="DIR",
+                   help="a folder whose image folders the Train tab may train on, besides the data root "
+                   "(repeatable; never used in --audience mode)")
     return p.parse_args(argv)
 
 
@@ -30,7 +33,8 @@ def main(argv=None) -> int:
             return 2
         auth = (user, password)
     from explorer.ui import CSS, build_app
-    demo = build_app(args.checkpoints, audience=args.audience, data_root=args.data_root)
+    demo = build_app(args.checkpoints, audience=args.audience, data_root=args.data_root,
+                     allowed_data=args.allow_data)
     demo.queue(default_concurrency_limit=2)
     demo.launch(server_name=args.host, server_port=args.port, auth=auth, share=args.share, css=CSS,
                 footer_links=["api"])

@@ -74,7 +74,7 @@ def cmd_models(args) -> int:
 
 def cmd_train(args) -> int:
     from explorer.training.loop import resume_config, train
-    from explorer.training.presets import get_preset
+    from explorer.training.presets import custom_config, get_preset
     if args.out is None:
         args.out = str(Path("runs") / args.preset) if args.preset else None
     if args.out is None:
@@ -86,18 +86,10 @@ def cmd_train(args) -> int:
     else:
         if not args.preset:
             raise ConfigError("train needs --preset NAME (see `python -m explorer train --list`)")
-        cfg = get_preset(args.preset)
-        changes = {k: v for k, v in {"steps": args.steps, "seed": args.seed, "batch_size": args.batch_size,
-                                      "lr_g": args.lr, "lr_d": args.lr}.items() if v is not None}
-        if args.dataset:
-            changes["dataset"] = args.dataset
-        if args.data_path:
-            changes["data_options"] = {**cfg.data_options, "path": args.data_path}
-        if args.correlation is not None:
-            if "correlation" not in cfg.data_options:
-                raise ConfigError(f"preset '{args.preset}' has no attribute correlation to set")
-            changes["data_options"] = {**changes.get("data_options", cfg.data_options), "correlation": args.correlation}
-        cfg = cfg.replace(**changes)
+        cfg = custom_config(args.preset, steps=args.steps, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
+                            dataset=args.dataset, data_path=args.data_path, correlation=args.correlation,
+                            arch=args.arch, loss=args.loss, z_dim=args.z_dim, n_critic=args.n_critic,
+                            clip=args.clip, gp_lambda=args.gp_lambda, saturating=args.saturating or None)
     command = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = train(cfg, args.out, data_root=args.data_root, resume=args.resume, progress=not args.quiet,
                    device=args.device, command=command)
@@ -363,6 +355,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", help="train the preset's model on another dataset of the same shape "
                    "(e.g. fashion for a digits preset)")
     s.add_argument("--data-path", help="celeba/folder presets: the image folder")
+    s.add_argument("--arch", help="generator/critic family: dcgan or mlp")
+    s.add_argument("--loss", help="bce, wgan (weight clipping) or wgangp (gradient penalty)")
+    s.add_argument("--z-dim", type=positive_int, help="latent size")
+    s.add_argument("--n-critic", type=positive_int, help="critic steps per generator step")
+    s.add_argument("--clip", type=finite_float, help="wgan: weight clipping bound c")
+    s.add_argument("--gp-lambda", type=finite_float, help="wgangp: gradient penalty weight")
+    s.add_argument("--saturating", action="store_true", help="bce: the original saturating generator loss")
     s.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--json", action="store_true")

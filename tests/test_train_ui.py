@@ -85,3 +85,40 @@ def test_audience_mode_hides_training_and_refuses_its_api(tmp_path):
         assert not (tmp_path / "x").exists()
     finally:
         demo.close()
+
+
+def test_the_panels_own_settings_reach_the_run(app):
+    """Loss, its hyperparameters and z_dim changed in the panel land in the job's config; the rest stays the preset's."""
+    import json
+    demo, client, root = app
+    from explorer.ui.train import shown_settings
+    sh = shown_settings(PRESET)
+    values = [sh["dataset"], sh["correlation"], "", sh["arch"], "wgangp", 3, 2, sh["clip"], 1.5, False,
+              sh["batch_size"], sh["lr"]]
+    client.predict(PRESET, "custom-job", 40, *values, api_name="/train_start_custom")
+    st = wait(client, lambda s: s["state"] in ("finished", "failed"))
+    assert st["state"] == "finished", st
+    train = json.loads((root / "custom-job" / "config.json").read_text())["train"]
+    assert (train["loss"], train["loss_options"], train["n_critic"], train["model"]["z_dim"]) == \
+        ("wgangp", {"gp_lambda": 1.5}, 2, 3)
+    assert train["batch_size"] == 256 and train["data_options"] == {"distribution": "8gaussians"}
+
+
+def test_an_image_folder_is_accepted_only_inside_the_allowed_roots(tmp_path):
+    from explorer.errors import ConfigError
+    from explorer.training.jobs import JobManager
+    data, allowed, outside = tmp_path / "data", tmp_path / "class-photos", tmp_path / "private"
+    for d in (data / "celeba", allowed / "week1", outside):
+        d.mkdir(parents=True)
+    (data / "escape").symlink_to(outside)
+    jobs = JobManager(tmp_path / "ck", data_root=data, allowed_roots=[allowed])
+    assert jobs.check_folder(str(data / "celeba")) == str((data / "celeba").resolve())
+    assert jobs.check_folder(str(allowed / "week1")) == str((allowed / "week1").resolve())
+    for bad, fragment in ((str(outside), "outside the folders"), (str(data / "escape"), "outside the folders"),
+                          (str(data / "celeba" / ".." / ".." / "private"), "outside the folders"),
+                          (str(data / "missing"), "does not exist"), ("", "give the image folder")):
+        with pytest.raises(ConfigError, match=fragment):
+            jobs.check_folder(bad)
+    with pytest.raises(ConfigError, match="outside the folders"):
+        jobs.start("celeba-dcgan", 10, "sneaky", data_path=str(outside))
+    assert not (tmp_path / "ck" / "sneaky").exists() and not jobs.running()

@@ -182,3 +182,39 @@ def test_infogan_trains_its_q_head_and_ships_codes(tmp_path):
     assert main(["sample", "--model", str(tmp_path / "info"), "--code", "12", "--out", str(tmp_path / "h.png")]) == 2
     with pytest.raises(ConfigError, match="codes"):
         train(tiny(task="infogan"), tmp_path / "nocodes", progress=False)
+
+
+def test_a_preset_changed_by_hand_keeps_what_was_not_touched():
+    from explorer.training.presets import PRESETS, custom_config
+    cfg = custom_config("digits-dcgan", loss="wgangp", gp_lambda=5, n_critic=3, z_dim=16, batch_size=32)
+    assert (cfg.loss, cfg.loss_options, cfg.n_critic, cfg.model.z_dim, cfg.batch_size) == ("wgangp", {"gp_lambda": 5.0},
+                                                                                           3, 16, 32)
+    assert cfg.model.critic_norm == "none"             # the penalty is per sample: BatchNorm leaves the critic
+    assert cfg.lr_g is None and cfg.betas is None      # a new loss brings its own optimizer defaults
+    same = custom_config("digits-infogan", steps=10)
+    assert same == PRESETS["digits-infogan"].replace(steps=10)   # nothing else moves (lr_g 1e-3, lr_d 2e-4)
+    assert custom_config("toy-8gaussians-wgangp", loss="bce", saturating=True).loss_options == {"saturating": True}
+    assert custom_config("digits-dcgan", dataset="fashion").dataset == "fashion"
+    faces = custom_config("faces-dcgan", correlation=0.3)
+    assert faces.data_options == {"correlation": 0.3}
+    assert custom_config("celeba-dcgan", dataset="folder", data_path="/x").data_options == {"image_size": 64,
+                                                                                            "path": "/x"}
+
+
+@pytest.mark.parametrize("preset, change, fragment", [
+    ("digits-dcgan", {"clip": 0.05}, "clip is a setting of the wgan loss, not of bce"),
+    ("toy-8gaussians-wgan", {"gp_lambda": 1}, "gp-lambda is a setting of the wgangp loss"),
+    ("digits-classifier", {"z_dim": 8}, "trains a classifier: z_dim apply to GANs only"),
+    ("digits-dcgan", {"data_path": "/tmp"}, "takes no folder path"),
+    ("digits-dcgan", {"correlation": 0.5}, "no attribute correlation"),
+    ("digits-dcgan", {"z_dim": 0}, "z-dim must be a whole number from 1"),
+    ("digits-dcgan", {"n_critic": 2.5}, "n-critic must be a whole number"),
+    ("digits-dcgan", {"loss": "hinge"}, "unknown loss 'hinge'"),
+    ("toy-ring-wgangp", {"arch": "dcgan"}, "2-D points need the MLP"),
+    ("digits-dcgan", {"dataset": "cifar"}, "unknown dataset 'cifar'"),
+    ("digits-dcgan", {"lr": 2.0}, "learning rate must be a number from 1e-07 to 0.1"),
+])
+def test_bad_changes_to_a_preset_are_refused_clearly(preset, change, fragment):
+    from explorer.training.presets import custom_config
+    with pytest.raises(ConfigError, match=fragment):
+        custom_config(preset, **change)

@@ -67,3 +67,11 @@ def fashion(root: Path, where: str, split: str = "train", download: bool = True)
     """Fashion-MNIST 28x28 grayscale, 10 clothing classes; downloads like digits."""
     from torchvision.datasets import FashionMNIST
     return _load_torchvision(FashionMNIST, "fashion", "FashionMNIST", root, where, split, download, FASHION_CLASSES)
+
+
+def files_present(folder: str, root=None) -> bool:
+    """Whether torchvision's raw files for `folder` (MNIST, FashionMNIST) are under the data root: the Train tab
+    offers a dataset that would otherwise need a download only when they are."""
+    from explorer.data.root import resolve_data_root
+    raw = resolve_data_root(root)[0] / folder / "raw"
+    return raw.is_dir() and any(raw.iterdir())

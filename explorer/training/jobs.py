@@ -70,10 +70,14 @@ def _job_main(cfg_dict: dict, out: str, data_root, resume: bool, stop, command: 
 class JobManager:
     """One training job per server. Safe to call from several request threads."""
 
-    def __init__(self, checkpoints: Path, data_root=None):
+    def __init__(self, checkpoints: Path, data_root=None, allowed_roots=()):
         import threading
+        from explorer.data.root import resolve_data_root
         self.checkpoints = Path(checkpoints)
         self.data_root = data_root
+        # image folders a browser may train on: inside the data root or a root the host allowed (--allow-data)
+        self.allowed_roots = [Path(os.path.realpath(resolve_data_root(data_root)[0]))] + \
+            [Path(os.path.realpath(Path(r).expanduser())) for r in allowed_roots]
         self._lock = threading.Lock()
         self._proc: mp.Process | None = None
         self._stop = None
@@ -84,6 +88,18 @@ class JobManager:
             raise ConfigError(f"'{name}' is not a plain folder name (letters, digits, '.', '_', '-'; "
                               f"no slashes, at most 64 characters)")
         return self.checkpoints / name
+
+    def check_folder(self, path) -> str:
+        """A folder path from a browser, accepted only inside the allowed roots (symlinks resolved first)."""
+        if not isinstance(path, str) or not path.strip() or "\x00" in path:
+            raise ConfigError("give the image folder's path")
+        real = Path(os.path.realpath(Path(path.strip()).expanduser()))
+        if not any(real == r or r in real.parents for r in self.allowed_roots):
+            raise ConfigError("that folder is outside the folders this server allows for training (the data "
+                              "root, or one given to launch.py with --allow-data)")
+        if not real.is_dir():
+            raise ConfigError("that folder does not exist on the server")
+        return str(real)
 
     def running(self) -> bool:
         if self._proc is None or not self._proc.is_alive():
@@ -98,9 +114,10 @@ class JobManager:
     def busy_name(self) -> str | None:
         return self._out.name if self.running() else None
 
-    def start(self, preset: str, steps: int, name: str, resume: bool = False, **overrides) -> dict:
+    def start(self, preset: str, steps: int, name: str, resume: bool = False, **choices) -> dict:
+        """Start `preset` (with the person's changes, as explorer.training.presets.custom_config takes them)."""
         from explorer.training.loop import resume_config
-        from explorer.training.presets import get_preset
+        from explorer.training.presets import custom_config
         with self._lock:
             if self.running():
                 raise ConfigError(f"a training job is already running ('{self._out.name}', step "
@@ -113,7 +130,9 @@ class JobManager:
             else:
                 if out.exists():
                     raise ConfigError(f"the name '{name}' is taken: choose another, or resume it")
-                cfg = get_preset(preset).replace(steps=steps, **overrides)
+                if choices.get("data_path") is not None:
+                    choices["data_path"] = self.check_folder(choices["data_path"])
+                cfg = custom_config(preset, steps=steps, **choices)
             command = f"python -m explorer train --preset {preset} --steps {steps} --out {name}" + \
                 (" --resume" if resume else "")
             ctx = mp.get_context("spawn")

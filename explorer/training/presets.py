@@ -1,6 +1,8 @@
 """Named presets: every shipped model is made by one of these, re-runnable by anyone."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from explorer.errors import ConfigError
 from explorer.models.base import ModelConfig
 from explorer.training.config import TrainConfig
@@ -79,3 +81,103 @@ def get_preset(name: str) -> TrainConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset '{name}' (known: {', '.join(sorted(PRESETS))})")
     return PRESETS[name]
+
+
+# What the Train tab and `train` let a person change on a preset, with each setting's meaning and default.
+HYPERPARAMETERS = {
+    "z_dim": "length of the latent vector z the generator starts from",
+    "n_critic": "critic (discriminator) steps per generator step; WGANs want several (default 5), BCE one",
+    "clip": "WGAN: every critic weight is clipped to [-c, c] after each step, a crude Lipschitz constraint "
+            "(default 0.01)",
+    "gp_lambda": "WGAN-GP: weight of the gradient penalty that keeps the critic 1-Lipschitz (default 10)",
+    "saturating": "BCE: train G with the original minimax loss log(1 - D(G(z))), whose gradient vanishes "
+                  "when D wins (default off: the non-saturating -log D(G(z)))",
+}
+LOSS_OPTIONS = {"bce": ("saturating",), "wgan": ("clip",), "wgangp": ("gp_lambda",)}
+
+
+def _number(name: str, v, lo: float, hi: float, whole: bool = False):
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi and (not whole or v == int(v))
+    if not ok:
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(f"{name.replace('_', '-')} must be {kind} from {lo:g} to {hi:g}, got {v!r}")
+    return int(v) if whole else float(v)
+
+
+def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=None, dataset=None,
+                  data_path=None, correlation=None, arch=None, loss=None, z_dim=None, n_critic=None,
+                  clip=None, gp_lambda=None, saturating=None) -> TrainConfig:
+    """A preset with a person's changes, each checked with a message that says what is allowed.
+    The CLI's `train` and the Train tab both build their runs here. None leaves the preset's value."""
+    from explorer.data import DATASETS, dataset_options
+    from explorer.losses import LOSSES
+    from explorer.models.base import GENERATORS
+    cfg = get_preset(preset)
+    ch: dict = {}
+    if steps is not None:
+        ch["steps"] = _number("steps", steps, 1, 10_000_000, whole=True)
+    if seed is not None:
+        ch["seed"] = _number("seed", seed, 0, 2**31 - 1, whole=True)
+    if batch_size is not None:
+        ch["batch_size"] = _number("batch_size", batch_size, 1, 4096, whole=True)
+    if lr is not None:
+        ch["lr_g"] = ch["lr_d"] = _number("learning rate", lr, 1e-7, 0.1)
+    data_opts = dict(cfg.data_options)
+    if dataset is not None and dataset != cfg.dataset:
+        if dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset '{dataset}' (known: {', '.join(sorted(DATASETS))})")
+        allowed = dataset_options(dataset)
+        data_opts = {k: v for k, v in data_opts.items() if k in allowed}  # keep what still applies (image_size)
+        ch["dataset"] = dataset
+    ds = ch.get("dataset", cfg.dataset)
+    if data_path is not None:
+        if "path" not in dataset_options(ds):
+            raise ConfigError(f"dataset '{ds}' takes no folder path (only celeba and folder do)")
+        data_opts["path"] = str(data_path)
+    if correlation is not None:
+        if "correlation" not in dataset_options(ds):
+            raise ConfigError(f"dataset '{ds}' has no attribute correlation to set (faces has)")
+        data_opts["correlation"] = _number("correlation", correlation, 0, 0.95)
+    if data_opts != cfg.data_options:
+        ch["data_options"] = data_opts
+    gan_only = {"arch": arch, "loss": loss, "z_dim": z_dim, "n_critic": n_critic, "clip": clip,
+                "gp_lambda": gp_lambda, "saturating": saturating}
+    if cfg.task == "classifier":
+        given = [k for k, v in gan_only.items() if v is not None]
+        if given:
+            raise ConfigError(f"preset '{preset}' trains a classifier: {', '.join(given)} apply to GANs only")
+        return cfg.replace(**ch)
+    model = cfg.model
+    if arch is not None:
+        if arch not in GENERATORS:
+            raise ConfigError(f"unknown architecture '{arch}' (known: {', '.join(sorted(GENERATORS))})")
+        if arch == "dcgan" and len(model.shape) != 3:
+            raise ConfigError("DCGAN makes images; 2-D points need the MLP architecture")
+        model = replace(model, arch=arch)
+    if z_dim is not None:
+        model = replace(model, z_dim=_number("z_dim", z_dim, 1, 1024, whole=True))
+    new_loss = cfg.loss if loss is None else loss
+    if new_loss not in LOSSES:
+        raise ConfigError(f"unknown loss '{new_loss}' (known: {', '.join(sorted(LOSSES))})")
+    loss_opts = dict(cfg.loss_options) if new_loss == cfg.loss else {}
+    if new_loss != cfg.loss:  # another loss brings its own optimizer defaults, not the preset's tuning
+        ch.update(loss=new_loss, betas=None, n_critic=None, lr_decay_to=1.0)
+        if "lr_g" not in ch:
+            ch["lr_g"] = ch["lr_d"] = None
+    if new_loss == "wgangp" and model.critic_norm == "batch":
+        model = replace(model, critic_norm="none")  # the penalty is per sample: no BatchNorm in the critic
+    for key, value, check in (("saturating", saturating, lambda v: bool(v)),
+                              ("clip", clip, lambda v: _number("clip", v, 1e-5, 1.0)),
+                              ("gp_lambda", gp_lambda, lambda v: _number("gp_lambda", v, 0.0, 1000.0))):
+        if value is None:
+            continue
+        if key not in LOSS_OPTIONS[new_loss]:
+            owner = next(k for k, opts in LOSS_OPTIONS.items() if key in opts)
+            raise ConfigError(f"{key.replace('_', '-')} is a setting of the {owner} loss, not of {new_loss}")
+        loss_opts[key] = check(value)
+    ch["loss_options"] = loss_opts
+    if n_critic is not None:
+        ch["n_critic"] = _number("n_critic", n_critic, 1, 100, whole=True)
+    if model != cfg.model:
+        ch["model"] = model
+    return cfg.replace(**ch)

@@ -17,14 +17,15 @@ CSS = """
 """
 
 
-def build_app(checkpoints=None, audience: bool = False, data_root=None) -> gr.Blocks:
-    """The whole explorer. `audience=True` is the participants' view: no training, no filesystem paths."""
+def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_data=()) -> gr.Blocks:
+    """The whole explorer. `audience=True` is the participants' view: no training, no filesystem paths.
+    `allowed_data`: folders (besides the data root) whose image folders the Train tab may train on."""
     torch.set_num_threads(1)  # several small renders in parallel beat one render on two threads
     ctx = AppContext(Renderer(checkpoints), audience=audience)
     jobs = None
     if not audience:
         from explorer.training.jobs import JobManager
-        jobs = JobManager(ctx.renderer.models.root, data_root=data_root)
+        jobs = JobManager(ctx.renderer.models.root, data_root=data_root, allowed_roots=allowed_data)
     names = [m["name"] for m in ctx.renderer.models.names()]
     default = "digits-cdcgan" if "digits-cdcgan" in names else (names[0] if names else None)
     # every render lands in Gradio's file cache: sweep copies older than an hour, every ten minutes

@@ -8,7 +8,7 @@ from explorer.losses import LOSSES
 from explorer.training.card import describe
 from explorer.training.diagnose import diagnose
 from explorer.training.jobs import JobManager
-from explorer.training.presets import PRESETS
+from explorer.training.presets import HYPERPARAMETERS, PRESETS
 from explorer.ui.common import AppContext, curve_frame, explainer, guarded
 
 HELP = """
@@ -35,24 +35,91 @@ LOSS_HELP = {
 }
 
 
+DATASET_LABELS = {
+    "digits": "digits (MNIST)", "fashion": "fashion (Fashion-MNIST)", "faces": "faces (synthetic, exact attributes)",
+    "celeba": "celeba (a folder in CelebA's layout)", "folder": "folder (any image folder)",
+    "toy2d": "toy2d (2-D points)",
+}
+SAMPLE_SHAPES = {"digits": (1, 28, 28), "fashion": (1, 28, 28), "faces": (3, 32, 32), "celeba": (3, 64, 64),
+                 "folder": (3, 64, 64), "toy2d": (2,)}
+FOLDER_DATASETS = ("celeba", "folder")
+
+
+def shown_settings(preset: str) -> dict:
+    """The values a preset runs with, as the panel shows them (defaults resolved from the loss)."""
+    from explorer.losses import build_loss
+    cfg = PRESETS[preset]
+    out = {"dataset": cfg.dataset, "correlation": cfg.data_options.get("correlation", 0.8),
+           "batch_size": cfg.batch_size, "lr": None, "arch": cfg.model.arch, "loss": cfg.loss,
+           "z_dim": cfg.model.z_dim, "n_critic": None, "clip": 0.01, "gp_lambda": 10.0, "saturating": False}
+    if cfg.task != "classifier":
+        loss = build_loss(cfg.loss, **cfg.loss_options)
+        out.update(lr=cfg.lr_g or loss.defaults.lr, n_critic=cfg.n_critic or loss.defaults.n_critic,
+                   **{k: getattr(loss, k) for k in ("clip", "gp_lambda", "saturating") if hasattr(loss, k)})
+    else:
+        out["lr"] = cfg.lr_d or 1e-3
+    return out
+
+
+def dataset_choices(preset: str, fashion_here: bool) -> list[tuple[str, str]]:
+    """Datasets whose samples fit the preset's model (fashion only when its files are on this machine)."""
+    shape = SAMPLE_SHAPES.get(PRESETS[preset].dataset)
+    names = [n for n, sh in SAMPLE_SHAPES.items() if sh == shape and (n != "fashion" or fashion_here)]
+    if PRESETS[preset].task == "classifier":
+        names = [n for n in names if n != "toy2d"]
+    return [(DATASET_LABELS[n], n) for n in names]
+
+
 def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
+    from explorer.data.digits import files_present
     guard = guarded(ctx)
     explainer(HELP)
     names = sorted(PRESETS)
+    fashion_here = files_present("FashionMNIST", jobs.data_root)
+    first = "toy-8gaussians-bce"
+    sh = shown_settings(first)
     with gr.Row():
-        with gr.Column(scale=1, min_width=320):
-            preset = gr.Dropdown([(f"{n}: {describe(PRESETS[n])}", n) for n in names], value="toy-8gaussians-bce",
-                                 label="Preset", info="What to train: data, architecture and loss in one choice.")
+        with gr.Column(scale=1, min_width=340):
+            preset = gr.Dropdown([(f"{n}: {describe(PRESETS[n])}", n) for n in names], value=first,
+                                 label="Preset", info="A starting point: data, architecture and loss in one choice. "
+                                 "Change any of it below.")
             loss_help = gr.Markdown(LOSS_HELP["bce"])
             name = gr.Textbox("my-model", label="Name", info="The new model's folder name in the checkpoints folder.")
             steps = gr.Number(2000, precision=0, minimum=1, label="Steps",
                               info="Generator steps (classifiers: optimizer steps).")
-            with gr.Accordion("Settings", open=False):
-                batch = gr.Number(None, precision=0, label="Batch size", info="Empty: the preset's (64 for images).")
-                lr = gr.Number(None, label="Learning rate", info="Empty: the loss's default (see above).")
-                corr = gr.Slider(0, 0.95, 0.8, step=0.05, label="Attribute correlation (faces presets)",
+            with gr.Accordion("Data", open=False):
+                dataset = gr.Dropdown(dataset_choices(first, fashion_here), value=sh["dataset"], label="Dataset",
+                                      info="Datasets whose pictures fit this preset's model. Fashion-MNIST appears "
+                                           "when its files are in the data folder.")
+                corr = gr.Slider(0, 0.95, sh["correlation"], step=0.05, label="Attribute correlation (faces)",
                                  info="0 = independent attributes; 0.8 = beards come with wide faces, hats with "
-                                      "sunglasses (entangled).")
+                                      "sunglasses (entangled).", visible=sh["dataset"] == "faces")
+                folder = gr.Textbox(label="Image folder on this server", visible=False,
+                                    info="celeba / folder: a folder inside the data folder (or one the host allowed "
+                                         "with --allow-data); other places are refused. Empty: celeba looks in "
+                                         "<data folder>/celeba.")
+            with gr.Accordion("Model and loss", open=False):
+                with gr.Row():
+                    arch = gr.Dropdown(["dcgan", "mlp"], value=sh["arch"], label="Architecture",
+                                       info="dcgan: convolutions (images); mlp: fully connected (images or points).")
+                    loss = gr.Dropdown([("BCE", "bce"), ("WGAN, weight clipping", "wgan"),
+                                        ("WGAN-GP, gradient penalty", "wgangp")], value=sh["loss"], label="Loss")
+                with gr.Row():
+                    z_dim = gr.Number(sh["z_dim"], precision=0, minimum=1, maximum=1024, label="z_dim",
+                                      info=HYPERPARAMETERS["z_dim"])
+                    n_critic = gr.Number(sh["n_critic"], precision=0, minimum=1, maximum=100, label="n_critic",
+                                         info=HYPERPARAMETERS["n_critic"])
+                clip = gr.Number(sh["clip"], minimum=1e-5, maximum=1, label="clip c", visible=sh["loss"] == "wgan",
+                                 info=HYPERPARAMETERS["clip"])
+                gp = gr.Number(sh["gp_lambda"], minimum=0, maximum=1000, label="gradient penalty lambda",
+                               visible=sh["loss"] == "wgangp", info=HYPERPARAMETERS["gp_lambda"])
+                saturating = gr.Checkbox(sh["saturating"], label="saturating generator loss",
+                                         visible=sh["loss"] == "bce", info=HYPERPARAMETERS["saturating"])
+                with gr.Row():
+                    batch = gr.Number(sh["batch_size"], precision=0, minimum=1, maximum=4096, label="Batch size",
+                                      info="Samples per step.")
+                    lr = gr.Number(sh["lr"], minimum=1e-7, maximum=0.1, label="Learning rate",
+                                   info="Both networks. Shown: the preset's (or the loss's default).")
             with gr.Row():
                 start = gr.Button("Start", variant="primary")
                 stop = gr.Button("Stop")
@@ -63,33 +130,70 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
             curves = gr.LinePlot(x="step", y="value", color="series", label="Losses", height=260)
             warnings = gr.Markdown()
     raw = gr.JSON(visible=False)
+    settings = [dataset, corr, folder, arch, loss, z_dim, n_critic, clip, gp, saturating, batch, lr]
 
-    def show_loss(p):
-        cfg = PRESETS.get(p)
-        return LOSS_HELP.get(cfg.loss, "") if cfg and cfg.task != "classifier" else "A classifier (cross-entropy)."
+    def on_preset(p):
+        cfg, sh = PRESETS.get(p), shown_settings(p)
+        gan = cfg.task != "classifier"
+        text = LOSS_HELP.get(cfg.loss, "") if gan else "A classifier (cross-entropy), the judge of a dataset."
+        return (text, gr.Dropdown(choices=dataset_choices(p, fashion_here), value=sh["dataset"]),
+                gr.Slider(value=sh["correlation"], visible=sh["dataset"] == "faces"),
+                gr.Textbox(visible=sh["dataset"] in FOLDER_DATASETS),
+                gr.Dropdown(value=sh["arch"], interactive=gan), gr.Dropdown(value=sh["loss"], interactive=gan),
+                gr.Number(value=sh["z_dim"], interactive=gan), gr.Number(value=sh["n_critic"], interactive=gan),
+                gr.Number(value=sh["clip"], visible=gan and sh["loss"] == "wgan"),
+                gr.Number(value=sh["gp_lambda"], visible=gan and sh["loss"] == "wgangp"),
+                gr.Checkbox(value=sh["saturating"], visible=gan and sh["loss"] == "bce"),
+                gr.Number(value=sh["batch_size"]), gr.Number(value=sh["lr"]))
 
-    preset.change(show_loss, preset, loss_help, api_name="preset_info")
+    preset.change(on_preset, preset, [loss_help, *settings], api_name="preset_info")
 
-    def overrides(p, batch_v, lr_v, corr_v) -> dict:
+    def on_loss(p, lo):
+        from explorer.losses import LOSSES as registry
+        d = registry[lo].defaults
+        same = PRESETS[p].loss == lo
+        sh = shown_settings(p)
+        return (LOSS_HELP[lo], gr.Number(value=sh["n_critic"] if same else d.n_critic),
+                gr.Number(visible=lo == "wgan"), gr.Number(visible=lo == "wgangp"),
+                gr.Checkbox(visible=lo == "bce"), gr.Number(value=sh["lr"] if same else d.lr))
+
+    loss.input(on_loss, [preset, loss], [loss_help, n_critic, clip, gp, saturating, lr], api_name="loss_info")
+    dataset.input(lambda d: (gr.Slider(visible=d == "faces"), gr.Textbox(visible=d in FOLDER_DATASETS)),
+                  dataset, [corr, folder], api_name="dataset_info")
+
+    def choices_from(p, *values) -> dict:
+        """Only what differs from what the preset shows, so untouched settings keep the preset's own tuning."""
+        keys = ["dataset", "correlation", "data_path", "arch", "loss", "z_dim", "n_critic", "clip", "gp_lambda",
+                "saturating", "batch_size", "lr"]
+        sh = {**shown_settings(p), "data_path": None}
+        got = dict(zip(keys, values))
+        if got["dataset"] not in FOLDER_DATASETS or not (got["data_path"] or "").strip():
+            got["data_path"] = None   # celeba without a folder: <data root>/celeba, as the CLI does
+        if got["dataset"] != "faces":
+            got["correlation"] = None
+        loss_v = got["loss"] or sh["loss"]
+        for k, owner in (("clip", "wgan"), ("gp_lambda", "wgangp"), ("saturating", "bce")):
+            if loss_v != owner:
+                got[k] = None
+        if PRESETS[p].task == "classifier":
+            for k in ("arch", "loss", "z_dim", "n_critic", "clip", "gp_lambda", "saturating"):
+                got[k] = None
         out = {}
-        if batch_v:
-            out["batch_size"] = int(batch_v)
-        if lr_v:
-            out["lr_g"] = out["lr_d"] = float(lr_v)
-        cfg = PRESETS.get(p)
-        if cfg is not None and "correlation" in cfg.data_options:
-            out["data_options"] = {**cfg.data_options, "correlation": float(corr_v)}
+        for k, v in got.items():
+            if v is None or v == "" or v == sh.get(k):
+                continue
+            out[k] = int(v) if k in ("z_dim", "n_critic", "batch_size") else v
         return out
 
     @guard
-    def start_ui(p, n, s, batch_v, lr_v, corr_v):
-        return jobs.start(p, _int(s), n, **overrides(p, batch_v, lr_v, corr_v))
+    def start_ui(p, n, s, *values):
+        return jobs.start(p, _int(s), n, **choices_from(p, *values))
 
     @guard
     def resume_ui(p, n, s):
         return jobs.start(p, _int(s), n, resume=True)
 
-    start.click(start_ui, [preset, name, steps, batch, lr, corr], raw, api_name="train_start_custom")
+    start.click(start_ui, [preset, name, steps, *settings], raw, api_name="train_start_custom")
     resume.click(resume_ui, [preset, name, steps], raw, api_name="train_resume")
     stop.click(lambda: jobs.stop(), None, raw, api_name="train_stop_button")
 
