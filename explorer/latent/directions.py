@@ -13,6 +13,7 @@ from explorer.models.base import GeneratorModel
 
 METHODS = ("gradient", "penalized", "boundary", "conditional", "pca")
 DIRECTION_SEED = 7000
+PENALTY_SCALE = 0.03   # what "penalty weight 1" means, relative to the scale-free balance (see penalized_direction)
 
 
 def _unit(v: torch.Tensor) -> torch.Tensor:
@@ -50,8 +51,11 @@ def penalized_direction(grads: torch.Tensor, target: int, weight: float = 1.0) -
     flat = others.reshape(-1, others.shape[-1])                        # ((A-1) N) x D
     m = flat.T @ flat / grads.shape[1]
     g = grads[target].mean(0)
-    # scale the penalty so weight 1 balances the target's own squared gain
-    scale = (g @ g) / torch.diagonal(m).sum().clamp_min(1e-12) * g.shape[0]
+    # Scale-free: (g.g) / (trace(M) / D) puts the target's squared gain and an average direction's penalty on
+    # one footing; PENALTY_SCALE then makes weight 1 the useful default. On faces-dcgan, weight 1 still flips
+    # every attribute within strength 8 while cutting most side effects; weights near 10 grow so cautious
+    # that most attributes never flip (measured with `directions --json`; see the faces model cards).
+    scale = PENALTY_SCALE * (g @ g) / torch.diagonal(m).sum().clamp_min(1e-12) * g.shape[0]
     return _unit(torch.linalg.solve(torch.eye(g.shape[0]) + weight * scale * m, g))
 
 
