@@ -169,22 +169,23 @@ LAYERS = ["critic field", "gradient arrows", "z-grid warp", "real points"]
 
 def test_the_playground_steps_and_plays_through_its_events(server):
     demo, url = server
-    page = Page(url, demo)
+    page = Page(url, demo)   # outputs: state, then per side image, caption, histogram, curves; then status
     out = page.call("playground_reset", ["8gaussians", "bce", "wgan", 0, LAYERS])
-    assert "generator step 0," in out[2] and "generator step 0," in out[5]
+    assert "generator step 0," in out[2] and "generator step 0," in out[6]
     out = page.call("playground_step_both", [None, "8gaussians", "bce", "wgan", 0, LAYERS])
-    assert "generator step 1, critic step 1 " in out[2] and "generator step 1, critic step 5 " in out[5]
+    assert "generator step 1, critic step 1 " in out[2] and "generator step 1, critic step 5 " in out[6]
     out = page.call("playground_step_critic", [None, "8gaussians", "bce", "wgan", 0, LAYERS])
     assert "generator step 1, critic step 2 " in out[2]
     out = page.call("playground_tick", [None, "8gaussians", "bce", "wgan", 0, LAYERS, 10])
     n = int(out[2].split("generator step ")[1].split(",")[0])
     assert 2 <= n <= 11 and "Playing:" in out[-2]
     assert page.image(out[1]).shape[:2] == (420, 420) and page.image(out[3]).shape[:2] == (110, 420)
-    curves = out[7].get("value", out[7])
-    assert {r[2] for r in curves["data"]} == {"left bce: D", "left bce: G", "right wgan: D", "right wgan: G"}
+    left, right = (o.get("value", o) for o in (out[4], out[8]))
+    assert {r[2] for r in left["data"]} == {"D / critic loss", "G loss"}
+    assert {r[2] for r in right["data"]} == {"D / critic loss", "G loss", "Wasserstein estimate"}
     # a new choice starts new runs; a page of its own has its own runs
     out = page.call("playground_step_both", [None, "ring", "bce", "none", 0, LAYERS])
-    assert "generator step 1," in out[2] and out[4] is None and "No second run" in out[5]
+    assert "generator step 1," in out[2] and out[5] is None and "No second run" in out[6]
     other = Page(url, demo).call("playground_step_both", [None, "8gaussians", "bce", "wgan", 0, LAYERS])
     assert "generator step 1," in other[2]
 

@@ -40,6 +40,7 @@ PAIRS = {  # a quick choice for the comparison the course makes
 TICK_S = 0.5           # the picture refreshes at most this often while playing
 BUDGET_S = 0.4         # training time per refresh (the rest draws the picture)
 STEP_WORDS = {"both": "critic then generator", "critic": "critic only", "generator": "generator only"}
+CURVE_NAMES = {"loss_d": "D / critic loss", "loss_g": "G loss", "wasserstein": "Wasserstein estimate"}
 LAYERS = ["critic field", "gradient arrows", "z-grid warp", "real points"]
 
 
@@ -81,23 +82,19 @@ def _caption(run: ToyRun, view) -> str:
 
 
 def _frames(sess: Session, layers: list[str]):
+    """Per side: the picture, its caption, the critic's weight histogram and the loss curves."""
     show = {k: k in layers for k in LAYERS}
     out = []
-    curves = []
-    for side, run in zip(("left", "right"), sess.runs):
+    for run in sess.runs:
         v = run.view()
         img = plane(v, field=show["critic field"], arrows=show["gradient arrows"], warp=show["z-grid warp"],
                     real=show["real points"])
-        hist = histogram(v.weights, bound=v.clip)
-        out += [img, _caption(run, v), hist]
-        for row in v.history[-600:]:
-            for key in ("loss_d", "loss_g"):
-                if key in row:
-                    curves.append({"step": row["step"], "value": row[key],
-                                   "series": f"{side} {run.loss_name}: {'D' if key == 'loss_d' else 'G'}"})
+        rows = [{"step": row["step"], "value": row[key], "series": CURVE_NAMES[key]}
+                for row in v.history[-600:] for key in CURVE_NAMES if key in row]
+        out += [img, _caption(run, v), histogram(v.weights, bound=v.clip), curve_frame(rows)]
     if len(sess.runs) == 1:
-        out += [None, "No second run: choose one on the right to compare.", None]
-    return out + [curve_frame(curves)]
+        out += [None, "No second run: choose one on the right to compare.", None, None]
+    return out
 
 
 def build(ctx: AppContext) -> dict:
@@ -131,12 +128,13 @@ def build(ctx: AppContext) -> dict:
                 cap = gr.Markdown()
                 hist = gr.Image(label="Critic weights (dashed: the clipping bound)", type="pil",
                                 interactive=False, height=110)
-                views += [img, cap, hist]
-    curves = gr.LinePlot(x="step", y="value", color="series", label="Losses (last 600 logged steps)", height=240)
+                curves = gr.LinePlot(x="step", y="value", color="series", height=220,
+                                     label=f"{side} run: losses (last 600 steps)")
+                views += [img, cap, hist, curves]
     status = gr.Markdown()
     timer = gr.Timer(TICK_S, active=False)
     state = gr.State(None)
-    outputs = views + [curves]
+    outputs = views
 
     def session(sess, d, lft, rgt, sd) -> Session:
         if sd is None or sd != int(sd) or sd < 0:
