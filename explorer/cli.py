@@ -251,26 +251,25 @@ def cmd_eval(args) -> int:
 
 
 def _directions(model, args):
-    """The model's precomputed directions, computed (and saved beside it) on first use."""
+    """(the model's directions, the attribute names): precomputed, or computed and saved beside it on first use."""
     from explorer.latent.edit import compute_directions
+    from explorer.latent.judges import attribute_judge
     from explorer.metrics.evaluate import judge_name
-    from explorer.training.checkpoint import load_classifier, load_directions, save_directions
+    from explorer.training.checkpoint import load_directions, save_directions
+    net, names = attribute_judge(model, args.checkpoints)
     model_dir = Path(model.meta["path"])
     found = None if getattr(args, "recompute", False) else load_directions(model_dir)
-    if found is not None:
-        return found
-    if not model.attributes:
-        raise ConfigError(f"model '{model.name}' has no attributes to find directions for "
-                          f"(directions need a model trained on attribute-labelled data, e.g. faces)")
+    if found is not None and all(f"gradient/{n}" in found for n in names):
+        return found, names
     judge = judge_name(model.meta)
-    net, _ = load_classifier(judge, args.checkpoints)
     print(f"computing directions for {model.name} with judge {judge} ...", file=sys.stderr)
-    dirs = compute_directions(model, net, progress=lambda f, msg: print(f"  {f:4.0%} {msg}", file=sys.stderr))
+    dirs = compute_directions(model, net, names,
+                              progress=lambda f, msg: print(f"  {f:4.0%} {msg}", file=sys.stderr))
     try:
         save_directions(model_dir, dirs, {"judge": judge})
     except OSError as e:
         print(f"note: could not save directions beside the model ({e.strerror})", file=sys.stderr)
-    return dirs
+    return dirs, names
 
 
 def cmd_edit(args) -> int:
@@ -278,9 +277,8 @@ def cmd_edit(args) -> int:
     from explorer.latent.edit import clamp_strength, get_direction
     from explorer.render import grid, to_uint8
     model = _load(args)
-    if not model.attributes:
-        raise ConfigError(f"model '{model.name}' has no attributes to edit")
-    d = get_direction(_directions(model, args), args.method, args.attribute, model)
+    dirs, names = _directions(model, args)
+    d = get_direction(dirs, args.method, args.attribute, model, names)
     strength, clamped = clamp_strength(args.strength)
     if clamped:
         print(f"note: strength clamped to {strength} (edits beyond that leave the region z lives in)",
@@ -301,14 +299,15 @@ def cmd_edit(args) -> int:
 
 def cmd_directions(args) -> int:
     from explorer.latent.edit import judge_directions
-    from explorer.training.checkpoint import load_classifier
+    from explorer.latent.judges import attribute_judge
+    from explorer.metrics.evaluate import judge_name
     model = _load(args)
-    if not model.attributes:
-        raise ConfigError(f"model '{model.name}' has no attributes: directions need attribute-labelled data")
-    dirs = _directions(model, args)
-    net, jmeta = load_classifier(args.judge, args.checkpoints)
-    results = judge_directions(model, dirs, net, list(jmeta.get("attributes", [])))
-    out = {"model": model.name, "judge": args.judge, "results": results}
+    dirs, names = _directions(model, args)
+    # faces: judged by a second, differently built classifier; digits: there is one digit judge
+    judge = args.judge or ("faces-attributes-eval" if model.attributes else judge_name(model.meta))
+    net, judge_names = attribute_judge(model, args.checkpoints, judge=judge)
+    results = judge_directions(model, dirs, net, judge_names, names)
+    out = {"model": model.name, "judge": judge, "results": results}
     if args.json:
         print(json.dumps(out))
     else:
@@ -406,7 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("directions", help="compare direction methods at equal target change")
     model_args(s)
-    s.add_argument("--judge", default="faces-attributes-eval", help="a judge other than the one that found them")
+    s.add_argument("--judge", help="the judge of the edits (default: faces-attributes-eval for faces, a judge "
+                   "other than the one that found them; the digit classifier for digits)")
     s.add_argument("--recompute", action="store_true", help="recompute and save the model's directions")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_directions)

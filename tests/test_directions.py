@@ -7,6 +7,7 @@ from explorer.errors import ConfigError
 from explorer.latent import directions as D
 from explorer.latent.edit import clamp_strength, compute_directions, get_direction, judge_directions
 from explorer.models import GeneratorModel, ModelConfig, build_generator
+from conftest import SHARED_DATA
 
 Z = 16
 
@@ -78,11 +79,11 @@ def test_pca_directions_are_unit_vectors_of_a_real_generator():
 
 def test_compute_and_judge_all_methods(entangled):
     model, judge, _ = entangled
-    dirs = compute_directions(model, judge, n_grad=16, n_boundary=600, pca_k=2)
+    dirs = compute_directions(model, judge, list("ABC"), n_grad=16, n_boundary=600, pca_k=2)
     for method in ("gradient", "penalized", "boundary", "conditional"):
         for a in "ABC":
-            assert torch.isfinite(get_direction(dirs, method, a, model)).all()
-    results = judge_directions(model, dirs, judge, ["A", "B", "C"], n_seeds=16)
+            assert torch.isfinite(get_direction(dirs, method, a, model, list("ABC"))).all()
+    results = judge_directions(model, dirs, judge, ["A", "B", "C"], list("ABC"), n_seeds=16)
     row = {(r["attribute"], r["method"]): r for r in results}
     g, c = row[("A", "gradient")], row[("A", "conditional")]
     assert g["target_before"] < 0.2 and g["target_after"] > 0.8
@@ -93,15 +94,17 @@ def test_bad_direction_requests(entangled):
     model, judge, _ = entangled
     dirs = {"gradient/A": torch.ones(Z)}
     with pytest.raises(ConfigError, match="unknown method"):
-        get_direction(dirs, "magic", "A", model)
+        get_direction(dirs, "magic", "A", model, list("ABC"))
     with pytest.raises(ConfigError, match="unknown attribute 'Moustache'"):
-        get_direction(dirs, "gradient", "Moustache", model)
+        get_direction(dirs, "gradient", "Moustache", model, list("ABC"))
+    with pytest.raises(ConfigError, match="lack boundary/A: recompute"):
+        get_direction(dirs, "boundary", "A", model, list("ABC"))
     assert clamp_strength(1e6) == (10.0, True) and clamp_strength(-2.0) == (-2.0, False)
     with pytest.raises(ConfigError):
         clamp_strength(float("nan"))
     plain = GeneratorModel(LinearNet(), ModelConfig(arch="mlp", z_dim=Z, shape=(1, 4, 4)), name="plain")
     with pytest.raises(ConfigError, match="no attributes"):
-        compute_directions(plain, judge)
+        compute_directions(plain, judge, [])
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +163,74 @@ def test_studio_explains_models_without_attributes(tiny_faces, tmp_path):
     with pytest.raises(ConfigError) as e:
         studio.edits("digits", "Hat", ["gradient"], 1.0, [1, 2])
     assert str(e.value) == NO_ATTRIBUTES
+
+
+@pytest.fixture(scope="module")
+def tiny_digits(tmp_path_factory):
+    """An untrained unconditional digits generator and an untrained 10-class digit judge, as checkpoints."""
+    from explorer.models import build_classifier
+    from explorer.training.checkpoint import save_checkpoint
+    from explorer.training.config import TrainConfig
+    from ui_helpers import make_model
+    root = tmp_path_factory.mktemp("digits-ck")
+    make_model(root / "digits-dcgan", 0, z_dim=Z)
+    make_model(root / "digits-cdcgan", 10, z_dim=Z)
+    j_cfg = TrainConfig(task="classifier", dataset="digits", model=ModelConfig(shape=(1, 28, 28)), classifier_width=8)
+    torch.manual_seed(1)
+    save_checkpoint(root / "digits-classifier", {"kind": "classifier", "train": j_cfg.to_dict(),
+                    "dataset": {"name": "digits", "shape": [1, 28, 28], "options": {}},
+                    "class_names": list("0123456789"), "attributes": []},
+                    {"classifier": build_classifier("cnn", (1, 28, 28), 10, 8)})
+    return root
+
+
+def test_digits_are_steered_by_class_thickness_and_slant(tiny_digits):
+    from explorer.latent.judges import soft_thickness
+    from explorer.latent.studio import DirectionStudio
+    from explorer.renderer import ModelCache
+    studio = DirectionStudio(ModelCache(tiny_digits), tiny_digits)
+    names = studio.names("digits-dcgan")
+    assert names == [f"digit {k}" for k in range(10)] + ["Thick", "Slanted"]
+    assert not studio.supports("digits-cdcgan")     # a conditional model needs its label: not steerable here
+    model = studio.models.get("digits-dcgan")
+    z = model.sample_z(32, 5)
+    d = studio.direction("digits-dcgan", "gradient", "Thick")
+    with torch.no_grad():
+        before, after = soft_thickness(model.generate(z)), soft_thickness(model.generate(z + 0.5 * d))
+    assert (after - before).mean() > 0                  # the "Thick" direction thickens strokes
+    img, table, _, _ = studio.edits("digits-dcgan", "digit 3", ["gradient", "conditional"], 2.0, [1, 2])
+    assert {r["attribute"] for r in table} == set(names) and img.width > 0
+    with pytest.raises(ConfigError, match="unknown attribute 'Hat'"):
+        studio.edits("digits-dcgan", "Hat", ["gradient"], 1.0, [1, 2])
+
+
+def test_the_digit_judges_logits_mean_what_they_say(tiny_digits):
+    from explorer.latent.judges import DigitJudge
+    from explorer.training.checkpoint import load_classifier
+    clf, _ = load_classifier("digits-classifier", tiny_digits)
+    judge = DigitJudge(clf)
+    x = torch.rand(6, 1, 28, 28) * 2 - 1
+    out = judge(x)
+    p = torch.softmax(clf(x), 1)
+    assert out.shape == (6, 12)
+    assert torch.allclose(torch.sigmoid(out[:, :10]), p, atol=1e-5)   # log-odds: sigmoid gives back p(class)
+    blank = -torch.ones(1, 1, 28, 28)
+    thin, thick = blank.clone(), blank.clone()
+    thin[0, 0, 4:24, 13] = 1
+    thick[0, 0, 4:24, 11:16] = 1
+    assert judge(thick)[0, 10] > 0 > judge(thin)[0, 10]                # wider than MNIST's median stroke: Thick
+    lean = blank.clone()
+    for r in range(4, 24):
+        lean[0, 0, r, 20 - (r - 4) // 2: 23 - (r - 4) // 2] = 1         # top to the right
+    assert judge(lean)[0, 11] > judge(thick)[0, 11]
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "MNIST" / "raw").is_dir(), reason="MNIST is not in ../shared/data")
+def test_stroke_references_are_mnists_medians():
+    from explorer.data import load_dataset
+    from explorer.latent.judges import SLANT_REF, THICK_REF, soft_thickness
+    from explorer.metrics.strokes import slant
+    x = load_dataset("digits", root=SHARED_DATA, split="test").x.float() / 127.5 - 1
+    for ref, values in ((THICK_REF, soft_thickness(x)), (SLANT_REF, slant(x))):
+        q1, med, q3 = torch.quantile(values, torch.tensor([0.25, 0.5, 0.75])).tolist()
+        assert med == pytest.approx(ref[0], abs=0.01) and (q3 - q1) / 1.349 == pytest.approx(ref[1], rel=0.02)

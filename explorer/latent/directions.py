@@ -41,13 +41,18 @@ def gradient_direction(grads: torch.Tensor, target: int) -> torch.Tensor:
     return _unit(grads[target].mean(0))
 
 
-def penalized_direction(grads: torch.Tensor, target: int, weight: float = 1.0) -> torch.Tensor:
+def penalized_direction(grads: torch.Tensor, target: int, weight: float = 1.0,
+                        others: list[int] | None = None) -> torch.Tensor:
     """Maximise the target's first-order gain g_t.d minus weight * mean sum_b (g_b.d)^2 over the other attributes:
     d ~ (I + weight * M)^-1 g_t with M the mean outer product of the others' gradients (per sample, so a
     direction that moves another attribute up for some faces and down for others is penalised too)."""
     if weight < 0:
         raise ConfigError(f"the penalty weight must be >= 0, got {weight}")
-    others = torch.cat([grads[:target], grads[target + 1:]])            # (A-1) x N x D
+    if others is None:
+        others = [b for b in range(grads.shape[0]) if b != target]
+    if not others:
+        return gradient_direction(grads, target)
+    others = grads[others]                                             # (A-1) x N x D
     flat = others.reshape(-1, others.shape[-1])                        # ((A-1) N) x D
     m = flat.T @ flat / grads.shape[1]
     g = grads[target].mean(0)

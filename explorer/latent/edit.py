@@ -6,6 +6,7 @@ import torch
 
 from explorer.errors import ConfigError
 from explorer.latent import directions as D
+from explorer.latent.judges import kept
 from explorer.models.base import GeneratorModel
 
 METHODS_SHOWN = ("gradient", "penalized", "boundary", "conditional", "pca")
@@ -13,10 +14,10 @@ MAX_STRENGTH = 10.0        # edits beyond this leave the region where z ~ N(0, I
 STRENGTHS = np.round(np.arange(0, 8.01, 0.25), 2)   # the sweep used to find each method's strength_to_flip
 
 
-def compute_directions(model: GeneratorModel, judge, penalty: float = 1.0, n_grad: int = 128,
+def compute_directions(model: GeneratorModel, judge, names: list[str], penalty: float = 1.0, n_grad: int = 128,
                        n_boundary: int = 10000, pca_k: int = 10, progress=None) -> dict[str, torch.Tensor]:
-    """Every method for every attribute: keys 'method/Attribute' -> unit z-vector; 'pca' -> k x D."""
-    names = list(model.attributes)
+    """Every method for every attribute the judge names (its outputs, in order): keys 'method/Attribute' ->
+    unit z-vector; 'pca' -> k x D. See explorer.latent.judges.attribute_judge for (judge, names)."""
     if not names:
         raise ConfigError(f"model '{model.name}' has no attributes: directions need a judge with named attributes")
     step = progress or (lambda frac, msg: None)
@@ -25,14 +26,14 @@ def compute_directions(model: GeneratorModel, judge, penalty: float = 1.0, n_gra
     out: dict[str, torch.Tensor] = {}
     for a, name in enumerate(names):
         out[f"gradient/{name}"] = D.gradient_direction(grads, a)
-        out[f"penalized/{name}"] = D.penalized_direction(grads, a, penalty)
+        out[f"penalized/{name}"] = D.penalized_direction(grads, a, penalty, kept(names, name))
     step(0.3, f"labelling {n_boundary} samples for linear boundaries")
     z, labels = D.label_samples(model, judge, n_boundary)
     step(0.6, "fitting boundaries")
     normals = torch.from_numpy(D.boundary_normals(z, labels))
     for a, name in enumerate(names):
         out[f"boundary/{name}"] = normals[a]
-        out[f"conditional/{name}"] = D.conditional_direction(normals, a, [b for b in range(len(names)) if b != a])
+        out[f"conditional/{name}"] = D.conditional_direction(normals, a, kept(names, name))
     step(0.9, "principal components")
     out["pca"] = D.pca_directions(model, pca_k)
     out["data/attribute_rates"] = torch.from_numpy(labels.mean(0))
@@ -40,12 +41,15 @@ def compute_directions(model: GeneratorModel, judge, penalty: float = 1.0, n_gra
     return out
 
 
-def get_direction(directions: dict, method: str, attribute: str, model: GeneratorModel) -> torch.Tensor:
+def get_direction(directions: dict, method: str, attribute: str, model: GeneratorModel,
+                  names: list[str]) -> torch.Tensor:
     if method not in D.METHODS:
         raise ConfigError(f"unknown method '{method}' (known: {', '.join(D.METHODS)})")
-    if attribute not in model.attributes and not (method == "pca" and attribute.startswith("pc")):
+    if attribute not in names and not (method == "pca" and attribute.startswith("pc")):
         raise ConfigError(f"unknown attribute '{attribute}' for '{model.name}' "
-                          f"(known: {', '.join(model.attributes) or 'none'})")
+                          f"(known: {', '.join(names) or 'none'})")
+    if f"{method}/{attribute}" not in directions and method != "pca":
+        raise ConfigError(f"the saved directions of '{model.name}' lack {method}/{attribute}: recompute them")
     if method == "pca":
         k = int(attribute[2:]) if attribute.startswith("pc") and attribute[2:].isdigit() else 0
         return directions["pca"][k]
@@ -66,18 +70,18 @@ def probabilities(model: GeneratorModel, judge, z: torch.Tensor, batch: int = 25
 
 
 @torch.no_grad()
-def judge_directions(model: GeneratorModel, directions: dict, judge, judge_names: list[str],
+def judge_directions(model: GeneratorModel, directions: dict, judge, judge_names: list[str], names: list[str],
                      methods=("gradient", "penalized", "boundary", "conditional"), n_seeds: int = 48) -> list[dict]:
     """For each attribute and method: the strength at which the mean target probability (by `judge`) of seeds
     starting below 0.2 passes 0.8, and the mean |change| of the other attributes there."""
     results = []
     pool = model.sample_z(4000, 31337)
     p0 = probabilities(model, judge, pool)
-    for name in model.attributes:
+    for name in names:
         if name not in judge_names:
             continue
         t = judge_names.index(name)
-        others = [i for i in range(len(judge_names)) if i != t]
+        others = kept(judge_names, name)
         start = pool[p0[:, t] < 0.2][:n_seeds]
         before = p0[p0[:, t] < 0.2][:n_seeds]
         for method in methods:

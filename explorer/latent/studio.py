@@ -7,18 +7,13 @@ import threading
 import numpy as np
 import torch
 
-from explorer.errors import ConfigError
+from explorer.errors import ConfigError, ExplorerError
 from explorer.latent import directions as D
 from explorer.latent.edit import METHODS_SHOWN, clamp_strength, compute_directions, get_direction, probabilities
+from explorer.latent.judges import NO_ATTRIBUTES, attribute_judge, kept
 from explorer.metrics.evaluate import judge_name
 from explorer.render import grid
-from explorer.training.checkpoint import load_classifier, load_directions, save_directions
-
-NO_ATTRIBUTES = ("This model has no named attributes, so there is nothing to steer by name. Directions need a "
-                 "generator trained on attribute-labelled data (the faces models) and a judge classifier that "
-                 "names those attributes. Try **faces-dcgan** (correlated attributes) or "
-                 "**faces-dcgan-independent**.")
-
+from explorer.training.checkpoint import load_directions, save_directions
 
 class DirectionStudio:
     def __init__(self, models, checkpoints=None):
@@ -28,22 +23,29 @@ class DirectionStudio:
         self._lock = threading.Lock()
 
     def supports(self, name: str) -> bool:
-        return bool(self.models.get(name).attributes)
+        try:
+            return bool(self.names(name))
+        except ExplorerError:
+            return False
+
+    def names(self, name: str) -> list[str]:
+        """The attributes a model can be steered by (faces: its attributes; digits: classes and strokes)."""
+        return self._entry(name)["names"]
 
     def _entry(self, name: str) -> dict:
         model = self.models.get(name)
-        if not model.attributes:
-            raise ConfigError(NO_ATTRIBUTES)
         with self._lock:
             if name not in self._cache:
-                judge, _ = load_classifier(judge_name(model.meta), self.checkpoints)
+                judge, names = attribute_judge(model, self.checkpoints)
                 dirs = load_directions(model.meta["path"])
-                self._cache[name] = {"model": model, "judge": judge, "dirs": dirs, "grads": None}
+                if dirs is not None and any(f"gradient/{n}" not in dirs for n in names):
+                    dirs = None   # saved for other attributes (an older judge): recompute on first use
+                self._cache[name] = {"model": model, "judge": judge, "names": names, "dirs": dirs, "grads": None}
             return self._cache[name]
 
     def recompute(self, name: str, progress=None) -> str:
         e = self._entry(name)
-        dirs = compute_directions(e["model"], e["judge"], progress=progress)
+        dirs = compute_directions(e["model"], e["judge"], e["names"], progress=progress)
         try:
             save_directions(e["model"].meta["path"], dirs, {"judge": judge_name(e["model"].meta)})
             where = "saved beside the model"
@@ -54,7 +56,7 @@ class DirectionStudio:
 
     def _dirs(self, e: dict) -> dict:
         if e["dirs"] is None:
-            e["dirs"] = compute_directions(e["model"], e["judge"])
+            e["dirs"] = compute_directions(e["model"], e["judge"], e["names"])
         return e["dirs"]
 
     def direction(self, name: str, method: str, attribute: str, penalty: float = 1.0) -> torch.Tensor:
@@ -62,8 +64,10 @@ class DirectionStudio:
         if method == "penalized" and penalty != 1.0:  # other weights: instant from cached gradients
             if e["grads"] is None:
                 e["grads"] = D.logit_gradients(e["model"], e["judge"])
-            return D.penalized_direction(e["grads"], list(e["model"].attributes).index(attribute), penalty)
-        return get_direction(self._dirs(e), method, attribute, e["model"])
+            if attribute not in e["names"]:
+                raise ConfigError(f"unknown attribute '{attribute}' (known: {', '.join(e['names'])})")
+            return D.penalized_direction(e["grads"], e["names"].index(attribute), penalty, kept(e["names"], attribute))
+        return get_direction(self._dirs(e), method, attribute, e["model"], e["names"])
 
     def edits(self, name: str, attribute: str, methods: list[str], strength: float, seeds: list[int],
               penalty: float = 1.0):
@@ -82,14 +86,14 @@ class DirectionStudio:
                 probs[m] = probabilities(model, judge, z[:1] + strength * d)[0]
         img = grid(torch.cat(rows), nrow=len(seeds), scale=3)
         table = [{"attribute": a, "probability": round(float(p[i]), 4), "method": k}
-                 for k, p in probs.items() for i, a in enumerate(model.attributes)]
+                 for k, p in probs.items() for i, a in enumerate(e["names"])]
         return img, table, clamped, strength
 
     def entanglement(self, name: str, method: str, strength: float = 2.0, n: int = 64) -> dict:
         """Row a: mean change of every attribute's probability per unit change of a's own, along a's direction."""
         e = self._entry(name)
         model, judge = e["model"], e["judge"]
-        names = list(model.attributes)
+        names = e["names"]
         dirs = [self.direction(name, method, attr) for attr in names]
         z = model.sample_z(n, 4242)
         p0 = probabilities(model, judge, z)
@@ -103,9 +107,9 @@ class DirectionStudio:
     def data_correlation(self, name: str) -> dict:
         """The attribute correlation of the data the model was trained on (faces: re-sampled exactly)."""
         model = self.models.get(name)
-        names = list(model.attributes)
+        names = self.names(name)
         train = model.meta.get("train", {})
-        if train.get("dataset") == "faces":
+        if train.get("dataset") == "faces" and names == list(model.attributes):
             from explorer.data.faces import sample_attributes
             labels = sample_attributes(20000, train.get("data_options", {}).get("correlation", 0.0), 0)
             return {"names": names, "matrix": np.corrcoef(labels.T.astype(float))}
@@ -115,7 +119,7 @@ class DirectionStudio:
 
     def cosines(self, name: str, method_a: str, method_b: str) -> dict:
         e = self._entry(name)
-        names = list(e["model"].attributes)
+        names = e["names"]
         a = torch.stack([self.direction(name, method_a, n) for n in names])
         b = torch.stack([self.direction(name, method_b, n) for n in names])
         return {"names": names, "matrix": (a @ b.T).numpy()}
@@ -125,12 +129,12 @@ class DirectionStudio:
         """mean z of samples with the attribute minus mean z without, added to the seed's z."""
         e = self._entry(name)
         model = e["model"]
-        if attribute not in model.attributes:
-            raise ConfigError(f"unknown attribute '{attribute}'")
+        if attribute not in e["names"]:
+            raise ConfigError(f"unknown attribute '{attribute}' (known: {', '.join(e['names'])})")
         if "arith" not in e:
             e["arith"] = D.label_samples(model, e["judge"], n)
         z_all, labels = e["arith"]
-        a = list(model.attributes).index(attribute)
+        a = e["names"].index(attribute)
         has = labels[:, a] > 0.5
         if has.all() or not has.any():
             raise ConfigError(f"every sample (or none) has {attribute}: no difference of means to take")

@@ -1,4 +1,4 @@
-"""Directions tab: push faces along named attributes, several methods side by side, with side effects shown."""
+"""Directions tab: push faces (or digits) along named attributes, several methods side by side, side effects shown."""
 from __future__ import annotations
 
 import gradio as gr
@@ -22,6 +22,9 @@ direction found by a different method:
   leaves them alone: **disentangled**.
 - **pca**: directions of largest variation, found without labels (named only by looking at them).
 
+Digits models have no labelled attributes, so they are steered by the digit classifier's *is it a 3?*
+score for each class and by two things measured from the pixels: stroke **Thick**ness and **Slant**.
+
 The bar chart is the *side-effect meter*: every attribute's probability for the first edited face. The
 matrices compare what each edit changes (rows: the attribute pushed) with how the attributes were
 correlated in the data: entangled edits copy the data's correlations.
@@ -36,18 +39,13 @@ def build(ctx: AppContext):
     studio = DirectionStudio(ctx.renderer.models)
     guard = guarded(ctx)
     explainer(HELP)
-    attr_models = []
-    for m in ctx.renderer.models.names():
-        try:
-            if ctx.renderer.models.get(m["name"]).attributes:
-                attr_models.append(m["name"])
-        except Exception:
-            pass
+    attr_models = [m["name"] for m in ctx.renderer.models.names() if studio.supports(m["name"])]
     default = "faces-dcgan" if "faces-dcgan" in attr_models else (attr_models[0] if attr_models else None)
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             model = gr.Dropdown(ctx.model_choices(), value=default, label="Model",
-                                info="Directions need a model with named attributes (the faces models).")
+                                info="Faces models steer by their attributes; unconditional digits models by "
+                                     "digit class, stroke thickness and slant.")
             note = gr.Markdown("" if default else NO_ATTRIBUTES)
             attribute = gr.Dropdown([], label="Attribute", info="What to add (positive strength) or remove.")
             methods = gr.CheckboxGroup(list(METHODS_SHOWN), value=["gradient", "penalized", "conditional"],
@@ -84,12 +82,10 @@ def build(ctx: AppContext):
                          elem_classes="crisp")
 
     def attributes_for(name):
-        if not name:
-            return gr.Dropdown(choices=[]), NO_ATTRIBUTES
-        m = ctx.renderer.models.get(name)
-        if not m.attributes:
+        if not name or not studio.supports(name):
             return gr.Dropdown(choices=[], value=None), NO_ATTRIBUTES
-        return gr.Dropdown(choices=list(m.attributes), value=m.attributes[0]), ""
+        names = studio.names(name)
+        return gr.Dropdown(choices=names, value=names[0]), ""
 
     model.change(guard(attributes_for), model, [attribute, note], api_name="direction_attributes")
 
