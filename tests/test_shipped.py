@@ -69,3 +69,26 @@ def test_shipped_metrics_are_recorded():
     for name in SHIPPED:
         conf = json.loads((PROJECT_CHECKPOINTS / name / "config.json").read_text())
         assert conf.get("metrics"), f"{name} has no metrics in config.json"
+
+
+def test_the_shipped_thickness_directions_thicken_digits_and_the_conditional_one_keeps_them(tmp_path):
+    """`edit` on digits-dcgan: both "Thick" directions widen strokes (measured by the pixel metric, not the one
+    that found them), and the conditional one, with the digit classes projected out, changes fewer digits."""
+    import numpy as np
+    from conftest import run_cli
+    from explorer.metrics.strokes import thickness
+    model = load_generator("digits-dcgan")
+    clf, _ = load_classifier("digits-classifier")
+    kept = {}
+    for method in ("gradient", "conditional"):
+        out = tmp_path / f"{method}.npz"
+        p = run_cli("edit", "--model", "digits-dcgan", "--attribute", "Thick", "--method", method,
+                    "--strength", 3, "--n", 64, "--npz", out)
+        assert p.returncode == 0, p.stderr
+        data = np.load(out)
+        with torch.no_grad():
+            before = model.generate(torch.from_numpy(data["z_before"]))
+            after = torch.from_numpy(data["images"]).permute(0, 3, 1, 2).float() / 127.5 - 1
+            kept[method] = (clf(after).argmax(1) == clf(before).argmax(1)).float().mean().item()
+        assert (thickness(after) - thickness(before)).mean() > 0.5
+    assert kept["conditional"] > kept["gradient"] + 0.15, kept
