@@ -122,3 +122,17 @@ def test_an_image_folder_is_accepted_only_inside_the_allowed_roots(tmp_path):
     with pytest.raises(ConfigError, match="outside the folders"):
         jobs.start("celeba-dcgan", 10, "sneaky", data_path=str(outside))
     assert not (tmp_path / "ck" / "sneaky").exists() and not jobs.running()
+
+
+def test_fashion_is_offered_only_when_its_files_are_there(tmp_path):
+    from explorer.data.digits import files_present
+    from explorer.ui.train import _duration, dataset_choices
+    assert not files_present("FashionMNIST", tmp_path)
+    assert [v for _, v in dataset_choices("digits-dcgan", False)] == ["digits"]
+    (tmp_path / "FashionMNIST" / "raw").mkdir(parents=True)
+    (tmp_path / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").write_bytes(b"x")
+    assert files_present("FashionMNIST", tmp_path)
+    assert [v for _, v in dataset_choices("digits-dcgan", True)] == ["digits", "fashion"]
+    assert [v for _, v in dataset_choices("celeba-dcgan", True)] == ["celeba", "folder"]
+    assert [v for _, v in dataset_choices("faces-attributes", True)] == ["faces"]
+    assert (_duration(42), _duration(125), _duration(3725)) == ("42 s", "2 min 05 s", "1 h 02 min")

@@ -204,11 +204,12 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
         hist = st.get("history", [])
         rows = [{"step": h["step"], "value": h[k], "series": k} for h in hist
                 for k in ("loss_d", "loss_g", "wasserstein", "gp", "loss") if k in h]
-        done = 100 * st.get("step", 0) / max(st.get("total_steps") or 1, 1)
+        done = min(100.0, 100 * st.get("step", 0) / max(st.get("total_steps") or 1, 1))
         eta = st.get("eta_s")
+        bar = "█" * round(done / 5) + "░" * (20 - round(done / 5))
         text = {"idle": "No job yet."}.get(st["state"]) or (
-            f"**{st.get('name')}**: {st['state']}, step {st.get('step', 0)} / {st.get('total_steps')} "
-            f"({done:.0f}%)" + (f", about {eta:.0f} s left" if eta and st["state"] == "running" else "")
+            f"**{st.get('name')}**: {st['state']}, step {st.get('step', 0)} / {st.get('total_steps')}\n\n"
+            f"`{bar}` {done:.0f}%" + (f", about {_duration(eta)} left" if eta and st["state"] == "running" else "")
             + (f"\n\n{st['error']}" if st.get("error") else ""))
         warn = "\n\n".join(f"⚠ {w}" for w in diagnose(hist))
         ended = st["state"] in ("finished", "stopped") and prev != st["state"]
@@ -219,6 +220,12 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
     timer = gr.Timer(2.0)
     timer.tick(tick, last_state, [status, curves, samples, warnings, last_state, explore_model],
                api_name="train_tick", show_progress="hidden")
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min" if h else (f"{m} min {s:02d} s" if m else f"{s} s")
 
 
 def _int(v) -> int:
