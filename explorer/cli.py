@@ -307,7 +307,17 @@ def cmd_directions(args) -> int:
     judge = args.judge or ("faces-attributes-eval" if model.attributes else judge_name(model.meta))
     net, judge_names = attribute_judge(model, args.checkpoints, judge=judge)
     results = judge_directions(model, dirs, net, judge_names, names)
-    out = {"model": model.name, "judge": judge, "results": results}
+    cosines = {n: {m: round(float(dirs[f"{m}/{n}"] @ dirs[f"gradient/{n}"]), 4)
+                   for m in ("penalized", "boundary", "conditional")} for n in names}
+    out = {"model": model.name, "judge": judge, "results": results, "cosines": cosines}
+    if args.save:
+        from explorer.training.card import model_card
+        from explorer.training.checkpoint import read_config, write_json
+        model_dir = Path(model.meta["path"])
+        cfg = read_config(model_dir)
+        cfg["metrics"] = {**cfg.get("metrics", {}), "directions": out}
+        write_json(model_dir / "config.json", cfg)
+        (model_dir / "README.md").write_text(model_card({**cfg, "name": cfg.get("name") or model_dir.name}))
     if args.json:
         print(json.dumps(out))
     else:
@@ -408,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--judge", help="the judge of the edits (default: faces-attributes-eval for faces, a judge "
                    "other than the one that found them; the digit classifier for digits)")
     s.add_argument("--recompute", action="store_true", help="recompute and save the model's directions")
+    s.add_argument("--save", action="store_true", help="also write the table into the model's card")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_directions)
 

@@ -234,3 +234,19 @@ def test_stroke_references_are_mnists_medians():
     for ref, values in ((THICK_REF, soft_thickness(x)), (SLANT_REF, slant(x))):
         q1, med, q3 = torch.quantile(values, torch.tensor([0.25, 0.5, 0.75])).tolist()
         assert med == pytest.approx(ref[0], abs=0.01) and (q3 - q1) / 1.349 == pytest.approx(ref[1], rel=0.02)
+
+
+def test_the_card_shows_the_directions_table():
+    from explorer.training.card import model_card
+    d = {"model": "m", "judge": "j", "results": [
+        {"attribute": "Hat", "method": "gradient", "strength_to_flip": 2.5, "target_before": 0.01,
+         "target_after": 0.83, "side_effect": 0.12},
+        {"attribute": "Hat", "method": "penalized", "strength_to_flip": None, "target_before": 0.01,
+         "target_after": None, "side_effect": None}],
+        "cosines": {"Hat": {"penalized": 0.5, "boundary": 0.97, "conditional": 0.9}}}
+    conf = {"name": "m", "summary": "s", "dataset": {"name": "faces", "shape": [3, 32, 32]},
+            "metrics": {"eval": {"fd": 1.0}, "directions": d}, "provenance": {}}
+    card = model_card(conf)
+    assert "| Hat | gradient | 2.5 | 0.010 | 0.830 | 0.120 |" in card
+    assert "| Hat | penalized | - | 0.010 | - | - |" in card
+    assert "| Hat | 0.50 | 0.97 | 0.90 |" in card and '"fd": 1.0' in card and '"results"' not in card

@@ -5,13 +5,13 @@ from explorer.errors import ConfigError
 from explorer.models import (CLASSIFIERS, CRITICS, GENERATORS, GeneratorModel, ModelConfig, build_classifier,
                              build_critic, build_generator)
 
-SHAPES = {"dcgan": [(1, 28, 28), (3, 32, 32), (3, 64, 64)], "mlp": [(2,), (1, 28, 28)]}
+SHAPES = {"dcgan": [(1, 28, 28), (3, 32, 32), (3, 64, 64)], "mlp": [(2,), (1, 28, 28)], "infogan": [(1, 28, 28)]}
 
 
 def configs():
     for arch in GENERATORS:
         for shape in SHAPES[arch]:
-            for classes in (0, 10):
+            for classes in ((0,) if arch == "infogan" else (0, 10)):
                 yield ModelConfig(arch=arch, shape=shape, num_classes=classes, z_dim=16, width=16)
 
 
@@ -89,3 +89,19 @@ def test_unknown_architecture():
         build_generator(ModelConfig(arch="nope"))
     with pytest.raises(ConfigError, match="28, 32 or 64"):
         build_generator(ModelConfig(shape=(3, 48, 48)))
+
+
+def test_infogans_own_networks_follow_the_paper():
+    cfg = ModelConfig(arch="infogan", z_dim=62, cat_codes=10, cont_codes=2)
+    g, d = build_generator(cfg), build_critic(cfg)
+    model = GeneratorModel(g, cfg)
+    x = model.generate(model.sample_z(4, 0), codes=model.sample_codes(4, 0))
+    assert x.shape == (4, 1, 28, 28)
+    score, q = d(x, with_q=True)
+    assert score.shape == (4,) and q.shape == (4, 12)
+    assert d.body[6].in_features == 128 * 7 * 7 and d.body[6].out_features == 1024   # FC 1024 in D
+    assert isinstance(d.q[1], torch.nn.BatchNorm1d) and g.fc[0].out_features == 1024  # BN in Q, FC 1024 in G
+    with pytest.raises(ConfigError, match="28x28 grey"):
+        build_generator(ModelConfig(arch="infogan", shape=(3, 32, 32)))
+    with pytest.raises(ConfigError, match="unconditional"):
+        build_critic(ModelConfig(arch="infogan", num_classes=10))

@@ -52,7 +52,33 @@ def model_card(conf: dict) -> str:
               f"- steps: {prov.get('step')}, wall time {prov.get('wall_time_s')} s on {prov.get('machine')} "
               f"({prov.get('processes', 1)} process(es))", f"- saved: {prov.get('saved')}", "",
               "## Metrics", f"As printed by `python -m explorer eval --model {conf.get('name') or 'NAME'} --json`:",
-              "", "```json", _compact(metrics) if metrics else "(none yet)", "```", ""]
+              "", "```json", _compact({k: v for k, v in metrics.items() if k != "directions"}) if metrics
+              else "(none yet)", "```", ""]
+    if metrics.get("directions"):
+        lines += directions_section(metrics["directions"])
     if conf.get("notes"):
         lines += ["## Notes", conf["notes"], ""]
     return "\n".join(lines)
+
+
+def directions_section(d: dict) -> list[str]:
+    """The card's table of `directions --json` (written there by `directions --save`)."""
+    f = lambda v, fmt="{:.3f}": "-" if v is None else fmt.format(v)  # noqa: E731
+    lines = ["## Feature directions",
+             f"As printed by `python -m explorer directions --model {d['model']} --json`, judged by "
+             f"`{d['judge']}` on seeds whose target probability starts below 0.2: each method at the strength "
+             "where the mean target probability passes 0.8 (never: not within strength 8), and the side effect "
+             "there, the mean |change| of the other attributes' probabilities (for a digit class: of Thick and "
+             "Slanted only).", "",
+             "| attribute | method | strength to flip | target before | target after | side effect |",
+             "|---|---|---|---|---|---|"]
+    for r in d["results"]:
+        lines.append(f"| {r['attribute']} | {r['method']} | {f(r['strength_to_flip'], '{:g}')} | "
+                     f"{f(r['target_before'])} | {f(r['target_after'])} | {f(r['side_effect'])} |")
+    if d.get("cosines"):
+        methods = list(next(iter(d["cosines"].values())))
+        lines += ["", "Cosine similarity of each method's direction with the gradient direction:", "",
+                  "| attribute | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+        for a, row in d["cosines"].items():
+            lines.append(f"| {a} | " + " | ".join(f"{row[m]:.2f}" for m in methods) + " |")
+    return lines + [""]

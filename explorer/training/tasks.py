@@ -73,7 +73,7 @@ class GANTask:
             raise ConfigError(f"a conditional model needs a dataset with {mc.num_classes} classes; "
                               f"'{cfg.dataset}' has {len(data.info.class_names)}")
         g, d = build_generator(mc), build_critic(mc)
-        if mc.arch == "dcgan":
+        if mc.arch in ("dcgan", "infogan"):
             dcgan_init(g), dcgan_init(d)
         self.G, self.D = g.to(dist.device), d.to(dist.device)
         self.loss = build_loss(cfg.loss, **cfg.loss_options)
