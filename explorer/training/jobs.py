@@ -132,7 +132,10 @@ class JobManager:
                     raise ConfigError(f"the name '{name}' is taken: choose another, or resume it")
                 if choices.get("data_path") is not None:
                     choices["data_path"] = self.check_folder(choices["data_path"])
-                cfg = custom_config(preset, steps=steps, **choices)
+                # how often to log / preview / save is not a choice the panel offers, but scripts may set it
+                schedule = {k: choices.pop(k) for k in ("log_every", "sample_every", "checkpoint_every")
+                            if k in choices}
+                cfg = custom_config(preset, steps=steps, **choices).replace(**schedule)
             command = f"python -m explorer train --preset {preset} --steps {steps} --out {name}" + \
                 (" --resume" if resume else "")
             ctx = mp.get_context("spawn")
