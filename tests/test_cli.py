@@ -137,3 +137,18 @@ def test_malformed_celeba_attribute_file(tmp_path):
 def test_no_command_and_train_without_preset(tmp_path):
     assert_one_line_error(run_cli(), "required")
     assert_one_line_error(run_cli("train", "--out", tmp_path / "o"), "--preset")
+
+
+def test_train_takes_a_loss_and_its_hyperparameters(tmp_path):
+    out = tmp_path / "custom"
+    p = run_cli("train", "--preset", "toy-8gaussians-bce", "--loss", "wgangp", "--gp-lambda", 2, "--n-critic", 2,
+                "--z-dim", 3, "--steps", 3, "--out", out, "--quiet")
+    assert p.returncode == 0, p.stderr
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert (train["loss"], train["loss_options"], train["n_critic"], train["model"]["z_dim"]) == \
+        ("wgangp", {"gp_lambda": 2.0}, 2, 3)
+    assert_one_line_error(run_cli("train", "--preset", "toy-8gaussians-bce", "--clip", 0.1, "--out", tmp_path / "x"),
+                          "clip is a setting of the wgan loss")
+    assert_one_line_error(run_cli("train", "--preset", "digits-classifier", "--z-dim", 8, "--out", tmp_path / "y"),
+                          "trains a classifier")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

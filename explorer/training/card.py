@@ -22,7 +22,7 @@ def describe(cfg: TrainConfig) -> str:
     if cfg.task == "classifier":
         return f"{cfg.classifier_arch} classifier for {data}, {cfg.steps} steps"
     m = cfg.model
-    kind = {"dcgan": "DCGAN", "mlp": "MLP GAN"}.get(m.arch, m.arch)
+    kind = {"dcgan": "DCGAN", "mlp": "MLP GAN", "infogan": "DCGAN (InfoGAN paper net)"}.get(m.arch, m.arch)
     if m.num_classes:
         kind = "conditional " + kind
     if m.code_dim:
