@@ -69,8 +69,9 @@ def test_boundary_recovers_a_known_normal():
     assert n @ true > 0.97 and abs(np.linalg.norm(n) - 1) < 1e-5
 
 
-def test_pca_directions_are_unit_vectors_of_a_real_generator():
-    cfg = ModelConfig(arch="dcgan", z_dim=Z, width=8)
+@pytest.mark.parametrize("arch", ["dcgan", "infogan"])
+def test_pca_directions_are_unit_vectors_of_a_real_generator(arch):
+    cfg = ModelConfig(arch=arch, z_dim=Z, width=8)
     torch.manual_seed(0)
     model = GeneratorModel(build_generator(cfg), cfg)
     pcs = D.pca_directions(model, k=4, n=300)

@@ -114,9 +114,10 @@ def pca_directions(model: GeneratorModel, k: int = 10, n: int = 4000, seed: int 
 
 def early_features(model: GeneratorModel, z: torch.Tensor) -> torch.Tensor:
     """Activations after the generator's first block (the layer GANSpace reads), flattened; a net without
-    a `main` stack of layers is read at its output."""
+    a `fc` or `main` stack of layers is read at its output."""
     cond = None if model.cfg.cond_dim == 0 else torch.zeros(z.shape[0], model.cfg.cond_dim)
-    layers = list(getattr(model.net, "main", []))
+    # the net's first stack: `fc` where it starts fully connected (InfoGAN's net), else `main`
+    layers = list(getattr(model.net, "fc", None) or getattr(model.net, "main", []))
     if not layers:
         return model.net(z, cond).flatten(1)
     h = z if cond is None else torch.cat([z, cond], 1)

@@ -28,8 +28,10 @@ TOY_WGANGP = dict(loss_options={"gp_lambda": 0.1}, lr_g=1e-3, lr_d=1e-3, betas=(
 
 PRESETS: dict[str, TrainConfig] = {
     # --- digits (MNIST 28x28) ---
-    "digits-dcgan": TrainConfig(dataset="digits", model=ModelConfig(z_dim=64, shape=DIGITS), loss="bce",
-                                steps=6000, judge="digits-classifier"),
+    # unconditional digits on InfoGAN's MNIST net (a DCGAN with FC 1024 layers): FD 98 after 3,000 steps where
+    # the plain DCGAN net had FD 261 after 6,000 (see the model card)
+    "digits-dcgan": TrainConfig(dataset="digits", model=ModelConfig(arch="infogan", z_dim=64, shape=DIGITS),
+                                loss="bce", steps=3000, judge="digits-classifier"),
     "digits-cdcgan": TrainConfig(dataset="digits", model=ModelConfig(z_dim=64, shape=DIGITS, num_classes=10),
                                  loss="bce", steps=6000, judge="digits-classifier"),
     "digits-mlpgan": TrainConfig(dataset="digits", model=ModelConfig(arch="mlp", z_dim=64, shape=DIGITS, width=256),
