@@ -49,12 +49,12 @@ def build(ctx: AppContext):
             note = gr.Markdown("" if default else NO_ATTRIBUTES)
             attribute = gr.Dropdown([], label="Attribute", info="What to add (positive strength) or remove.")
             methods = gr.CheckboxGroup(list(METHODS_SHOWN), value=["gradient", "penalized", "conditional"],
-                                       label="Methods", info="One row of edited faces per method.")
+                                       label="Methods", info="One row of edited pictures per method.")
             strength = gr.Slider(-6, 6, 3, step=0.25, label="Strength",
                                  info="How far to move along each (unit-length) direction in z.")
             penalty = gr.Slider(0, 20, 1, step=0.5, label="Penalty weight (penalized)",
                                 info="How much changing the other attributes costs the penalized method.")
-            seeds = gr.Textbox("1, 2, 3, 4, 5, 6", label="Seeds", info="The faces to edit (2 to 8 seeds).")
+            seeds = gr.Textbox("1, 2, 3, 4, 5, 6", label="Seeds", info="The pictures to edit (2 to 8 seeds).")
             recompute = gr.Button("Recompute directions", size="sm")
             status = gr.Markdown()
         with gr.Column(scale=2):
