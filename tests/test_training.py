@@ -161,8 +161,9 @@ def test_shape_mismatch_between_model_and_data(tmp_path):
         train(tiny(model=ModelConfig(z_dim=8, width=8, shape=(3, 32, 32))), tmp_path / "x", progress=False)
 
 
-def test_infogan_trains_its_q_head_and_ships_codes(tmp_path):
-    cfg = tiny(task="infogan", model=ModelConfig(z_dim=8, width=8, cat_codes=10, cont_codes=2))
+@pytest.mark.parametrize("arch", ["dcgan", "infogan"])
+def test_infogan_trains_its_q_head_and_ships_codes(tmp_path, arch):
+    cfg = tiny(task="infogan", model=ModelConfig(arch=arch, z_dim=8, width=8, cat_codes=10, cont_codes=2))
     train(cfg, tmp_path / "info", progress=False)
     log = losses(tmp_path / "info")
     assert all("info_d" in r and "info_g" in r for r in log)
