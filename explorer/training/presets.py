@@ -38,7 +38,9 @@ PRESETS: dict[str, TrainConfig] = {
                                  loss="bce", steps=6000, judge="digits-classifier"),
     "digits-wgan": TrainConfig(dataset="digits", model=ModelConfig(z_dim=64, shape=DIGITS), loss="wgan",
                                steps=4000, judge="digits-classifier"),
-    "digits-wgangp": TrainConfig(dataset="digits", model=ModelConfig(z_dim=64, shape=DIGITS, critic_norm="none"),
+    # the same net as digits-dcgan (no BatchNorm in the critic: the penalty is per sample)
+    "digits-wgangp": TrainConfig(dataset="digits", model=ModelConfig(arch="infogan", z_dim=64, shape=DIGITS,
+                                                                     critic_norm="none"),
                                  loss="wgangp", steps=2000, judge="digits-classifier"),
     "digits-infogan": TrainConfig(task="infogan", dataset="digits",
                                   model=ModelConfig(arch="infogan", z_dim=62, shape=DIGITS, cat_codes=10,
