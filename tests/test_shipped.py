@@ -92,3 +92,13 @@ def test_the_shipped_thickness_directions_thicken_digits_and_the_conditional_one
             kept[method] = (clf(after).argmax(1) == clf(before).argmax(1)).float().mean().item()
         assert (thickness(after) - thickness(before)).mean() > 0.5
     assert kept["conditional"] > kept["gradient"] + 0.15, kept
+
+
+def test_half_precision_weights_load_as_float32():
+    """digits-dcgan ships its generator in float16 (half the file); the loaded network is float32."""
+    from safetensors import safe_open
+    with safe_open(str(PROJECT_CHECKPOINTS / "digits-dcgan" / "generator.safetensors"), "pt") as f:
+        assert f.get_tensor("fc.0.weight").dtype == torch.float16
+    model = load_generator("digits-dcgan")
+    assert all(p.dtype == torch.float32 for p in model.net.parameters())
+    assert model.generate(model.sample_z(2, 0)).dtype == torch.float32

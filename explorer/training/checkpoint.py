@@ -119,7 +119,8 @@ def read_config(model_dir: Path) -> dict:
 
 
 def load_weights(module: torch.nn.Module, path: Path) -> torch.nn.Module:
-    """Load a safetensors file into `module`, checking keys, shapes and finiteness first."""
+    """Load a safetensors file into `module`, checking keys, shapes and finiteness first. Weights stored in
+    float16 (to keep large shipped generators small) are cast to the module's float32 on load."""
     if not path.is_file():
         raise CheckpointError(f"missing weights file {path}")
     try:
