@@ -252,14 +252,14 @@ def cmd_eval(args) -> int:
 
 def _directions(model, args):
     """(the model's directions, the attribute names): precomputed, or computed and saved beside it on first use."""
-    from explorer.latent.edit import compute_directions
+    from explorer.latent.edit import compute_directions, saved_directions
     from explorer.latent.judges import attribute_judge
     from explorer.metrics.evaluate import judge_name
-    from explorer.training.checkpoint import load_directions, save_directions
+    from explorer.training.checkpoint import save_directions
     net, names = attribute_judge(model, args.checkpoints)
     model_dir = Path(model.meta["path"])
-    found = None if getattr(args, "recompute", False) else load_directions(model_dir)
-    if found is not None and all(f"gradient/{n}" in found for n in names):
+    found = None if getattr(args, "recompute", False) else saved_directions(model_dir, names)
+    if found is not None:
         return found, names
     judge = judge_name(model.meta)
     print(f"computing directions for {model.name} with judge {judge} ...", file=sys.stderr)

@@ -41,6 +41,14 @@ def compute_directions(model: GeneratorModel, judge, names: list[str], penalty: 
     return out
 
 
+def saved_directions(model_dir, names: list[str]) -> dict | None:
+    """The model's precomputed directions, or None when there are none or they were saved for other attribute
+    names (an older judge): then they are recomputed."""
+    from explorer.training.checkpoint import load_directions
+    found = load_directions(model_dir)
+    return found if found is not None and all(f"gradient/{n}" in found for n in names) else None
+
+
 def get_direction(directions: dict, method: str, attribute: str, model: GeneratorModel,
                   names: list[str]) -> torch.Tensor:
     if method not in D.METHODS:

@@ -9,11 +9,13 @@ import torch
 
 from explorer.errors import ConfigError, ExplorerError
 from explorer.latent import directions as D
-from explorer.latent.edit import METHODS_SHOWN, clamp_strength, compute_directions, get_direction, probabilities
+from explorer.latent.edit import (METHODS_SHOWN, clamp_strength, compute_directions, get_direction, probabilities,
+                                  saved_directions)
 from explorer.latent.judges import NO_ATTRIBUTES, attribute_judge, kept
 from explorer.metrics.evaluate import judge_name
 from explorer.render import grid
-from explorer.training.checkpoint import load_directions, save_directions
+from explorer.training.checkpoint import save_directions
+
 
 class DirectionStudio:
     def __init__(self, models, checkpoints=None):
@@ -37,9 +39,7 @@ class DirectionStudio:
         with self._lock:
             if name not in self._cache:
                 judge, names = attribute_judge(model, self.checkpoints)
-                dirs = load_directions(model.meta["path"])
-                if dirs is not None and any(f"gradient/{n}" not in dirs for n in names):
-                    dirs = None   # saved for other attributes (an older judge): recompute on first use
+                dirs = saved_directions(model.meta["path"], names)   # None: computed on first use
                 self._cache[name] = {"model": model, "judge": judge, "names": names, "dirs": dirs, "grads": None}
             return self._cache[name]
 
