@@ -8,7 +8,7 @@ from explorer.losses import LOSSES
 from explorer.training.card import describe
 from explorer.training.diagnose import diagnose
 from explorer.training.jobs import JobManager
-from explorer.training.presets import HYPERPARAMETERS, PRESETS
+from explorer.training.presets import HYPERPARAMETERS, LOSS_OPTIONS, PRESETS
 from explorer.ui.common import AppContext, curve_frame, explainer, guarded
 
 HELP = """
@@ -172,9 +172,10 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
         if got["dataset"] != "faces":
             got["correlation"] = None
         loss_v = got["loss"] or sh["loss"]
-        for k, owner in (("clip", "wgan"), ("gp_lambda", "wgangp"), ("saturating", "bce")):
-            if loss_v != owner:
-                got[k] = None
+        for owner, keys in LOSS_OPTIONS.items():   # a loss's own settings count only for that loss
+            for k in keys:
+                if loss_v != owner:
+                    got[k] = None
         if PRESETS[p].task == "classifier":
             for k in ("arch", "loss", "z_dim", "n_critic", "clip", "gp_lambda", "saturating"):
                 got[k] = None
