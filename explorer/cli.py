@@ -241,6 +241,10 @@ def cmd_eval(args) -> int:
         from explorer.training.checkpoint import write_json
         cfg["metrics"] = {**cfg.get("metrics", {}), "eval": result}
         write_json(model_dir / "config.json", cfg)
+        if cfg.get("kind") != "classifier":  # InfoGAN: the card's code sweeps
+            from explorer.training.card import code_sweep_file
+            for j in range(model.cfg.cont_codes):
+                _write_png(_code_sweep(model, j, 0), model_dir / code_sweep_file(j))
         (model_dir / "README.md").write_text(model_card({**cfg, "name": cfg.get("name") or model_dir.name}))
     if args.json:
         print(json.dumps(result))
@@ -364,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", help="train the preset's model on another dataset of the same shape "
                    "(e.g. fashion for a digits preset)")
     s.add_argument("--data-path", help="celeba/folder presets: the image folder")
-    s.add_argument("--arch", help="generator/critic family: dcgan or mlp")
+    s.add_argument("--arch", help="generator/critic family: dcgan, mlp, or infogan (InfoGAN's MNIST nets, 28x28 only)")
     s.add_argument("--loss", help="bce, wgan (weight clipping) or wgangp (gradient penalty)")
     s.add_argument("--z-dim", type=positive_int, help="latent size")
     s.add_argument("--n-critic", type=positive_int, help="critic steps per generator step")

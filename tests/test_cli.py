@@ -50,6 +50,26 @@ def test_eval_json_reports_frechet_distance_and_class_agreement(workflow):
     assert len(out["class_histogram"]) == 10
 
 
+def test_eval_of_an_infogan_measures_its_codes_and_puts_their_sweeps_in_the_card(workflow):
+    from conftest import SHARED_DATA
+    ck, _ = workflow
+    run = ck / "info"
+    p = run_cli("train", "--preset", "digits-infogan", "--data-root", SHARED_DATA, "--steps", 3, "--out", run,
+                "--quiet", "--batch-size", 16)
+    assert p.returncode == 0, p.stderr
+    p = run_cli("eval", "--model", run, "--checkpoints", ck, "--json", "--n", 200, "--save")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert 0.1 <= out["categorical_code_accuracy"] <= 1  # a one-to-one matching is right at least by chance
+    assert sorted(out["categorical_code_to_class"].values()) == list(range(10))
+    assert set(out["continuous_code_correlations"]) == {"c1", "c2"}
+    assert all(-1 <= v <= 1 for c in out["continuous_code_correlations"].values() for v in c.values())
+    card = (run / "README.md").read_text()
+    for j in (1, 2):
+        w, h = Image.open(run / f"code_c{j}.png").size
+        assert h > w and f"![c{j}](code_c{j}.png)" in card  # 10 code rows, 9 values across
+
+
 def test_resume_continues_the_run(workflow):
     ck, run = workflow
     p = run_cli("train", "--preset", "digits-cdcgan", "--data-root", __import__("conftest").SHARED_DATA,

@@ -56,9 +56,31 @@ def model_card(conf: dict) -> str:
               else "(none yet)", "```", ""]
     if metrics.get("directions"):
         lines += directions_section(metrics["directions"])
+    lines += codes_section(conf)
     if conf.get("notes"):
         lines += ["## Notes", conf["notes"], ""]
     return "\n".join(lines)
+
+
+def code_sweep_file(j: int) -> str:
+    """Where `eval --save` writes continuous code j's sweep (the card shows it)."""
+    return f"code_c{j + 1}.png"
+
+
+def codes_section(conf: dict) -> list[str]:
+    """InfoGAN: the classic figure, one per continuous code (written beside the card by `eval --save`)."""
+    codes = conf.get("codes") or {}
+    if not codes.get("continuous"):
+        return []
+    ev = (conf.get("metrics") or {}).get("eval", {})
+    lines = ["## Codes", "Each row fixes the categorical code (0 at the top); across, one continuous code goes from "
+             "-2 to 2 (training saw -1 to 1) with z and the other codes fixed. Made by "
+             f"`python -m explorer sample --model {conf.get('name') or 'NAME'} --sweep-code J --out FILE.png`.", ""]
+    for j in range(codes["continuous"]):
+        corr = ev.get("continuous_code_correlations", {}).get(f"c{j + 1}")
+        said = "" if not corr else " (correlation with " + ", ".join(f"{k} {v:+.2f}" for k, v in corr.items()) + ")"
+        lines += [f"c{j + 1}{said}:", "", f"![c{j + 1}]({code_sweep_file(j)})", ""]
+    return lines
 
 
 def directions_section(d: dict) -> list[str]:

@@ -26,7 +26,8 @@ class TrainConfig:
     betas: tuple[float, float] | None = None
     n_critic: int | None = None               # critic steps per generator step; None: the loss's default
     lr_decay_to: float = 1.0                  # learning rates fall linearly to this fraction at the last step
-    info_lambda: float = 1.0                  # InfoGAN: weight of the mutual-information term
+    info_lambda: float = 1.0                  # InfoGAN: weight of the categorical code's information term
+    info_lambda_cont: float = 0.1             # InfoGAN: weight of the continuous codes' squared error
     classifier_arch: str = "cnn"              # classifier task: registry name
     classifier_width: int = 32
     judge: str | None = None                  # classifier used by `eval` / directions (checkpoint name)
@@ -72,6 +73,8 @@ class TrainConfig:
                 raise ConfigError(f"{name.replace('_', '-')} must be between 0 and 1, got {v}")
         if not (0 < self.lr_decay_to <= 1):
             raise ConfigError(f"lr-decay-to must be in (0, 1] (1 keeps the rate constant), got {self.lr_decay_to}")
+        if self.info_lambda < 0 or self.info_lambda_cont < 0:
+            raise ConfigError("the InfoGAN information weights must be >= 0")
         if self.model.z_dim <= 0:
             raise ConfigError(f"z-dim must be positive, got {self.model.z_dim}")
         return self

@@ -41,7 +41,8 @@ PRESETS: dict[str, TrainConfig] = {
     # the same net as digits-dcgan (no BatchNorm in the critic: the penalty is per sample)
     "digits-wgangp": TrainConfig(dataset="digits", model=ModelConfig(arch="infogan", z_dim=64, shape=DIGITS,
                                                                      critic_norm="none"),
-                                 loss="wgangp", steps=2000, judge="digits-classifier"),
+                                 loss="wgangp", steps=4000, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.9),
+                                 lr_decay_to=0.1, judge="digits-classifier"),
     "digits-infogan": TrainConfig(task="infogan", dataset="digits",
                                   model=ModelConfig(arch="infogan", z_dim=62, shape=DIGITS, cat_codes=10,
                                                     cont_codes=2),

@@ -106,21 +106,18 @@ class GANTask:
         return None
 
     def info_loss(self, fake: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor | None:
+        """InfoGAN's weighted information term, added to the generator's loss; None for a plain GAN."""
         return None
 
     def critic_step(self, next_batch, measure: bool, keep_fake: bool = False):
         """One critic update on a real batch and fresh fakes; returns (fake, cond, loss_d, stats).
         keep_fake=True keeps the fakes' graph so a generator step can reuse them."""
-        dev, lam = self.dist.device, self.cfg.info_lambda
+        dev = self.dist.device
         x, y, _ = next_batch()
         x, cond = x.to(dev), self._cond(y.to(dev))
         with torch.set_grad_enabled(keep_fake):
             fake = self.g(torch.randn(x.shape[0], self.cfg.model.z_dim, device=dev), cond)
         loss_d, stats = self.loss.critic_loss(lambda t: self.d(t, cond), x, fake.detach())
-        info = self.info_loss(fake.detach(), cond)
-        if info is not None:
-            stats["info_d"] = info.item()
-            loss_d = loss_d + lam * info
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         if measure:
@@ -135,7 +132,7 @@ class GANTask:
         info = self.info_loss(fake, cond)
         if info is not None:
             stats["info_g"] = info.item()
-            loss_g = loss_g + self.cfg.info_lambda * info
+            loss_g = loss_g + info
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         if measure:
@@ -185,12 +182,25 @@ class GANTask:
 @register_task("infogan")
 class InfoGANTask(GANTask):
     """InfoGAN (Chen et al. 2016): loss = GAN loss + lambda * information loss, where the critic's Q head
-    must recover the codes the generator was given (a lower bound on their mutual information)."""
+    must recover the codes the generator was given (a lower bound on their mutual information).
+
+    The Q head learns with the generator: one optimizer (the generator's rate) minimises the information
+    loss over G and Q together, while the shared critic body learns only from the GAN loss. Training the body
+    on the information loss as well lets G and Q agree on codes the critic does not care about (stroke
+    style): on MNIST the categorical code then stayed near 33% digit agreement instead of becoming the digit.
+    """
 
     def __init__(self, cfg: TrainConfig, data, dist: DistInfo):
         if cfg.model.code_dim == 0:
             raise ConfigError("an InfoGAN needs codes: set cat_codes and/or cont_codes in the model config")
         super().__init__(cfg, data, dist)
+        dflt = self.loss.defaults
+        opt, betas = cfg.optimizer or dflt.optimizer, cfg.betas or dflt.betas
+        q = list(self.D.q.parameters())
+        q_ids = {id(p) for p in q}
+        self.opt_d = make_optimizer(opt, [p for p in self.D.parameters() if id(p) not in q_ids],
+                                    cfg.lr_d or dflt.lr, betas)
+        self.opt_g = make_optimizer(opt, list(self.G.parameters()) + q, cfg.lr_g or dflt.lr, betas)
 
     def sample_codes(self, n: int) -> torch.Tensor:
         mc, dev = self.cfg.model, self.dist.device
@@ -207,9 +217,10 @@ class InfoGANTask(GANTask):
         _, q = self.d(fake, cond, with_q=True)
         loss = fake.new_zeros(())
         if mc.cat_codes:   # cross-entropy of the categorical code
-            loss = loss + F.cross_entropy(q[:, :mc.cat_codes], codes[:, :mc.cat_codes].argmax(1))
-        if mc.cont_codes:  # Gaussian log-likelihood with unit variance = half the squared error
-            loss = loss + 0.5 * F.mse_loss(q[:, mc.cat_codes:], codes[:, mc.cat_codes:], reduction="none").sum(1).mean()
+            loss = loss + self.cfg.info_lambda * F.cross_entropy(q[:, :mc.cat_codes], codes[:, :mc.cat_codes].argmax(1))
+        if mc.cont_codes:  # squared error = a fixed-variance Gaussian log-likelihood, up to scale and constant
+            err = F.mse_loss(q[:, mc.cat_codes:], codes[:, mc.cat_codes:], reduction="none").sum(1).mean()
+            loss = loss + self.cfg.info_lambda_cont * err
         return loss
 
 
