@@ -102,3 +102,28 @@ def test_half_precision_weights_load_as_float32():
     model = load_generator("digits-dcgan")
     assert all(p.dtype == torch.float32 for p in model.net.parameters())
     assert model.generate(model.sample_z(2, 0)).dtype == torch.float32
+
+
+def test_label_correlation_finds_tied_and_independent_attributes():
+    from explorer.metrics.evaluate import label_correlation
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(4000, generator=g) < 0.4
+    b = torch.rand(4000, generator=g) < 0.5
+    c = label_correlation(torch.stack([a, a, ~a, b, torch.zeros(4000, dtype=torch.bool)], 1))
+    assert c[0, 1] == pytest.approx(1) and c[0, 2] == pytest.approx(-1)
+    assert abs(c[0, 3]) < 0.05 and c[4, :4].abs().max() == 0 and c[4, 4] == 1
+
+
+def test_eval_of_a_faces_model_reports_rates_and_the_worst_tied_pair(tmp_path):
+    from explorer.metrics.evaluate import evaluate_generator
+    if "faces-dcgan-independent" not in SHIPPED:
+        pytest.skip("faces-dcgan-independent not shipped")
+    m = load_generator("faces-dcgan-independent")
+    out = evaluate_generator(m, data_root=tmp_path, n=400)
+    names = read_config(PROJECT_CHECKPOINTS / "faces-attributes")["attributes"]
+    assert list(out["attribute_rates"]) == names
+    worst = out["attribute_correlation_max_abs_diff"]
+    a, b = worst["pair"]
+    assert a != b and {a, b} <= set(names)
+    assert worst["diff"] == pytest.approx(abs(worst["samples"] - worst["data"]), abs=1e-3)
+    assert abs(worst["data"]) < 0.1  # the data's attributes are independent

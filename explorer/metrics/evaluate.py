@@ -89,7 +89,26 @@ def evaluate_generator(model: GeneratorModel, checkpoints=None, data_root=None, 
         result["attribute_rates"] = {k: {"samples": round(f, 4), "data": round(r, 4), "diff": round(f - r, 4)}
                                      for k, f, r in zip(names, rate_fake.tolist(), rate_real.tolist())}
         result["attribute_max_abs_diff"] = round((rate_fake - rate_real).abs().max().item(), 4)
+        # rates can match while the joint is wrong: the generator may tie attributes the data keeps apart
+        real_labels = a_real if a_real.shape[1] == len(names) else _batched(net, x_real).gt(0)
+        c_fake, c_real = label_correlation(logits > 0), label_correlation(real_labels)
+        gap = (c_fake - c_real).abs().fill_diagonal_(0)
+        i, j = divmod(int(gap.argmax()), len(names))
+        result["attribute_correlation_max_abs_diff"] = {
+            "pair": [names[i], names[j]], "samples": round(c_fake[i, j].item(), 4),
+            "data": round(c_real[i, j].item(), 4), "diff": round(gap[i, j].item(), 4)}
     return result
+
+
+def label_correlation(labels: torch.Tensor) -> torch.Tensor:
+    """A x A correlation of binary labels (N x A); an attribute that never varies correlates with nothing."""
+    a = labels.double()
+    a = a - a.mean(0)
+    sd = a.pow(2).mean(0).sqrt()
+    c = (a.T @ a) / len(a) / (sd[:, None] * sd[None, :]).clamp_min(1e-12)
+    c[sd < 1e-9] = 0
+    c[:, sd < 1e-9] = 0
+    return c.fill_diagonal_(1)
 
 
 @torch.no_grad()
