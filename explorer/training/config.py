@@ -27,7 +27,8 @@ class TrainConfig:
     n_critic: int | None = None               # critic steps per generator step; None: the loss's default
     lr_decay_to: float = 1.0                  # learning rates fall linearly to this fraction at the last step
     info_lambda: float = 1.0                  # InfoGAN: weight of the categorical code's information term
-    info_lambda_cont: float = 0.1             # InfoGAN: weight of the continuous codes' squared error
+    info_lambda_cont: float = 0.5             # InfoGAN: weight of the continuous codes' squared error
+                                              # (0.5: a unit-variance Gaussian log-likelihood, as Chen et al.)
     classifier_arch: str = "cnn"              # classifier task: registry name
     classifier_width: int = 32
     judge: str | None = None                  # classifier used by `eval` / directions (checkpoint name)
