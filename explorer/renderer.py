@@ -111,6 +111,14 @@ def check_label(model, label) -> int | None:
     return k
 
 
+def sweep_names(model) -> list[str]:
+    """What a strip can sweep: every z entry, then an InfoGAN's continuous codes and its categorical code."""
+    c = model.cfg
+    names = [f"z[{i}]" for i in range(model.z_dim)]
+    names += [f"code c{j + 1} (-2 ... +2)" for j in range(c.cont_codes)]
+    return names + (["categorical code (every value)"] if c.cat_codes else [])
+
+
 def codes_tensor(model, cat: int | None, cont) -> torch.Tensor | None:
     """InfoGAN codes from the UI's controls: categorical index and continuous values in [-1, 1]."""
     c = model.cfg
@@ -189,11 +197,15 @@ class Renderer:
     # ---- strips ----
     @torch.inference_mode()
     def sweep(self, name: str, z, dim: int, label=None, cat=None, cont=None, n: int = 7) -> Image.Image:
-        """What one z-dimension does: the same z with that entry set to -3 ... +3."""
+        """What one z-dimension does: the same z with that entry set to -3 ... +3. For an InfoGAN, dims past
+        z go on to its codes (see sweep_names): a continuous code from -2 to 2, then every categorical value."""
         model = self.models.get(name)
         zt = check_z(model, z)
-        if not 0 <= int(dim) < model.z_dim:
-            raise ConfigError(f"dimension must be in 0..{model.z_dim - 1}")
+        names = sweep_names(model)
+        if not isinstance(dim, (int, float)) or not float(dim).is_integer() or not 0 <= int(dim) < len(names):
+            raise ConfigError(f"dimension must be in 0..{len(names) - 1}")
+        if int(dim) >= model.z_dim:
+            return self._code_sweep(model, zt, int(dim) - model.z_dim, cat, cont, n)
         zs = zt.repeat(n, 1)
         zs[:, int(dim)] = torch.linspace(-3, 3, n)
         if model.is_points:  # one small cloud per value, the point for it ringed
@@ -208,6 +220,19 @@ class Renderer:
         k = check_label(model, label)
         codes = codes_tensor(model, cat, cont)
         x = model.generate(zs, None if k is None else torch.full((n,), k), None if codes is None else codes.repeat(n, 1))
+        return grid(x, nrow=n, scale=max(1, STRIP_CELL // x.shape[-1]))
+
+    def _code_sweep(self, model, zt, which: int, cat, cont, n: int) -> Image.Image:
+        c = model.cfg
+        codes = codes_tensor(model, cat, cont)
+        if which < c.cont_codes:
+            codes = codes.repeat(n, 1)
+            codes[:, c.cat_codes + which] = torch.linspace(-2, 2, n)
+        else:  # every categorical value, the continuous codes as set
+            n = c.cat_codes
+            codes = codes.repeat(n, 1)
+            codes[:, :n] = torch.eye(n)
+        x = model.generate(zt.repeat(n, 1), None, codes)
         return grid(x, nrow=n, scale=max(1, STRIP_CELL // x.shape[-1]))
 
     @torch.inference_mode()

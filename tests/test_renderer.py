@@ -116,6 +116,38 @@ def test_codes_are_checked():
             codes_tensor(model, cat, cont)
 
 
+@pytest.fixture(scope="module")
+def info_app(tmp_path_factory):
+    from explorer.ui import build_app
+    root = tmp_path_factory.mktemp("info-ck")
+    make_model(root / "info", z_dim=16, seed=2, cat_codes=10, cont_codes=2)
+    return build_app(root, audience=True)
+
+
+def test_infogan_codes_get_their_own_controls_strips_and_live_redraws(info_app):
+    out = callback(info_app, "select_model")("info", 3, 0)
+    st, sweep_choices = out[0], out[9].constructor_args["choices"]   # [state, card, image, strip, class, code, c1, c2, page, sweep, ...]
+    assert st["cat"] == 0 and st["cont"] == [0.0, 0.0]
+    assert out[5].constructor_args["visible"] and len(out[5].constructor_args["choices"]) == 10  # the code picker
+    assert sweep_choices[15:] == ["z[15]", "code c1 (-2 ... +2)", "code c2 (-2 ... +2)",
+                                  "categorical code (every value)"]
+    r = info_app.explorer_context.renderer
+    z = st["z"]
+    c1 = r.sweep("info", z, 16, cat=0, cont=[0, 0])
+    every = r.sweep("info", z, 18, cat=0, cont=[0, 0])
+    assert every.width > c1.width                                     # 10 categorical values, 7 code values
+    cells = np.asarray(c1.convert("L"))
+    w = cells.shape[1] // 7
+    assert not np.array_equal(cells[:, :w], cells[:, -w:])           # the code moves the picture
+    st2, img = callback(info_app, "drag_code")(st, 1.5, 0.0)
+    still = r.save(r.image("info", z, None, 0, [0, 0]))
+    assert st2["cont"] == [1.5, 0.0] and not np.array_equal(pixels(img), pixels(still))
+    with pytest.raises(ConfigError, match="dimension"):
+        r.sweep("info", z, 19)
+    with pytest.raises(ConfigError, match="dimension"):
+        r.sweep("info", z, 2.5)
+
+
 def test_audience_messages_hide_paths(tmp_path):
     err = ConfigError(f"{tmp_path}/m/generator.safetensors is truncated")
     assert str(tmp_path) not in public_message(err, tmp_path, audience=True)

@@ -6,6 +6,7 @@ import random
 import gradio as gr
 
 from explorer.ui.common import AppContext, explainer, guarded
+from explorer.renderer import sweep_names
 
 PAGE = 8  # sliders shown at once
 
@@ -69,8 +70,9 @@ def build(ctx: AppContext, default_model: str | None):
                                     for i in range(half * PAGE // 2, (half + 1) * PAGE // 2)]
     with gr.Row():
         sweep_dim = gr.Dropdown([], value=None, type="index", label="Sweep dimension", scale=1,
-                                info="The strip shows this entry of z from -3 to +3, all else fixed.")
-        strip = gr.Image(label="What this dimension does (-3 ... +3)", format="png", type="filepath",
+                                info="The strip shows this entry of z from -3 to +3, all else fixed. "
+                                     "InfoGAN models also list their codes: compare a code's strip with a z entry's.")
+        strip = gr.Image(label="What it does, left to right", format="png", type="filepath",
                          interactive=False, scale=4, height=130, elem_classes="crisp")
 
     def sliders_for(st):
@@ -107,7 +109,7 @@ def build(ctx: AppContext, default_model: str | None):
                             value="code 0" if m.cfg.cat_codes else None, visible=bool(m.cfg.cat_codes)),
                 *[gr.Slider(value=0, visible=i < m.cfg.cont_codes) for i in range(2)],
                 gr.Dropdown(choices=pages, value=pages[0]),
-                gr.Dropdown(choices=[f"z[{i}]" for i in range(m.z_dim)], value="z[0]"),
+                gr.Dropdown(choices=sweep_names(m), value="z[0]"),
                 *sliders_for(st)]
 
     model_outputs = [state, summary, image, strip, label, cat, *cont, page, sweep_dim, *sliders]
@@ -143,6 +145,17 @@ def build(ctx: AppContext, default_model: str | None):
 
     gr.on([label.input, cat.input, cont[0].release, cont[1].release], set_codes,
           [state, label, cat, *cont, sweep_dim], [state, image, strip], api_name="set_condition")
+
+    @guard
+    def drag_code(st, c1, c2):
+        """A continuous code slider redraws the picture while it moves, as the z sliders do."""
+        if st is None:
+            raise gr.Error("Pick a model first")
+        st = {**st, "cont": [c1, c2][: len(st["cont"])]}
+        return st, draw(st)
+
+    gr.on([cont[0].input, cont[1].input], drag_code, [state, *cont], [state, image], trigger_mode="always_last",
+          show_progress="hidden", api_name="drag_code", concurrency_limit=4)
 
     @guard
     def slide(st, *vals):
