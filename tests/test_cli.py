@@ -118,6 +118,25 @@ def test_ddp_two_processes_train_one_checkpoint(tmp_path):
     assert pts.shape == (100, 2) and np.isfinite(pts).all()
 
 
+def test_ddp_two_processes_train_an_infogan_whose_q_head_sits_out_the_critic_step(tmp_path):
+    """The Q head gets no gradient in the critic's backward; DDP must be told, or the second step fails."""
+    import os
+    import subprocess
+    import sys
+    from conftest import ROOT, SHARED_DATA
+    if not (SHARED_DATA / "MNIST" / "raw").is_dir():
+        pytest.skip(f"MNIST not found at {SHARED_DATA} (CI provides ../shared/data)")
+    out = tmp_path / "ddp-info"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        "-m", "explorer", "train", "--preset", "digits-infogan", "--steps", "4", "--batch-size", "8",
+                        "--data-root", str(SHARED_DATA), "--out", str(out), "--quiet"],
+                       capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-3000:]
+    conf = json.loads((out / "config.json").read_text())
+    assert conf["provenance"]["processes"] == 2 and conf["provenance"]["step"] == 4
+
+
 @pytest.mark.parametrize("args,fragment", [
     (["train", "--preset", "nope"], "unknown preset 'nope'"),
     (["train", "--preset", "digits-dcgan", "--steps", "0"], "positive integer"),

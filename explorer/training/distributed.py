@@ -33,13 +33,15 @@ def setup(device: str | None = None) -> DistInfo:
     return DistInfo(rank, world, torch.device(f"cuda:{local}" if use_cuda else "cpu"))
 
 
-def wrap(module: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
-    """DistributedDataParallel when there are several processes (it averages gradients across them)."""
+def wrap(module: torch.nn.Module, info: DistInfo, some_unused: bool = False) -> torch.nn.Module:
+    """DistributedDataParallel when there are several processes (it averages gradients across them).
+    some_unused: not every backward reaches every parameter (an InfoGAN critic's Q head sits out its critic step)."""
     if info.world == 1:
         return module
     ids = [info.device.index] if info.device.type == "cuda" else None
     # BatchNorm statistics are synced once at wrap time, then each rank keeps its own; rank 0's are saved
-    return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False)
+    return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False,
+                                                     find_unused_parameters=some_unused)
 
 
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:

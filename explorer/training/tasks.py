@@ -83,7 +83,7 @@ class GANTask:
         self.n_critic = cfg.n_critic or dflt.n_critic
         self.opt_g = make_optimizer(opt, self.G.parameters(), cfg.lr_g or dflt.lr, betas)
         self.opt_d = make_optimizer(opt, self.D.parameters(), cfg.lr_d or dflt.lr, betas)
-        self.g, self.d = wrap(self.G, dist), wrap(self.D, dist)
+        self.g, self.d = wrap(self.G, dist), wrap(self.D, dist, some_unused=mc.code_dim > 0)
         self.samples_per_step = cfg.batch_size * self.n_critic
 
     @property
