@@ -7,8 +7,8 @@ import torch
 from explorer.training.checkpoint import PROJECT_CHECKPOINTS, list_model_names, load_classifier, load_generator, read_config
 
 SHIPPED = list_model_names(PROJECT_CHECKPOINTS)
-EXPECTED = {"digits-cdcgan", "digits-dcgan", "digits-wgangp", "faces-dcgan", "faces-dcgan-independent",
-            "digits-classifier", "faces-attributes", "faces-attributes-eval"}
+EXPECTED = {"digits-cdcgan", "digits-dcgan", "digits-wgangp", "digits-infogan", "faces-dcgan",
+            "faces-dcgan-independent", "digits-classifier", "faces-attributes", "faces-attributes-eval"}
 
 
 def test_the_promised_models_are_shipped_and_small():
@@ -50,6 +50,22 @@ def test_conditional_digits_are_classified_as_their_labels():
     with torch.no_grad():
         pred = judge(m.generate(m.sample_z(100, 99), labels)).argmax(1)
     assert (pred == labels).float().mean() >= 0.9
+
+
+def test_the_infogan_categorical_code_picks_the_digit_its_card_names():
+    """On fresh seeds, each categorical code draws the digit the card's code -> class matching names."""
+    if "digits-infogan" not in SHIPPED:
+        pytest.skip("digits-infogan not shipped")
+    m = load_generator("digits-infogan")
+    conf = read_config(PROJECT_CHECKPOINTS / "digits-infogan")
+    mapping = conf["metrics"]["eval"]["categorical_code_to_class"]
+    assert sorted(mapping.values()) == list(range(10))
+    judge, _ = load_classifier("digits-classifier")
+    codes = torch.cat([m.sample_codes(30, 500 + k, cat=k) for k in range(10)])
+    want = torch.tensor([mapping[str(k)] for k in range(10)]).repeat_interleave(30)
+    with torch.no_grad():
+        pred = judge(m.generate(m.sample_z(300, 99), None, codes)).argmax(1)
+    assert (pred == want).float().mean() >= 0.85
 
 
 def test_face_judges_read_fresh_faces():

@@ -75,7 +75,7 @@ def codes_section(conf: dict) -> list[str]:
     ev = (conf.get("metrics") or {}).get("eval", {})
     lines = ["## Codes", "Each row fixes the categorical code (0 at the top); across, one continuous code goes from "
              "-2 to 2 (training saw -1 to 1) with z and the other codes fixed. Made by "
-             f"`python -m explorer sample --model {conf.get('name') or 'NAME'} --sweep-code J --out FILE.png`.", ""]
+             f"`python -m explorer sample --model {conf.get('name') or 'NAME'} --sweep-code J --out FILE.png` (J = 0 for c1).", ""]
     for j in range(codes["continuous"]):
         corr = ev.get("continuous_code_correlations", {}).get(f"c{j + 1}")
         said = "" if not corr else " (correlation with " + ", ".join(f"{k} {v:+.2f}" for k, v in corr.items()) + ")"

@@ -46,7 +46,7 @@ PRESETS: dict[str, TrainConfig] = {
     "digits-infogan": TrainConfig(task="infogan", dataset="digits",
                                   model=ModelConfig(arch="infogan", z_dim=62, shape=DIGITS, cat_codes=10,
                                                     cont_codes=2),
-                                  loss="bce", steps=6000, judge="digits-classifier",
+                                  loss="bce", steps=8000, judge="digits-classifier",
                                   lr_g=1e-3, lr_d=2e-4),  # Chen et al.'s rates: a faster G learns to use the codes
     # --- synthetic faces 32x32: correlated attributes (entangled) and independent ones ---
     "faces-dcgan": TrainConfig(dataset="faces", data_options={"correlation": 0.8},
