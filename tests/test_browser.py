@@ -20,6 +20,7 @@ def page_url(tmp_path_factory):
     pytest.importorskip("playwright")
     root = tmp_path_factory.mktemp("ck")
     make_model(root / "digits-cdcgan", 10, seed=3)
+    make_model(root / "info", z_dim=16, seed=2, cat_codes=10, cont_codes=2)
     demo, url = launch(root)
     yield url, root
     demo.close()
@@ -72,6 +73,41 @@ def test_drag_a_slider_and_get_the_render_endpoints_pixels(page_url):
     z[:8] = values
     expected = np.asarray(Image.open(Client(url, verbose=False).predict("digits-cdcgan", z, 0, api_name="/render")))
     assert np.array_equal(after, expected)
+
+
+def test_an_infogan_code_slider_redraws_while_dragged(page_url):
+    from playwright.sync_api import sync_playwright
+    url, _ = page_url
+    with sync_playwright() as p:
+        browser = open_browser(p)
+        page = browser.new_page(viewport={"width": 1300, "height": 1100})
+        page.goto(url)
+        page.wait_for_selector("#explore-image img", timeout=60000)
+        src = page.locator("#explore-image img").get_attribute("src")
+        model = page.get_by_label("Model", exact=True)
+        model.click()
+        model.fill("info")
+        page.keyboard.press("Enter")
+        deadline = time.time() + 20
+        while page.locator("#explore-image img").get_attribute("src") == src and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        before, src = image_pixels(page), page.locator("#explore-image img").get_attribute("src")
+        rng = page.locator(".codeslider input[type=range]").first   # c1
+        box = rng.bounding_box()
+        y = box["y"] + box["height"] / 2
+        page.mouse.move(box["x"] + box["width"] * 0.5, y)
+        page.mouse.down()
+        for f in np.linspace(0.5, 0.95, 10):
+            page.mouse.move(box["x"] + box["width"] * f, y)
+            time.sleep(0.03)
+        deadline = time.time() + 20   # the picture changes before the mouse is released
+        while page.locator("#explore-image img").get_attribute("src") == src and time.time() < deadline:
+            time.sleep(0.1)
+        during = image_pixels(page)
+        page.mouse.up()
+        browser.close()
+    assert during.shape == before.shape and not np.array_equal(before, during)
 
 
 def test_play_the_playground_then_pause_it(page_url):

@@ -129,6 +129,7 @@ def test_infogan_codes_get_their_own_controls_strips_and_live_redraws(info_app):
     st, sweep_choices = out[0], out[9].constructor_args["choices"]   # [state, card, image, strip, class, code, c1, c2, page, sweep, ...]
     assert st["cat"] == 0 and st["cont"] == [0.0, 0.0]
     assert out[5].constructor_args["visible"] and len(out[5].constructor_args["choices"]) == 10  # the code picker
+    assert out[5].constructor_args["choices"][0] == "code 0"          # no eval in this card: no matched digit
     assert sweep_choices[15:] == ["z[15]", "code c1 (-2 ... +2)", "code c2 (-2 ... +2)",
                                   "categorical code (every value)"]
     r = info_app.explorer_context.renderer
@@ -146,6 +147,14 @@ def test_infogan_codes_get_their_own_controls_strips_and_live_redraws(info_app):
         r.sweep("info", z, 19)
     with pytest.raises(ConfigError, match="dimension"):
         r.sweep("info", z, 2.5)
+
+
+def test_the_code_picker_names_the_digit_eval_matched_each_code_to():
+    from explorer.training.checkpoint import load_generator
+    from explorer.ui.explore import code_names
+    names = code_names(load_generator("digits-infogan"))
+    mapping = load_generator("digits-infogan").meta["metrics"]["eval"]["categorical_code_to_class"]
+    assert names == [f"code {k} (mostly {mapping[str(k)]})" for k in range(10)]
 
 
 def test_audience_messages_hide_paths(tmp_path):

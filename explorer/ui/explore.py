@@ -27,6 +27,17 @@ without labels: compare how cleanly they act with how a plain z slider acts.
 """
 
 
+def code_names(m) -> list[str]:
+    """The categorical code's values, each with the digit `eval` matched it to when the card has one."""
+    matched = ((m.meta or {}).get("metrics", {}).get("eval", {}).get("categorical_code_to_class") or {})
+    names = list(m.meta.get("class_names") or []) if m.meta else []
+    out = []
+    for k in range(m.cfg.cat_codes):
+        c = matched.get(str(k))
+        out.append(f"code {k}" if c is None else f"code {k} (mostly {names[c] if c < len(names) else c})")
+    return out
+
+
 def _state(name, seed, z, label=None, cat=None, cont=None, page=0):
     return {"model": name, "seed": seed, "z": z, "label": label, "cat": cat, "cont": cont or [], "page": page}
 
@@ -51,8 +62,10 @@ def build(ctx: AppContext, default_model: str | None):
             label = gr.Dropdown([], label="Class", type="index", visible=False,
                                 info="Conditional models: what to draw. z then sets the style.")
             cat = gr.Dropdown([], label="Categorical code (InfoGAN)", type="index", visible=False,
-                              info="Learned without labels; it tends to pick the digit.")
+                              info="Learned without labels; it tends to pick the digit, in an order of its own "
+                                   "('mostly 8': what eval matched it to).")
             cont = [gr.Slider(-2, 2, 0, step=0.05, label=f"Continuous code c{i + 1} (InfoGAN)", visible=False,
+                              elem_classes="codeslider",
                               info="Learned without labels; often slant or stroke width.") for i in range(2)]
             trunc = gr.Slider(0, 3, 0, step=0.1, label="Truncation",
                               info="0 = off. Redraw z entries larger than this: typical but less varied pictures.")
@@ -105,8 +118,8 @@ def build(ctx: AppContext, default_model: str | None):
         return [st, card, draw(st), draw_strip(st, 0),
                 gr.Dropdown(choices=list(m.class_names), value=m.class_names[0] if m.num_classes else None,
                             visible=bool(m.num_classes)),
-                gr.Dropdown(choices=[f"code {k}" for k in range(m.cfg.cat_codes)],
-                            value="code 0" if m.cfg.cat_codes else None, visible=bool(m.cfg.cat_codes)),
+                gr.Dropdown(choices=code_names(m), value=code_names(m)[0] if m.cfg.cat_codes else None,
+                            visible=bool(m.cfg.cat_codes)),
                 *[gr.Slider(value=0, visible=i < m.cfg.cont_codes) for i in range(2)],
                 gr.Dropdown(choices=pages, value=pages[0]),
                 gr.Dropdown(choices=sweep_names(m), value="z[0]"),
