@@ -37,6 +37,24 @@ def image_pixels(page) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(page.request.get(src).body())))
 
 
+def press_and_drag(page, slider, steps: int) -> None:
+    """Press a range input at its middle and move right to 95% of its width like a hand would; the button
+    stays down (the caller releases it)."""
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.5, y)
+    page.mouse.down()
+    for f in np.linspace(0.5, 0.95, steps):
+        page.mouse.move(box["x"] + box["width"] * f, y)
+        time.sleep(0.03)
+
+
+def wait_for_new_picture(page, src: str, timeout: float = 20) -> None:
+    deadline = time.time() + timeout
+    while page.locator("#explore-image img").get_attribute("src") == src and time.time() < deadline:
+        time.sleep(0.1)
+
+
 def test_drag_a_slider_and_get_the_render_endpoints_pixels(page_url):
     from gradio_client import Client
     from playwright.sync_api import sync_playwright
@@ -50,18 +68,9 @@ def test_drag_a_slider_and_get_the_render_endpoints_pixels(page_url):
         first_src = page.locator("#explore-image img").get_attribute("src")
         before = image_pixels(page)
         # drag the first z slider's range input from its position to near the right end, like a hand would
-        rng = page.locator(".zslider input[type=range]").first
-        box = rng.bounding_box()
-        y = box["y"] + box["height"] / 2
-        page.mouse.move(box["x"] + box["width"] * 0.5, y)
-        page.mouse.down()
-        for f in np.linspace(0.5, 0.95, 12):
-            page.mouse.move(box["x"] + box["width"] * f, y)
-            time.sleep(0.03)
+        press_and_drag(page, page.locator(".zslider input[type=range]").first, 12)
         page.mouse.up()
-        deadline = time.time() + 20
-        while page.locator("#explore-image img").get_attribute("src") == first_src and time.time() < deadline:
-            time.sleep(0.1)
+        wait_for_new_picture(page, first_src)
         time.sleep(1.0)  # let the last drag position's render land
         after = image_pixels(page)
         assert not np.array_equal(before, after), "the picture did not change while dragging"
@@ -88,22 +97,11 @@ def test_an_infogan_code_slider_redraws_while_dragged(page_url):
         model.click()
         model.fill("info")
         page.keyboard.press("Enter")
-        deadline = time.time() + 20
-        while page.locator("#explore-image img").get_attribute("src") == src and time.time() < deadline:
-            time.sleep(0.1)
+        wait_for_new_picture(page, src)
         time.sleep(1.0)
         before, src = image_pixels(page), page.locator("#explore-image img").get_attribute("src")
-        rng = page.locator(".codeslider input[type=range]").first   # c1
-        box = rng.bounding_box()
-        y = box["y"] + box["height"] / 2
-        page.mouse.move(box["x"] + box["width"] * 0.5, y)
-        page.mouse.down()
-        for f in np.linspace(0.5, 0.95, 10):
-            page.mouse.move(box["x"] + box["width"] * f, y)
-            time.sleep(0.03)
-        deadline = time.time() + 20   # the picture changes before the mouse is released
-        while page.locator("#explore-image img").get_attribute("src") == src and time.time() < deadline:
-            time.sleep(0.1)
+        press_and_drag(page, page.locator(".codeslider input[type=range]").first, 10)   # c1
+        wait_for_new_picture(page, src)   # the picture changes before the mouse is released
         during = image_pixels(page)
         page.mouse.up()
         browser.close()
