@@ -26,7 +26,7 @@ def describe(cfg: TrainConfig) -> str:
     if m.num_classes:
         kind = "conditional " + kind
     if m.code_dim:
-        kind = "InfoGAN " + kind
+        kind = "InfoGAN (the paper's MNIST net)" if m.arch == "infogan" else "InfoGAN " + kind
     return f"{kind} on {data}, {LOSS_NAMES.get(cfg.loss, cfg.loss)} loss, z_dim {m.z_dim}, {cfg.steps} steps"
 
 
