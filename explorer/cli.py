@@ -385,7 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=positive_int, default=16)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--label", type=int, help="class index for conditional models")
-    s.add_argument("--code", type=int, help="InfoGAN categorical code")
+    s.add_argument("--code", type=int, help="InfoGAN: fix the categorical code to this value (which digit each value "
+                   "draws is the model's own choice: its card lists eval's code-to-class matching)")
     s.add_argument("--truncation", type=finite_float, help="redraw z entries beyond this magnitude")
     s.add_argument("--sweep-code", type=int, help="InfoGAN: grid of categorical codes (rows) by continuous code "
                    "J from -2 to 2 (columns)")
