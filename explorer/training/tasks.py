@@ -81,10 +81,15 @@ class GANTask:
         opt = cfg.optimizer or dflt.optimizer
         betas = cfg.betas or dflt.betas
         self.n_critic = cfg.n_critic or dflt.n_critic
-        self.opt_g = make_optimizer(opt, self.G.parameters(), cfg.lr_g or dflt.lr, betas)
-        self.opt_d = make_optimizer(opt, self.D.parameters(), cfg.lr_d or dflt.lr, betas)
+        g_params, d_params = self.optimized_params()
+        self.opt_g = make_optimizer(opt, g_params, cfg.lr_g or dflt.lr, betas)
+        self.opt_d = make_optimizer(opt, d_params, cfg.lr_d or dflt.lr, betas)
         self.g, self.d = wrap(self.G, dist), wrap(self.D, dist, some_unused=mc.code_dim > 0)
         self.samples_per_step = cfg.batch_size * self.n_critic
+
+    def optimized_params(self) -> tuple[list, list]:
+        """(what the generator's optimizer updates, what the critic's optimizer updates)."""
+        return list(self.G.parameters()), list(self.D.parameters())
 
     @property
     def nets(self) -> dict:
@@ -194,13 +199,11 @@ class InfoGANTask(GANTask):
         if cfg.model.code_dim == 0:
             raise ConfigError("an InfoGAN needs codes: set cat_codes and/or cont_codes in the model config")
         super().__init__(cfg, data, dist)
-        dflt = self.loss.defaults
-        opt, betas = cfg.optimizer or dflt.optimizer, cfg.betas or dflt.betas
+
+    def optimized_params(self) -> tuple[list, list]:
         q = list(self.D.q.parameters())
         q_ids = {id(p) for p in q}
-        self.opt_d = make_optimizer(opt, [p for p in self.D.parameters() if id(p) not in q_ids],
-                                    cfg.lr_d or dflt.lr, betas)
-        self.opt_g = make_optimizer(opt, list(self.G.parameters()) + q, cfg.lr_g or dflt.lr, betas)
+        return list(self.G.parameters()) + q, [p for p in self.D.parameters() if id(p) not in q_ids]
 
     def sample_codes(self, n: int) -> torch.Tensor:
         mc, dev = self.cfg.model, self.dist.device

@@ -29,13 +29,9 @@ without labels: compare how cleanly they act with how a plain z slider acts.
 
 def code_names(m) -> list[str]:
     """The categorical code's values, each with the digit `eval` matched it to when the card has one."""
-    matched = ((m.meta or {}).get("metrics", {}).get("eval", {}).get("categorical_code_to_class") or {})
-    names = list(m.meta.get("class_names") or []) if m.meta else []
-    out = []
-    for k in range(m.cfg.cat_codes):
-        c = matched.get(str(k))
-        out.append(f"code {k}" if c is None else f"code {k} (mostly {names[c] if c < len(names) else c})")
-    return out
+    matched = (m.meta or {}).get("metrics", {}).get("eval", {}).get("categorical_code_to_class") or {}
+    return [f"code {k}" if str(k) not in matched else f"code {k} (mostly {matched[str(k)]})"
+            for k in range(m.cfg.cat_codes)]
 
 
 def _state(name, seed, z, label=None, cat=None, cont=None, page=0):
@@ -114,12 +110,12 @@ def build(ctx: AppContext, default_model: str | None):
         if m.is_points:
             extra += (" A 2-D toy model: each z gives one point, not a picture. The orange cloud is 1500 samples"
                       " (what the generator learned to draw); the blue ring is the point for your z.")
+        codes = code_names(m)
         card = f"**{name}**: {m.meta.get('summary', '').rstrip('.')}. z has {m.z_dim} dimensions.{extra}"
         return [st, card, draw(st), draw_strip(st, 0),
                 gr.Dropdown(choices=list(m.class_names), value=m.class_names[0] if m.num_classes else None,
                             visible=bool(m.num_classes)),
-                gr.Dropdown(choices=code_names(m), value=code_names(m)[0] if m.cfg.cat_codes else None,
-                            visible=bool(m.cfg.cat_codes)),
+                gr.Dropdown(choices=codes, value=codes[0] if codes else None, visible=bool(codes)),
                 *[gr.Slider(value=0, visible=i < m.cfg.cont_codes) for i in range(2)],
                 gr.Dropdown(choices=pages, value=pages[0]),
                 gr.Dropdown(choices=sweep_names(m), value="z[0]"),
