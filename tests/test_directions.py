@@ -130,12 +130,18 @@ def tiny_faces(tmp_path_factory):
 def test_studio_edits_meter_matrices_and_arithmetic(tiny_faces):
     from explorer.latent.studio import DirectionStudio
     from explorer.renderer import ModelCache
+    from explorer.ui.directions import meter_frame
     studio = DirectionStudio(ModelCache(tiny_faces), tiny_faces)
     img, table, clamped, used = studio.edits("faces", "Hat", ["gradient", "conditional", "pca"], 50.0, [1, 2, 3])
     assert clamped and used == 10.0
     assert img.size[1] > 3 * img.size[0] / 3 / 2  # 4 rows (originals + 3 methods) of 3 faces
     assert {r["method"] for r in table} == {"original", "gradient", "conditional", "pca"}
     assert len(table) == 4 * 7 and all(0 <= r["probability"] <= 1 for r in table)
+    frame, order = meter_frame(table)  # the meter draws every (attribute, method) as its own bar, none stacked
+    assert frame["bar"].is_unique and sorted(order) == sorted(frame["bar"])
+    assert len({frame.set_index("bar").loc[b, "attribute"] for b in order[:4]}) == 1  # grouped by attribute
+    assert frame.set_index("bar").loc["Hat · cond", "probability"] == next(
+        r["probability"] for r in table if r["attribute"] == "Hat" and r["method"] == "conditional")
     ent = studio.entanglement("faces", "gradient", n=8)
     diag = np.diag(ent["matrix"])
     assert ent["matrix"].shape == (7, 7) and np.allclose(diag[np.isfinite(diag)], 1.0)

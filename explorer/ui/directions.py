@@ -31,6 +31,21 @@ correlated in the data: entangled edits copy the data's correlations.
 """
 
 
+SHORT = {"original": "orig", "gradient": "grad", "penalized": "pen", "boundary": "bnd", "conditional": "cond",
+         "pca": "pca"}
+
+
+def meter_frame(table: list[dict]) -> tuple[pd.DataFrame, list[str]]:
+    """The side-effect meter's bars, one per (attribute, method), side by side: Gradio's BarPlot stacks bars
+    that share an x value, which would add probabilities up, so each bar gets its own x label ("Smiling ·
+    grad") and the labels are ordered attribute by attribute. Returns (frame, the x order)."""
+    df = pd.DataFrame(table)
+    df["bar"] = df["attribute"] + " · " + df["method"].map(lambda m: SHORT.get(m, m))
+    attrs = list(dict.fromkeys(df["attribute"]))
+    order = df.assign(a=df["attribute"].map(attrs.index)).sort_values("a", kind="stable")["bar"].tolist()
+    return df, order
+
+
 def _matrix_frame(m: dict) -> pd.DataFrame:
     return pd.DataFrame(m["matrix"].round(2), columns=m["names"], index=m["names"]).reset_index(names="edited")
 
@@ -60,8 +75,10 @@ def build(ctx: AppContext):
         with gr.Column(scale=2):
             strips = gr.Image(label="Top: originals. Then one row per method.", format="png", type="pil",
                               interactive=False, elem_classes="crisp")
-            meter = gr.BarPlot(x="attribute", y="probability", color="method", label="Side-effect meter "
-                               "(first face)", y_lim=[0, 1], height=260)
+            meter = gr.BarPlot(x="bar", y="probability", color="method", label="Side-effect meter "
+                               "(first face): every attribute's probability, one bar per method",
+                               x_title="attribute · method", y_lim=[0, 1], x_label_angle=-60, height=400,
+                               colors_in_legend=[])  # the labels name the methods; a legend would be clipped
     with gr.Accordion("Entanglement: what each edit changes, against the data's correlations", open=False):
         matrix_method = gr.Radio(["gradient", "penalized", "boundary", "conditional"], value="gradient",
                                  label="Method for the entanglement matrix",
@@ -95,7 +112,8 @@ def build(ctx: AppContext):
             raise ConfigError(NO_ATTRIBUTES)
         img, table, clamped, used = studio.edits(name, attr, meths, s, parse_seeds(seeds_text), w)
         msg = f"Strength clamped to {used:g}: beyond that z leaves the region the generator knows." if clamped else ""
-        return img, pd.DataFrame(table), msg
+        frame, order = meter_frame(table)
+        return img, gr.BarPlot(frame, sort=order), msg
 
     gr.on([attribute.change, methods.change, strength.release, penalty.release, seeds.submit], edit,
           [model, attribute, methods, strength, penalty, seeds], [strips, meter, status], api_name="edit",
