@@ -326,10 +326,11 @@ def cmd_directions(args) -> int:
         print(json.dumps(out))
     else:
         print(f"{'attribute':<12} {'method':<12} {'strength':>8} {'before':>7} {'after':>7} {'side effect':>11}")
+        def f(v):
+            return "-" if v is None else f"{v:.3g}"
         for r in results:
-            f = lambda v: "-" if v is None else f"{v:.3g}"
             print(f"{r['attribute']:<12} {r['method']:<12} {f(r['strength_to_flip']):>8} {f(r['target_before']):>7} "
-                  f"{f(r['target_after']):>7} {f(r['side_effect']):>11}")
+                  f"{f(r['target_after']):>7} {f(r['side_effect']):>11}" + (f"  ({r['note']})" if "note" in r else ""))
     return 0
 
 

@@ -47,7 +47,8 @@ def test_penalized_and_conditional_cut_the_side_effect(entangled):
     grads = D.logit_gradients(model, judge, n=8)
     plain = D.gradient_direction(grads, 0)
     pen = D.penalized_direction(grads, 0, weight=10.0)
-    side = lambda d: abs((w[1] @ d).item()) / (w[0] @ d).item()  # change of B per unit change of A
+    def side(d):
+        return abs((w[1] @ d).item()) / (w[0] @ d).item()  # change of B per unit change of A
     assert side(pen) < 0.3 * side(plain)
     assert torch.allclose(D.penalized_direction(grads, 0, weight=0.0), plain, atol=1e-6)
     normals = torch.nn.functional.normalize(w, dim=1)
@@ -158,6 +159,33 @@ def test_studio_edits_meter_matrices_and_arithmetic(tiny_faces):
     assert (tiny_faces / "faces" / "directions.safetensors").exists() is False  # computed lazily, kept in memory
     assert "saved beside the model" in studio.recompute("faces")
     assert (tiny_faces / "faces" / "directions.safetensors").exists()
+
+
+def test_directions_cli_prints_every_method_at_equal_target_change(tiny_faces, tmp_path):
+    """`directions --json` as issue 5 specifies it, its table form, and a judge that does not exist."""
+    import json
+    import shutil
+    from conftest import assert_one_line_error, run_cli
+    root = tmp_path / "ck"
+    shutil.copytree(tiny_faces, root)
+    (root / "faces" / "directions.safetensors").unlink(missing_ok=True)
+    p = run_cli("directions", "--model", "faces", "--checkpoints", root, "--judge", "judge", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["model"] == "faces" and out["judge"] == "judge"
+    assert {(r["attribute"], r["method"]) for r in out["results"]} == {
+        (a, m) for a in out["cosines"] for m in ("gradient", "penalized", "boundary", "conditional")}
+    keys = {"attribute", "method", "strength_to_flip", "target_before", "target_after", "side_effect"}
+    assert all(keys <= set(r) for r in out["results"])
+    for r in out["results"]:   # the untrained judge may call an attribute present everywhere: then a note says so
+        assert (0 <= r["target_before"] <= 1) if r["target_before"] is not None else "below 0.2" in r["note"]
+    assert (root / "faces" / "directions.safetensors").exists()   # computed once, kept beside the model
+    table = run_cli("directions", "--model", "faces", "--checkpoints", root, "--judge", "judge")
+    assert table.returncode == 0 and "side effect" in table.stdout.splitlines()[0]
+    assert len(table.stdout.splitlines()) == 1 + len(out["results"])
+    assert sum("below 0.2" in ln for ln in table.stdout.splitlines()) == sum("note" in r for r in out["results"])
+    assert_one_line_error(run_cli("directions", "--model", "faces", "--checkpoints", root, "--judge", "nosuch"),
+                          "nosuch")
 
 
 def test_studio_explains_models_without_attributes(tiny_faces, tmp_path):

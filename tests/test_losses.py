@@ -16,7 +16,8 @@ def test_every_loss_reports_its_stats(name):
     loss = build_loss(name)
     real, fake = torch.randn(8, 4) + 1, torch.randn(8, 4, requires_grad=True)
     critic = torch.nn.Linear(4, 1)
-    f = lambda x: critic(x).flatten()
+    def f(x):
+        return critic(x).flatten()
     ld, stats = loss.critic_loss(f, real, fake.detach())
     lg, gstats = loss.generator_loss(f, fake)
     assert ld.ndim == 0 and lg.ndim == 0
@@ -37,7 +38,8 @@ def test_defaults_follow_the_papers():
 def test_saturating_bce_gradient_vanishes_when_the_critic_wins():
     """With D(G(z)) ~ 0, log(1 - D) is flat: the minimax generator loss gives almost no gradient."""
     fake = torch.full((16, 1), 0.0, requires_grad=True)
-    critic = lambda x: x.flatten() * 1.0 - 8.0  # logits around -8: D(G(z)) ~ 3e-4
+    def critic(x):
+        return x.flatten() * 1.0 - 8.0  # logits around -8: D(G(z)) ~ 3e-4
     grads = {}
     for sat in (False, True):
         fake.grad = None

@@ -81,7 +81,8 @@ def probabilities(model: GeneratorModel, judge, z: torch.Tensor, batch: int = 25
 def judge_directions(model: GeneratorModel, directions: dict, judge, judge_names: list[str], names: list[str],
                      methods=("gradient", "penalized", "boundary", "conditional"), n_seeds: int = 48) -> list[dict]:
     """For each attribute and method: the strength at which the mean target probability (by `judge`) of seeds
-    starting below 0.2 passes 0.8, and the mean |change| of the other attributes there."""
+    starting below 0.2 passes 0.8, and the mean |change| of the other attributes there. An attribute that no
+    sample lacks gets rows of nulls with a note."""
     results = []
     pool = model.sample_z(4000, 31337)
     p0 = probabilities(model, judge, pool)
@@ -94,8 +95,12 @@ def judge_directions(model: GeneratorModel, directions: dict, judge, judge_names
         before = p0[p0[:, t] < 0.2][:n_seeds]
         for method in methods:
             d = directions[f"{method}/{name}"]
-            row = {"attribute": name, "method": method, "strength_to_flip": None,
-                   "target_before": round(before[:, t].mean().item(), 4), "target_after": None, "side_effect": None}
+            row = {"attribute": name, "method": method, "strength_to_flip": None, "target_before": None,
+                   "target_after": None, "side_effect": None}
+            if not len(start):  # the generator (nearly) always draws it: nothing to add it to
+                results.append({**row, "note": f"no sample of {len(pool)} starts below 0.2"})
+                continue
+            row["target_before"] = round(before[:, t].mean().item(), 4)
             for s in STRENGTHS[1:]:
                 p = probabilities(model, judge, start + float(s) * d)
                 if p[:, t].mean() > 0.8:
