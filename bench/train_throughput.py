@@ -97,7 +97,9 @@ def main() -> None:
     if "digits-wgangp" in per_step and "digits-dcgan" in per_step:
         r = per_step["digits-wgangp"] / per_step["digits-dcgan"]
         print(f"WGAN-GP cost per generator step relative to BCE (digits): {r:.2f}x "
-              f"(n_critic=5 critic steps, each with a double-backward gradient penalty)")
+              f"(n_critic={PRESETS['digits-wgangp'].n_critic} critic steps, each with a double-backward gradient "
+              f"penalty; the preset's {PRESETS['digits-wgangp'].steps:,} steps: "
+              f"{per_step['digits-wgangp'] * PRESETS['digits-wgangp'].steps / 60:.0f} min)")
 
 
 if __name__ == "__main__":
