@@ -66,6 +66,24 @@ def test_wgangp_critic_has_no_batchnorm():
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in build_critic(ModelConfig()).modules())
 
 
+@pytest.mark.parametrize("arch", ["dcgan", "infogan"])
+def test_critic_norms_batch_layer_none(arch):
+    """'layer' and 'none' score each sample on its own (what a per-sample gradient penalty needs); 'batch' does not."""
+    shape = (1, 28, 28)
+    kinds = {"batch": torch.nn.BatchNorm2d, "layer": torch.nn.GroupNorm, "none": None}
+    torch.manual_seed(0)
+    x = torch.randn(6, *shape)
+    for kind, module in kinds.items():
+        d = build_critic(ModelConfig(arch=arch, shape=shape, width=8, critic_norm=kind)).train()
+        types = {type(m) for m in d.modules()}
+        assert (module in types) if module else not types & {torch.nn.BatchNorm2d, torch.nn.GroupNorm,
+                                                             torch.nn.BatchNorm1d, torch.nn.LayerNorm}
+        halves = torch.cat([d(x[:3]), d(x[3:])])   # the same samples scored in two smaller batches
+        assert torch.allclose(d(x), halves, atol=1e-5) == (kind != "batch")
+    with pytest.raises(ConfigError, match="unknown critic_norm 'group'"):
+        build_critic(ModelConfig(arch=arch, shape=shape, width=8, critic_norm="group"))
+
+
 def test_dcgan_guidelines():
     g = build_generator(ModelConfig())
     mods = list(g.modules())

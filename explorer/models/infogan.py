@@ -6,6 +6,7 @@
     Q: FC 128, BN, lReLU -> the categorical logits and the continuous means
 
 The paper's output is a sigmoid; tanh keeps pixels in [-1, 1] like every generator here. 28x28 grey only.
+critic_norm 'layer' (LayerNorm) or 'none' replaces the critic's BatchNorm, as a WGAN-GP critic needs.
 """
 from __future__ import annotations
 
@@ -45,18 +46,31 @@ class InfoGANCritic(Critic):
         _check(cfg)
         if cfg.num_classes:
             raise ConfigError("the infogan architecture is unconditional: its codes replace class labels")
-        bn = cfg.critic_norm == "batch"
+        kind = cfg.critic_norm
+        if kind not in ("batch", "layer", "none"):
+            raise ConfigError(f"unknown critic_norm '{kind}' (batch, layer, none)")
+        bn = kind == "batch"
+
+        def norm(features: int, conv: bool = False) -> nn.Module:
+            # "layer" normalises each sample on its own (LayerNorm over C, H, W for the conv), so a
+            # per-sample gradient penalty stays valid, as Gulrajani et al. suggest for WGAN-GP critics
+            if kind == "batch":
+                return nn.BatchNorm2d(features) if conv else nn.BatchNorm1d(features)
+            if kind == "layer":
+                return nn.GroupNorm(1, features) if conv else nn.LayerNorm(features)
+            return nn.Identity()
+
         self.body = nn.Sequential(
             nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.1, True),
-            nn.Conv2d(64, 128, 4, 2, 1, bias=not bn), nn.BatchNorm2d(128) if bn else nn.Identity(),
+            nn.Conv2d(64, 128, 4, 2, 1, bias=not bn), norm(128, conv=True),
             nn.LeakyReLU(0.1, True), nn.Flatten(),
-            nn.Linear(128 * 7 * 7, 1024, bias=not bn), nn.BatchNorm1d(1024) if bn else nn.Identity(),
+            nn.Linear(128 * 7 * 7, 1024, bias=not bn), norm(1024),
             nn.LeakyReLU(0.1, True))
         self.feature_dim = 1024
         self.head = nn.Linear(1024, 1)
         self.q = None
         if cfg.code_dim:
-            self.q = nn.Sequential(nn.Linear(1024, 128, bias=not bn), nn.BatchNorm1d(128) if bn else nn.Identity(),
+            self.q = nn.Sequential(nn.Linear(1024, 128, bias=not bn), norm(128),
                                    nn.LeakyReLU(0.1, True), nn.Linear(128, cfg.code_dim))
 
     def features(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
