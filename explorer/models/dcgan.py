@@ -18,7 +18,8 @@ def _plan(shape: tuple[int, ...]) -> tuple[int, int]:
     return start, int(math.log2(shape[1] // start))
 
 
-def _norm(kind: str, channels: int, size: int) -> nn.Module:
+def critic_norm2d(kind: str, channels: int) -> nn.Module:
+    """The critic's normalisation after a conv: 'batch', 'layer' (per sample) or 'none'; anything else refused."""
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "layer":
@@ -61,13 +62,11 @@ class DCGANCritic(Critic):
         start, ups = _plan(cfg.shape)
         self.num_classes = cfg.num_classes
         ch = cfg.width
-        size = cfg.shape[1] // 2
         # no normalisation on the input layer (DCGAN guideline)
         layers: list[nn.Module] = [nn.Conv2d(cfg.shape[0] + cfg.num_classes, ch, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for _ in range(ups - 1):  # ch x s x s -> 2ch x s/2 x s/2
-            size //= 2
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=cfg.critic_norm == "none"),
-                       _norm(cfg.critic_norm, ch * 2, size), nn.LeakyReLU(0.2, True)]
+                       critic_norm2d(cfg.critic_norm, ch * 2), nn.LeakyReLU(0.2, True)]
             ch *= 2
         self.body = nn.Sequential(*layers)           # -> ch x start x start
         self.feature_dim = ch * start * start

@@ -15,6 +15,7 @@ from torch import nn
 
 from explorer.errors import ConfigError
 from explorer.models.base import Critic, ModelConfig, register_critic, register_generator
+from explorer.models.dcgan import critic_norm2d
 
 
 def _check(cfg: ModelConfig) -> None:
@@ -47,30 +48,23 @@ class InfoGANCritic(Critic):
         if cfg.num_classes:
             raise ConfigError("the infogan architecture is unconditional: its codes replace class labels")
         kind = cfg.critic_norm
-        if kind not in ("batch", "layer", "none"):
-            raise ConfigError(f"unknown critic_norm '{kind}' (batch, layer, none)")
         bn = kind == "batch"
+        conv_norm = critic_norm2d(kind, 128)  # refuses an unknown kind
 
-        def norm(features: int, conv: bool = False) -> nn.Module:
-            # "layer" normalises each sample on its own (LayerNorm over C, H, W for the conv), so a
-            # per-sample gradient penalty stays valid, as Gulrajani et al. suggest for WGAN-GP critics
-            if kind == "batch":
-                return nn.BatchNorm2d(features) if conv else nn.BatchNorm1d(features)
-            if kind == "layer":
-                return nn.GroupNorm(1, features) if conv else nn.LayerNorm(features)
-            return nn.Identity()
+        def norm1d(features: int) -> nn.Module:  # "layer": per sample, so a gradient penalty stays valid
+            return nn.BatchNorm1d(features) if bn else nn.LayerNorm(features) if kind == "layer" else nn.Identity()
 
         self.body = nn.Sequential(
             nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.1, True),
-            nn.Conv2d(64, 128, 4, 2, 1, bias=not bn), norm(128, conv=True),
+            nn.Conv2d(64, 128, 4, 2, 1, bias=not bn), conv_norm,
             nn.LeakyReLU(0.1, True), nn.Flatten(),
-            nn.Linear(128 * 7 * 7, 1024, bias=not bn), norm(1024),
+            nn.Linear(128 * 7 * 7, 1024, bias=not bn), norm1d(1024),
             nn.LeakyReLU(0.1, True))
         self.feature_dim = 1024
         self.head = nn.Linear(1024, 1)
         self.q = None
         if cfg.code_dim:
-            self.q = nn.Sequential(nn.Linear(1024, 128, bias=not bn), norm(128),
+            self.q = nn.Sequential(nn.Linear(1024, 128, bias=not bn), norm1d(128),
                                    nn.LeakyReLU(0.1, True), nn.Linear(128, cfg.code_dim))
 
     def features(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
