@@ -325,12 +325,14 @@ def cmd_directions(args) -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"{'attribute':<12} {'method':<12} {'strength':>8} {'before':>7} {'after':>7} {'side effect':>11}")
+        print(f"{'attribute':<12} {'method':<12} {'strength':>8} {'before':>7} {'after':>7} {'side effect':>11} "
+              f"{'random step':>11}")
         def f(v):
             return "-" if v is None else f"{v:.3g}"
         for r in results:
             print(f"{r['attribute']:<12} {r['method']:<12} {f(r['strength_to_flip']):>8} {f(r['target_before']):>7} "
-                  f"{f(r['target_after']):>7} {f(r['side_effect']):>11}" + (f"  ({r['note']})" if "note" in r else ""))
+                  f"{f(r['target_after']):>7} {f(r['side_effect']):>11} {f(r.get('random_side_effect')):>11}"
+                  + (f"  ({r['note']})" if "note" in r else ""))
     return 0
 
 

@@ -90,6 +90,11 @@ def test_compute_and_judge_all_methods(entangled):
     g, c = row[("A", "gradient")], row[("A", "conditional")]
     assert g["target_before"] < 0.2 and g["target_after"] > 0.8
     assert c["strength_to_flip"] is not None and c["side_effect"] < g["side_effect"]
+    # C reads a z-axis no other attribute reads: its gradient edit changes nothing else, while a random step
+    # of the same length moves A and B
+    sep = row[("C", "gradient")]
+    assert sep["side_effect"] < 0.01 < sep["random_side_effect"]
+    assert all(r["random_side_effect"] >= 0 for r in results if r["strength_to_flip"] is not None)
 
 
 def test_bad_direction_requests(entangled):
@@ -175,7 +180,8 @@ def test_directions_cli_prints_every_method_at_equal_target_change(tiny_faces, t
     assert out["model"] == "faces" and out["judge"] == "judge"
     assert {(r["attribute"], r["method"]) for r in out["results"]} == {
         (a, m) for a in out["cosines"] for m in ("gradient", "penalized", "boundary", "conditional")}
-    keys = {"attribute", "method", "strength_to_flip", "target_before", "target_after", "side_effect"}
+    keys = {"attribute", "method", "strength_to_flip", "target_before", "target_after", "side_effect",
+            "random_side_effect"}
     assert all(keys <= set(r) for r in out["results"])
     for r in out["results"]:   # the untrained judge may call an attribute present everywhere: then a note says so
         assert (0 <= r["target_before"] <= 1) if r["target_before"] is not None else "below 0.2" in r["note"]
@@ -275,13 +281,13 @@ def test_the_card_shows_the_directions_table():
     from explorer.training.card import model_card
     d = {"model": "m", "judge": "j", "results": [
         {"attribute": "Hat", "method": "gradient", "strength_to_flip": 2.5, "target_before": 0.01,
-         "target_after": 0.83, "side_effect": 0.12},
+         "target_after": 0.83, "side_effect": 0.12, "random_side_effect": 0.05},
         {"attribute": "Hat", "method": "penalized", "strength_to_flip": None, "target_before": 0.01,
          "target_after": None, "side_effect": None}],
         "cosines": {"Hat": {"penalized": 0.5, "boundary": 0.97, "conditional": 0.9}}}
     conf = {"name": "m", "summary": "s", "dataset": {"name": "faces", "shape": [3, 32, 32]},
             "metrics": {"eval": {"fd": 1.0}, "directions": d}, "provenance": {}}
     card = model_card(conf)
-    assert "| Hat | gradient | 2.5 | 0.010 | 0.830 | 0.120 |" in card
-    assert "| Hat | penalized | - | 0.010 | - | - |" in card
+    assert "| Hat | gradient | 2.5 | 0.010 | 0.830 | 0.120 | 0.050 |" in card
+    assert "| Hat | penalized | - | 0.010 | - | - | - |" in card   # a row saved before the random step: "-"
     assert "| Hat | 0.50 | 0.97 | 0.90 |" in card and '"fd": 1.0' in card and '"results"' not in card

@@ -12,6 +12,7 @@ from explorer.models.base import GeneratorModel
 METHODS_SHOWN = ("gradient", "penalized", "boundary", "conditional", "pca")
 MAX_STRENGTH = 10.0        # edits beyond this leave the region where z ~ N(0, I) lives; clamped
 STRENGTHS = np.round(np.arange(0, 8.01, 0.25), 2)   # the sweep used to find each method's strength_to_flip
+N_RANDOM = 8               # random unit directions behind each row's random_side_effect (the floor of a step)
 
 
 def compute_directions(model: GeneratorModel, judge, names: list[str], penalty: float = 1.0, n_grad: int = 128,
@@ -81,11 +82,16 @@ def probabilities(model: GeneratorModel, judge, z: torch.Tensor, batch: int = 25
 def judge_directions(model: GeneratorModel, directions: dict, judge, judge_names: list[str], names: list[str],
                      methods=("gradient", "penalized", "boundary", "conditional"), n_seeds: int = 48) -> list[dict]:
     """For each attribute and method: the strength at which the mean target probability (by `judge`) of seeds
-    starting below 0.2 passes 0.8, and the mean |change| of the other attributes there. An attribute that no
-    sample lacks gets rows of nulls with a note."""
+    starting below 0.2 passes 0.8, and the mean |change| of the other attributes there. Beside it,
+    random_side_effect: the same mean |change| after a step of that length in a random direction (the mean
+    over N_RANDOM of them), the floor any edit that long pays in a generator whose boundaries curve, so a
+    method's side effect reads against what merely moving costs. An attribute that no sample lacks gets rows
+    of nulls with a note."""
     results = []
     pool = model.sample_z(4000, 31337)
     p0 = probabilities(model, judge, pool)
+    rand = torch.randn(N_RANDOM, pool.shape[1], generator=torch.Generator().manual_seed(2024))
+    rand = rand / rand.norm(dim=1, keepdim=True)
     for name in names:
         if name not in judge_names:
             continue
@@ -96,7 +102,7 @@ def judge_directions(model: GeneratorModel, directions: dict, judge, judge_names
         for method in methods:
             d = directions[f"{method}/{name}"]
             row = {"attribute": name, "method": method, "strength_to_flip": None, "target_before": None,
-                   "target_after": None, "side_effect": None}
+                   "target_after": None, "side_effect": None, "random_side_effect": None}
             if not len(start):  # the generator (nearly) always draws it: nothing to add it to
                 results.append({**row, "note": f"no sample of {len(pool)} starts below 0.2"})
                 continue
@@ -105,10 +111,18 @@ def judge_directions(model: GeneratorModel, directions: dict, judge, judge_names
                 p = probabilities(model, judge, start + float(s) * d)
                 if p[:, t].mean() > 0.8:
                     row.update(strength_to_flip=float(s), target_after=round(p[:, t].mean().item(), 4),
-                               side_effect=round((p[:, others] - before[:, others]).abs().mean().item(), 4))
+                               side_effect=round((p[:, others] - before[:, others]).abs().mean().item(), 4),
+                               random_side_effect=round(_random_side_effect(model, judge, start, before, others,
+                                                                            float(s), rand), 4))
                     break
             results.append(row)
     return results
+
+
+def _random_side_effect(model, judge, start, before, others, strength: float, rand: torch.Tensor) -> float:
+    moved = torch.cat([start + strength * r for r in rand])
+    p = probabilities(model, judge, moved)[:, others].view(len(rand), len(start), len(others))
+    return (p - before[:, others]).abs().mean().item()
 
 
 def cosine_matrix(directions: dict, names: list[str], method_a: str, method_b: str) -> np.ndarray:

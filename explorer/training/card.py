@@ -91,12 +91,15 @@ def directions_section(d: dict) -> list[str]:
              f"`{d['judge']}` on seeds whose target probability starts below 0.2: each method at the strength "
              "where the mean target probability passes 0.8 (never: not within strength 8), and the side effect "
              "there, the mean |change| of the other attributes' probabilities (for a digit class: of Thick and "
-             "Slanted only).", "",
-             "| attribute | method | strength to flip | target before | target after | side effect |",
-             "|---|---|---|---|---|---|"]
+             "Slanted only). The last column is what a step of the same length in a random direction changes "
+             "(the mean over 8 of them): the floor any edit that long pays, so a side effect near it is no "
+             "longer entanglement the method could remove, only the cost of moving.", "",
+             "| attribute | method | strength to flip | target before | target after | side effect | random step |",
+             "|---|---|---|---|---|---|---|"]
     for r in d["results"]:
         lines.append(f"| {r['attribute']} | {r['method']} | {f(r['strength_to_flip'], '{:g}')} | "
-                     f"{f(r['target_before'])} | {f(r['target_after'])} | {f(r['side_effect'])} |")
+                     f"{f(r['target_before'])} | {f(r['target_after'])} | {f(r['side_effect'])} | "
+                     f"{f(r.get('random_side_effect'))} |")
     if d.get("cosines"):
         methods = list(next(iter(d["cosines"].values())))
         lines += ["", "Cosine similarity of each method's direction with the gradient direction:", "",
