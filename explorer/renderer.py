@@ -5,6 +5,7 @@ ExplorerError (the UI turns them into gr.Error). No gradio here; the same code s
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -146,6 +147,8 @@ class Renderer:
         self.models = ModelCache(checkpoints)
         self.scratch = Path(scratch or tempfile.mkdtemp(prefix="latent-explorer-"))
         self.scratch.mkdir(parents=True, exist_ok=True)
+        if scratch is None:  # a folder we made is ours to remove: when the renderer goes, or at exit
+            weakref.finalize(self, shutil.rmtree, str(self.scratch), ignore_errors=True)
         self._writes = 0
         self._lock = threading.Lock()
         self._clouds = weakref.WeakKeyDictionary()  # 2-D model -> {size: its sample cloud}; read-only once drawn

@@ -2,6 +2,7 @@
 Interpolate button does to the state and the pixels."""
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -217,3 +218,19 @@ def test_interpolate_callback_paths(app):
         run(st, "4", False, 2, 6, False, True, "lerp", 5)
     with pytest.raises(gr.Error, match="whole numbers"):
         run(st, "1, x", False, 2, 6, False, True, "lerp", 5)
+
+
+def test_scratch_folder_is_removed_with_its_renderer(checkpoints, tmp_path):
+    import gc
+    r = Renderer(checkpoints)
+    made = r.scratch
+    assert Path(r.save(r.image("plain", r.seed_z("plain", 0)))).parent == made
+    del r
+    gc.collect()
+    assert not made.exists()     # no latent-explorer-* folder left behind in /tmp per launch
+    given = tmp_path / "mine"
+    r = Renderer(checkpoints, scratch=str(given))
+    r.save(r.image("plain", r.seed_z("plain", 0)))
+    del r
+    gc.collect()
+    assert any(given.iterdir())  # a folder the caller chose is the caller's
