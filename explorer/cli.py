@@ -278,11 +278,14 @@ def _directions(model, args):
 
 def cmd_edit(args) -> int:
     import torch
-    from explorer.latent.edit import clamp_strength, get_direction
+    from explorer.latent.edit import clamp_strength, get_direction, load_pc_names, pick_pc
     from explorer.render import grid, to_uint8
     model = _load(args)
     dirs, names = _directions(model, args)
-    d = get_direction(dirs, args.method, args.attribute, model, names)
+    pc_names = load_pc_names(model.meta["path"])
+    d = get_direction(dirs, args.method, args.attribute, model, names, pc_names)
+    if args.method == "pca":
+        print(f"note: pca walks {pick_pc(dirs, args.attribute, names, pc_names)[2]}", file=sys.stderr)
     strength, clamped = clamp_strength(args.strength)
     if clamped:
         print(f"note: strength clamped to {strength} (edits beyond that leave the region z lives in)",
@@ -413,7 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("edit", help="push samples along an attribute direction")
     model_args(s)
     s.add_argument("--attribute", required=True)
-    s.add_argument("--method", required=True, help="gradient, penalized, boundary, conditional or pca (attribute pcK)")
+    s.add_argument("--method", required=True,
+                   help="gradient, penalized, boundary, conditional or pca (--attribute pcK, a name given to a "
+                        "PC in the Directions tab, or an attribute: then the PC closest to it)")
     s.add_argument("--strength", type=finite_float, default=3.0, help="distance to move in z (clamped to +-10)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--n", type=positive_int, default=8)

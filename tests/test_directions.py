@@ -5,7 +5,8 @@ import torch
 
 from explorer.errors import ConfigError
 from explorer.latent import directions as D
-from explorer.latent.edit import clamp_strength, compute_directions, get_direction, judge_directions
+from explorer.latent.edit import (clamp_strength, compute_directions, get_direction, judge_directions, pick_pc,
+                                  rename_pc)
 from explorer.models import GeneratorModel, ModelConfig, build_generator
 from conftest import SHARED_DATA
 
@@ -114,6 +115,34 @@ def test_bad_direction_requests(entangled):
         compute_directions(plain, judge, [])
 
 
+def test_the_pca_method_walks_a_named_pc_or_the_closest_one(entangled):
+    e = torch.eye(Z)
+    pcs = torch.stack([e[3], -(e[0] + e[1]) / 2 ** 0.5, e[5]])   # pc1 is A's weight vector, flipped
+    dirs = {"pca": pcs, "gradient/A": torch.nn.functional.normalize(e[0] + e[1], dim=0), "gradient/C": e[5]}
+    k, sign, why = pick_pc(dirs, "A", list("ABC"), {})
+    assert (k, sign) == (1, -1.0) and "closest to A" in why and "cosine 1.00" in why
+    assert torch.allclose(get_direction(dirs, "pca", "A", entangled[0], list("ABC")), dirs["gradient/A"])
+    assert pick_pc(dirs, "A", list("ABC"), {"pc2": "A"})[:2] == (2, 1.0)      # a person's name wins
+    assert pick_pc(dirs, "glasses", list("ABC"), {"pc0": "glasses"})[0] == 0  # names need not be attributes
+    assert torch.equal(get_direction(dirs, "pca", "pc2", entangled[0], list("ABC")), e[5])
+    with pytest.raises(ConfigError, match="pc0 to pc2, not pc7"):
+        pick_pc(dirs, "pc7", list("ABC"), {})
+    with pytest.raises(ConfigError, match="unknown attribute 'Moustache' for pca"):
+        pick_pc(dirs, "Moustache", list("ABC"), {"pc0": "glasses"})
+
+
+def test_naming_principal_directions_checks_the_name():
+    named = rename_pc({}, 3, "  Smiling   wide ", 10)
+    assert named == {"pc3": "Smiling wide"}                       # whitespace tidied
+    assert rename_pc(named, 3.0, "", 10) == {}                     # empty clears (a slider gives floats)
+    assert rename_pc(named, 3, "Beard", 10) == {"pc3": "Beard"}    # renaming replaces
+    for k, label, msg in ((10, "x", "pc0 to pc9, not pc10"), (-1, "x", "not pc-1"), (2.5, "x", "not pc2.5"),
+                          ("two", "x", "not pctwo"), (1, "y" * 41, "at most 40"), (1, "a\x00b", "printable"),
+                          (1, "pc4", "before it has a name"), (1, "Smiling wide", "pc3 is already called")):
+        with pytest.raises(ConfigError, match=msg):
+            rename_pc(named, k, label, 10)
+
+
 @pytest.fixture(scope="module")
 def tiny_faces(tmp_path_factory):
     """An untrained 32x32 generator with the faces' attributes and an untrained judge, saved as checkpoints."""
@@ -166,6 +195,36 @@ def test_studio_edits_meter_matrices_and_arithmetic(tiny_faces):
     assert (tiny_faces / "faces" / "directions.safetensors").exists()
 
 
+def test_studio_walks_and_names_principal_directions(tiny_faces, monkeypatch):
+    import json
+    from explorer.latent import studio as S
+    from explorer.renderer import ModelCache
+    studio = S.DirectionStudio(ModelCache(tiny_faces), tiny_faces)
+    assert studio.pc_count("faces") == 10
+    img, effects = studio.pc_walk("faces", 2, [1, 2, 3], 2.0)
+    assert img.size[0] / img.size[1] == pytest.approx(5 / 3, rel=0.05)   # 3 seeds x 5 steps
+    assert [r["attribute"] for r in effects] == list(studio.names("faces"))
+    assert all(abs(r["change at +2"]) <= 1 and abs(r["change at -2"]) <= 1 for r in effects)
+    assert "closest to Hat" in studio.pca_choice("faces", "Hat")
+    assert "now called 'Hat'" in studio.name_pc("faces", 2, "Hat")
+    assert json.loads((tiny_faces / "faces" / "pca_names.json").read_text()) == {"pc2": "Hat"}
+    assert "pc2, which you named 'Hat'" in studio.pca_choice("faces", "Hat")
+    fresh = S.DirectionStudio(ModelCache(tiny_faces), tiny_faces)           # the name outlives the app
+    assert fresh.pc_names("faces") == {"pc2": "Hat"}
+    pc2 = fresh.direction("faces", "pca", "pc2")
+    assert torch.equal(fresh.direction("faces", "pca", "Hat"), pc2)
+    with pytest.raises(ConfigError, match="pc0 to pc9"):
+        studio.name_pc("faces", 12, "Beard")
+    assert studio.pc_names("faces") == {"pc2": "Hat"}                      # a refused name changes nothing
+
+    def read_only(*a):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(S, "save_pc_names", read_only)
+    assert "kept until the app stops" in studio.name_pc("faces", 2, "")
+    assert studio.pc_names("faces") == {} and "closest to Hat" in studio.pca_choice("faces", "Hat")
+    (tiny_faces / "faces" / "pca_names.json").unlink()
+
+
 def test_directions_cli_prints_every_method_at_equal_target_change(tiny_faces, tmp_path):
     """`directions --json` as issue 5 specifies it, its table form, and a judge that does not exist."""
     import json
@@ -192,6 +251,14 @@ def test_directions_cli_prints_every_method_at_equal_target_change(tiny_faces, t
     assert sum("below 0.2" in ln for ln in table.stdout.splitlines()) == sum("note" in r for r in out["results"])
     assert_one_line_error(run_cli("directions", "--model", "faces", "--checkpoints", root, "--judge", "nosuch"),
                           "nosuch")
+    # pca edits: by PC, or by attribute (the closest PC, said on stderr); a PC that does not exist is refused
+    npz = tmp_path / "pca.npz"
+    p = run_cli("edit", "--model", "faces", "--checkpoints", root, "--attribute", "Hat", "--method", "pca",
+                "--strength", "2", "--n", "2", "--npz", npz)
+    assert p.returncode == 0 and "pca walks pc" in p.stderr and "closest to Hat" in p.stderr
+    assert np.load(npz)["z"].shape == (2, Z)
+    assert_one_line_error(run_cli("edit", "--model", "faces", "--checkpoints", root, "--attribute", "pc99",
+                                  "--method", "pca", "--npz", npz), "pc0 to pc9, not pc99")
 
 
 def test_studio_explains_models_without_attributes(tiny_faces, tmp_path):

@@ -13,6 +13,7 @@ from explorer.models.base import GeneratorModel
 
 METHODS = ("gradient", "penalized", "boundary", "conditional", "pca")
 DIRECTION_SEED = 7000
+PCA_K = 10             # principal directions kept
 PENALTY_SCALE = 0.03   # what "penalty weight 1" means, relative to the scale-free balance (see penalized_direction)
 
 
@@ -100,7 +101,7 @@ def conditional_direction(normals: torch.Tensor, target: int, condition_on: list
 
 
 @torch.no_grad()
-def pca_directions(model: GeneratorModel, k: int = 10, n: int = 4000, seed: int = DIRECTION_SEED + 2) -> torch.Tensor:
+def pca_directions(model: GeneratorModel, k: int = PCA_K, n: int = 4000, seed: int = DIRECTION_SEED + 2) -> torch.Tensor:
     """GANSpace-style: principal components of an early generator layer's activations, carried back to z by
     regression (z ~ coordinates x V). Unnamed: a person names them by looking. Returns k x D unit rows."""
     z = model.sample_z(n, seed)

@@ -16,7 +16,7 @@ N_RANDOM = 8               # random unit directions behind each row's random_sid
 
 
 def compute_directions(model: GeneratorModel, judge, names: list[str], penalty: float = 1.0, n_grad: int = 128,
-                       n_boundary: int = 10000, pca_k: int = 10, progress=None) -> dict[str, torch.Tensor]:
+                       n_boundary: int = 10000, pca_k: int = D.PCA_K, progress=None) -> dict[str, torch.Tensor]:
     """Every method for every attribute the judge names (its outputs, in order): keys 'method/Attribute' ->
     unit z-vector; 'pca' -> k x D. See explorer.latent.judges.attribute_judge for (judge, names)."""
     if not names:
@@ -50,19 +50,93 @@ def saved_directions(model_dir, names: list[str]) -> dict | None:
     return found if found is not None and all(f"gradient/{n}" in found for n in names) else None
 
 
+PC_NAMES_FILE = "pca_names.json"   # beside the model: {"pc3": "Smiling", ...}, the names people gave
+MAX_PC_NAME = 40
+
+
 def get_direction(directions: dict, method: str, attribute: str, model: GeneratorModel,
-                  names: list[str]) -> torch.Tensor:
+                  names: list[str], pc_names: dict | None = None) -> torch.Tensor:
     if method not in D.METHODS:
         raise ConfigError(f"unknown method '{method}' (known: {', '.join(D.METHODS)})")
-    if attribute not in names and not (method == "pca" and attribute.startswith("pc")):
+    if method == "pca":
+        k, sign, _ = pick_pc(directions, attribute, names, pc_names or {})
+        return sign * directions["pca"][k]
+    if attribute not in names:
         raise ConfigError(f"unknown attribute '{attribute}' for '{model.name}' "
                           f"(known: {', '.join(names) or 'none'})")
-    if f"{method}/{attribute}" not in directions and method != "pca":
+    if f"{method}/{attribute}" not in directions:
         raise ConfigError(f"the saved directions of '{model.name}' lack {method}/{attribute}: recompute them")
-    if method == "pca":
-        k = int(attribute[2:]) if attribute.startswith("pc") and attribute[2:].isdigit() else 0
-        return directions["pca"][k]
     return directions[f"{method}/{attribute}"]
+
+
+def pick_pc(directions: dict, attribute: str, names: list[str], pc_names: dict) -> tuple[int, float, str]:
+    """Which principal direction the pca method walks for `attribute`, as (k, sign, why): 'pcK' itself; the
+    PC a person named `attribute`; else, for an attribute, the PC most aligned with its gradient direction,
+    turned to add it (PCs are found without labels, so this is the closest one, not a match)."""
+    pcs = directions.get("pca")
+    if pcs is None:
+        raise ConfigError("the saved directions have no principal directions: recompute them")
+    k_max = len(pcs) - 1
+    if attribute.startswith("pc") and attribute[2:].isdigit():
+        k = int(attribute[2:])
+        if k > k_max:
+            raise ConfigError(f"there are principal directions pc0 to pc{k_max}, not {attribute}")
+        return k, 1.0, f"pc{k}" + (f" ('{pc_names[attribute]}')" if attribute in pc_names else "")
+    named = [pc for pc, label in pc_names.items() if label == attribute]
+    if named:
+        return int(named[0][2:]), 1.0, f"{named[0]}, which you named '{attribute}'"
+    if attribute not in names or f"gradient/{attribute}" not in directions:
+        known = names + sorted(pc_names.values())
+        raise ConfigError(f"unknown attribute '{attribute}' for pca (known: pc0 to pc{k_max}, "
+                          f"{', '.join(known) or 'no names'})")
+    cos = pcs @ directions[f"gradient/{attribute}"]
+    k = int(cos.abs().argmax())
+    return k, float(torch.sign(cos[k])) or 1.0, (f"pc{k}, the unnamed principal direction closest to "
+                                               f"{attribute}'s gradient direction (cosine {abs(float(cos[k])):.2f})")
+
+
+def load_pc_names(model_dir) -> dict[str, str]:
+    """The names people gave the model's principal directions ({} when none; a damaged file is ignored)."""
+    import json
+    from pathlib import Path
+    path = Path(model_dir) / PC_NAMES_FILE
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(v, str) and k.startswith("pc") and k[2:].isdigit()} \
+        if isinstance(found, dict) else {}
+
+
+def rename_pc(pc_names: dict, k, label: str, n_pcs: int) -> dict[str, str]:
+    """pc_names with pc{k} called `label` (an empty label removes its name). Checked: k in range, a short
+    printable name that is neither another PC's name nor a pcN. Naming a PC after an attribute ("Smiling")
+    makes it the one the pca method walks for that attribute."""
+    try:
+        whole = float(k).is_integer()
+    except (TypeError, ValueError):
+        whole = False
+    if not whole or not 0 <= int(k) < n_pcs:
+        raise ConfigError(f"there are principal directions pc0 to pc{n_pcs - 1}, not pc{k}")
+    k = int(k)
+    label = " ".join(str(label or "").split())
+    out = {pc: v for pc, v in pc_names.items() if pc != f"pc{k}"}
+    if not label:
+        return out
+    if len(label) > MAX_PC_NAME or not label.isprintable():
+        raise ConfigError(f"a name is at most {MAX_PC_NAME} printable characters")
+    if label.startswith("pc") and label[2:].isdigit():
+        raise ConfigError(f"'{label}' is what a principal direction is called before it has a name: pick a word")
+    taken = [pc for pc, v in out.items() if v == label]
+    if taken:
+        raise ConfigError(f"{taken[0]} is already called '{label}': rename or clear it first")
+    return {**out, f"pc{k}": label}
+
+
+def save_pc_names(model_dir, pc_names: dict[str, str]) -> None:
+    from pathlib import Path
+    from explorer.training.checkpoint import write_json
+    write_json(Path(model_dir) / PC_NAMES_FILE, dict(sorted(pc_names.items(), key=lambda kv: int(kv[0][2:]))))
 
 
 def clamp_strength(strength: float) -> tuple[float, bool]:

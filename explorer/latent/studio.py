@@ -9,8 +9,8 @@ import torch
 
 from explorer.errors import ConfigError, ExplorerError
 from explorer.latent import directions as D
-from explorer.latent.edit import (METHODS_SHOWN, clamp_strength, compute_directions, get_direction, probabilities,
-                                  saved_directions)
+from explorer.latent.edit import (METHODS_SHOWN, clamp_strength, compute_directions, get_direction, load_pc_names,
+                                  pick_pc, probabilities, rename_pc, save_pc_names, saved_directions)
 from explorer.latent.judges import NO_ATTRIBUTES, attribute_judge, kept
 from explorer.metrics.evaluate import judge_name
 from explorer.render import grid
@@ -40,7 +40,8 @@ class DirectionStudio:
             if name not in self._cache:
                 judge, names = attribute_judge(model, self.checkpoints)
                 dirs = saved_directions(model.meta["path"], names)   # None: computed on first use
-                self._cache[name] = {"model": model, "judge": judge, "names": names, "dirs": dirs, "grads": None}
+                self._cache[name] = {"model": model, "judge": judge, "names": names, "dirs": dirs, "grads": None,
+                                     "pc_names": load_pc_names(model.meta["path"])}
             return self._cache[name]
 
     def recompute(self, name: str, progress=None) -> str:
@@ -67,7 +68,57 @@ class DirectionStudio:
             if attribute not in e["names"]:
                 raise ConfigError(f"unknown attribute '{attribute}' (known: {', '.join(e['names'])})")
             return D.penalized_direction(e["grads"], e["names"].index(attribute), penalty, kept(e["names"], attribute))
-        return get_direction(self._dirs(e), method, attribute, e["model"], e["names"])
+        return get_direction(self._dirs(e), method, attribute, e["model"], e["names"], e["pc_names"])
+
+    # ---- principal directions: found without labels, named by people ----
+    def pc_count(self, name: str) -> int:
+        """How many PCs there are (before directions are computed: how many will be)."""
+        e = self._entry(name)
+        return D.PCA_K if e["dirs"] is None else len(e["dirs"]["pca"])
+
+    def pc_names(self, name: str) -> dict[str, str]:
+        return dict(self._entry(name)["pc_names"])
+
+    def pca_choice(self, name: str, attribute: str) -> str:
+        """Which PC the pca row walks for this attribute, in words."""
+        e = self._entry(name)
+        return pick_pc(self._dirs(e), attribute, e["names"], e["pc_names"])[2]
+
+    def name_pc(self, name: str, k, label: str) -> str:
+        """Give pc{k} a name (empty: clear it), saved beside the model (in memory when its folder is read-only)."""
+        e = self._entry(name)
+        new = rename_pc(e["pc_names"], k, label, len(self._dirs(e)["pca"]))
+        try:
+            save_pc_names(e["model"].meta["path"], new)
+            where = "saved beside the model"
+        except OSError:
+            where = "kept until the app stops (the model folder is read-only)"
+        e["pc_names"] = new
+        k = int(k)
+        said = f"pc{k} is now called '{new[f'pc{k}']}'" if f"pc{k}" in new else f"pc{k} has no name now"
+        return f"{said}; {where}."
+
+    @torch.no_grad()
+    def pc_walk(self, name: str, k, seeds: list[int], strength: float = 3.0):
+        """Each seed (a row) walked along pc{k} from -strength to +strength in 5 steps, the original in the
+        middle; and the mean change of every attribute's probability at -strength and +strength (64 samples),
+        which is what a person reads to name it."""
+        e = self._entry(name)
+        model, judge = e["model"], e["judge"]
+        d = get_direction(self._dirs(e), "pca", f"pc{int(k)}", model, e["names"], e["pc_names"])
+        strength, _ = clamp_strength(float(strength))
+        z = torch.cat([model.sample_z(1, int(s)) for s in seeds])
+        steps = torch.linspace(-strength, strength, 5)
+        img = grid(model.generate((z[:, None] + steps[None, :, None] * d).reshape(-1, model.z_dim)), nrow=5,
+                   scale=3)
+        pool = model.sample_z(64, 4243)
+        p0 = probabilities(model, judge, pool)
+        minus = (probabilities(model, judge, pool - strength * d) - p0).mean(0)
+        plus = (probabilities(model, judge, pool + strength * d) - p0).mean(0)
+        effects = [{"attribute": a, f"change at -{strength:g}": round(float(m), 3),
+                    f"change at +{strength:g}": round(float(p), 3)}
+                   for a, m, p in zip(e["names"], minus, plus)]
+        return img, effects
 
     def edits(self, name: str, attribute: str, methods: list[str], strength: float, seeds: list[int],
               penalty: float = 1.0):

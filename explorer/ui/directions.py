@@ -20,7 +20,8 @@ direction found by a different method:
 - **boundary**: a straight line fitted between samples the judge says have / lack the attribute.
 - **conditional**: that boundary with the other attributes' boundaries projected out, so moving along it
   leaves them alone: **disentangled**.
-- **pca**: directions of largest variation, found without labels (named only by looking at them).
+- **pca**: directions of largest variation, found without labels: walk them in *Principal directions*
+  below and name what they do.
 
 Digits models have no labelled attributes, so they are steered by the digit classifier's *is it a 3?*
 score for each class and by two things measured from the pixels: stroke **Thick**ness and **Slant**.
@@ -88,6 +89,25 @@ def build(ctx: AppContext):
         ent = gr.Dataframe(label="Entanglement matrix")
         corr = gr.Dataframe(label="Attribute correlation in the training data")
         cos = gr.Dataframe(label="Cosine similarity: gradient (rows) vs conditional (columns) directions")
+    with gr.Accordion("Principal directions (pca): see what each does, then name it", open=False) as pc_box:
+        gr.Markdown("PCA finds the directions along which the generator's early layer varies most, without "
+                    "any labels, so they come unnamed. Walk one (each row: a seed from -strength to +strength, "
+                    "the original in the middle), read what the judge sees change, and give it a name. A PC "
+                    "named after an attribute (say *Smiling*) is the one the **pca** row above walks for it; "
+                    "otherwise that row walks the PC closest to the attribute's gradient direction.")
+        with gr.Row():
+            pc = gr.Slider(0, 9, 0, step=1, label="Principal direction (pc)",
+                           info="pc0 varies most, pc9 least of those kept.")
+            pc_strength = gr.Slider(0.5, 6, 3, step=0.5, label="Strength", info="How far each way.")
+        with gr.Row():
+            pc_label = gr.Textbox(label="Name", max_length=40, scale=3,
+                                  info="What walking along it changes; saved beside the model. Empty: clear.")
+            pc_save = gr.Button("Save name", scale=1, size="md")
+        pc_status = gr.Markdown()
+        with gr.Row():
+            pc_img = gr.Image(label="-strength ... original ... +strength", type="pil", interactive=False,
+                              elem_classes="crisp", scale=2)
+            pc_effects = gr.Dataframe(label="Mean change of each attribute's probability (64 samples)", scale=1)
     with gr.Accordion("Vector arithmetic", open=False):
         gr.Markdown("Mean z of samples *with* the attribute minus mean z of those *without*, added in five "
                     "steps to one face: the oldest way to find a direction.")
@@ -100,11 +120,12 @@ def build(ctx: AppContext):
 
     def attributes_for(name):
         if not name or not studio.supports(name):
-            return gr.Dropdown(choices=[], value=None), NO_ATTRIBUTES
+            return gr.Dropdown(choices=[], value=None), NO_ATTRIBUTES, gr.Slider(), ""
         names = studio.names(name)
-        return gr.Dropdown(choices=names, value=names[0]), ""
+        return (gr.Dropdown(choices=names, value=names[0]), "",
+                gr.Slider(maximum=studio.pc_count(name) - 1, value=0), pc_label_of(name, 0))
 
-    model.change(guard(attributes_for), model, [attribute, note], api_name="direction_attributes")
+    model.change(guard(attributes_for), model, [attribute, note, pc, pc_label], api_name="direction_attributes")
 
     @guard
     def edit(name, attr, meths, s, w, seeds_text):
@@ -112,6 +133,8 @@ def build(ctx: AppContext):
             raise ConfigError(NO_ATTRIBUTES)
         img, table, clamped, used = studio.edits(name, attr, meths, s, parse_seeds(seeds_text), w)
         msg = f"Strength clamped to {used:g}: beyond that z leaves the region the generator knows." if clamped else ""
+        if "pca" in meths:
+            msg = " ".join([msg, f"The pca row walks {studio.pca_choice(name, attr)}."]).strip()
         frame, order = meter_frame(table)
         return img, gr.BarPlot(frame, sort=order), msg
 
@@ -134,6 +157,28 @@ def build(ctx: AppContext):
 
     show.click(matrices, [model, matrix_method], [ent, corr, cos], api_name="entanglement")
 
+    def pc_label_of(name, k):
+        return studio.pc_names(name).get(f"pc{int(k)}", "") if name and studio.supports(name) else ""
+
+    @guard
+    def walk_pc(name, k, s, seeds_text):
+        if not name or not studio.supports(name):
+            raise ConfigError(NO_ATTRIBUTES)
+        img, effects = studio.pc_walk(name, k, parse_seeds(seeds_text), s)
+        return img, pd.DataFrame(effects), pc_label_of(name, k)
+
+    gr.on([pc_box.expand, pc.release, pc_strength.release], walk_pc, [model, pc, pc_strength, seeds],
+          [pc_img, pc_effects, pc_label], api_name="walk_pc", trigger_mode="always_last")
+
+    @guard
+    def save_pc(name, k, label):
+        if not name or not studio.supports(name):
+            raise ConfigError(NO_ATTRIBUTES)
+        return studio.name_pc(name, k, label)
+
+    pc_save.click(save_pc, [model, pc, pc_label], pc_status, api_name="name_pc")
+    pc_label.submit(save_pc, [model, pc, pc_label], pc_status)
+
     @guard
     def arithmetic(name, attr, seed, scale):
         if not name or not attr:
@@ -141,4 +186,4 @@ def build(ctx: AppContext):
         return studio.vector_arithmetic(name, attr, seed, scale)
 
     arith_go.click(arithmetic, [model, attribute, arith_seed, arith_scale], arith, api_name="vector_arithmetic")
-    return [(attributes_for, model, [attribute, note])]
+    return [(attributes_for, model, [attribute, note, pc, pc_label])]
