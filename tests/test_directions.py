@@ -123,6 +123,8 @@ def test_the_pca_method_walks_a_named_pc_or_the_closest_one(entangled):
     assert (k, sign) == (1, -1.0) and "closest to A" in why and "cosine 1.00" in why
     assert torch.allclose(get_direction(dirs, "pca", "A", entangled[0], list("ABC")), dirs["gradient/A"])
     assert pick_pc(dirs, "A", list("ABC"), {"pc2": "A"})[:2] == (2, 1.0)      # a person's name wins
+    assert pick_pc(dirs, "C", list("ABC"), {"pc2": "C", "pc1": "A"})[:2] == (2, 1.0)
+    assert pick_pc(dirs, "A", list("ABC"), {"pc2": "C", "pc1": "A"})[:2] == (1, -1.0)  # walked the way adding A
     assert pick_pc(dirs, "glasses", list("ABC"), {"pc0": "glasses"})[0] == 0  # names need not be attributes
     assert torch.equal(get_direction(dirs, "pca", "pc2", entangled[0], list("ABC")), e[5])
     with pytest.raises(ConfigError, match="pc0 to pc2, not pc7"):
@@ -212,7 +214,9 @@ def test_studio_walks_and_names_principal_directions(tiny_faces, monkeypatch):
     fresh = S.DirectionStudio(ModelCache(tiny_faces), tiny_faces)           # the name outlives the app
     assert fresh.pc_names("faces") == {"pc2": "Hat"}
     pc2 = fresh.direction("faces", "pca", "pc2")
-    assert torch.equal(fresh.direction("faces", "pca", "Hat"), pc2)
+    hat = fresh.direction("faces", "pca", "Hat")      # pc2, turned the way that adds a hat
+    assert torch.equal(hat, pc2) or torch.equal(hat, -pc2)
+    assert (hat @ fresh.direction("faces", "gradient", "Hat")) >= 0
     with pytest.raises(ConfigError, match="pc0 to pc9"):
         studio.name_pc("faces", 12, "Beard")
     assert studio.pc_names("faces") == {"pc2": "Hat"}                      # a refused name changes nothing

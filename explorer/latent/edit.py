@@ -82,14 +82,17 @@ def pick_pc(directions: dict, attribute: str, names: list[str], pc_names: dict) 
         if k > k_max:
             raise ConfigError(f"there are principal directions pc0 to pc{k_max}, not {attribute}")
         return k, 1.0, f"pc{k}" + (f" ('{pc_names[attribute]}')" if attribute in pc_names else "")
+    grad = directions.get(f"gradient/{attribute}") if attribute in names else None
     named = [pc for pc, label in pc_names.items() if label == attribute]
-    if named:
-        return int(named[0][2:]), 1.0, f"{named[0]}, which you named '{attribute}'"
-    if attribute not in names or f"gradient/{attribute}" not in directions:
+    if named:  # a PC named after an attribute is walked the way that adds it
+        k = int(named[0][2:])
+        sign = 1.0 if grad is None else float(torch.sign(pcs[k] @ grad)) or 1.0
+        return k, sign, f"{named[0]}, which you named '{attribute}'"
+    if grad is None:
         known = names + sorted(pc_names.values())
         raise ConfigError(f"unknown attribute '{attribute}' for pca (known: pc0 to pc{k_max}, "
                           f"{', '.join(known) or 'no names'})")
-    cos = pcs @ directions[f"gradient/{attribute}"]
+    cos = pcs @ grad
     k = int(cos.abs().argmax())
     return k, float(torch.sign(cos[k])) or 1.0, (f"pc{k}, the unnamed principal direction closest to "
                                                f"{attribute}'s gradient direction (cosine {abs(float(cos[k])):.2f})")

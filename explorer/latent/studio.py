@@ -98,19 +98,19 @@ class DirectionStudio:
         said = f"pc{k} is now called '{new[f'pc{k}']}'" if f"pc{k}" in new else f"pc{k} has no name now"
         return f"{said}; {where}."
 
-    @torch.no_grad()
     def pc_walk(self, name: str, k, seeds: list[int], strength: float = 3.0):
         """Each seed (a row) walked along pc{k} from -strength to +strength in 5 steps, the original in the
         middle; and the mean change of every attribute's probability at -strength and +strength (64 samples),
         which is what a person reads to name it."""
         e = self._entry(name)
         model, judge = e["model"], e["judge"]
-        d = get_direction(self._dirs(e), "pca", f"pc{int(k)}", model, e["names"], e["pc_names"])
+        d = get_direction(self._dirs(e), "pca", f"pc{int(k)}", model, e["names"], e["pc_names"])  # may compute
         strength, _ = clamp_strength(float(strength))
         z = torch.cat([model.sample_z(1, int(s)) for s in seeds])
         steps = torch.linspace(-strength, strength, 5)
-        img = grid(model.generate((z[:, None] + steps[None, :, None] * d).reshape(-1, model.z_dim)), nrow=5,
-                   scale=3)
+        with torch.no_grad():
+            img = grid(model.generate((z[:, None] + steps[None, :, None] * d).reshape(-1, model.z_dim)), nrow=5,
+                       scale=3)
         pool = model.sample_z(64, 4243)
         p0 = probabilities(model, judge, pool)
         minus = (probabilities(model, judge, pool - strength * d) - p0).mean(0)
