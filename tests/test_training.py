@@ -210,7 +210,9 @@ def test_a_preset_changed_by_hand_keeps_what_was_not_touched():
     cfg = custom_config("digits-dcgan", loss="wgangp", gp_lambda=5, n_critic=3, z_dim=16, batch_size=32)
     assert (cfg.loss, cfg.loss_options, cfg.n_critic, cfg.model.z_dim, cfg.batch_size) == ("wgangp", {"gp_lambda": 5.0},
                                                                                            3, 16, 32)
-    assert cfg.model.critic_norm == "none"             # the penalty is per sample: BatchNorm leaves the critic
+    assert cfg.model.critic_norm == "layer"            # the penalty is per sample: BatchNorm leaves the critic
+    assert custom_config("faces-dcgan", loss="wgangp").model.critic_norm == "layer"
+    assert custom_config("toy-8gaussians-bce", loss="wgangp").model.critic_norm == "none"   # MLP: bare, as before
     assert cfg.lr_g is None and cfg.betas is None      # a new loss brings its own optimizer defaults
     same = custom_config("digits-infogan", steps=10)
     assert same == PRESETS["digits-infogan"].replace(steps=10)   # nothing else moves (lr_g 1e-3, lr_d 2e-4)

@@ -31,7 +31,8 @@ LOSS_HELP = {
     "wgan": "**WGAN, weight clipping** (Arjovsky 2017): a critic scores realness without a sigmoid; RMSprop lr "
             "5e-5; clip c = 0.01 keeps it roughly 1-Lipschitz; n_critic = 5 critic steps per G step.",
     "wgangp": "**WGAN-GP** (Gulrajani 2017): clipping replaced by a gradient penalty, lambda = 10, on random "
-              "interpolates; Adam lr 1e-4, betas (0, 0.9); n_critic = 5; no BatchNorm in the critic.",
+              "interpolates; Adam lr 1e-4, betas (0, 0.9); n_critic = 5; no BatchNorm in the critic, since the "
+              "penalty is per sample (conv critics use LayerNorm instead).",
 }
 
 
