@@ -160,11 +160,14 @@ def build(ctx: AppContext):
     def pc_label_of(name, k):
         return studio.pc_names(name).get(f"pc{int(k)}", "") if name and studio.supports(name) else ""
 
-    @guard
-    def walk_pc(name, k, s, seeds_text):
+    def steerable(name):
         if not name or not studio.supports(name):
             raise ConfigError(NO_ATTRIBUTES)
-        img, effects = studio.pc_walk(name, k, parse_seeds(seeds_text), s)
+        return name
+
+    @guard
+    def walk_pc(name, k, s, seeds_text):
+        img, effects = studio.pc_walk(steerable(name), k, parse_seeds(seeds_text), s)
         return img, pd.DataFrame(effects), pc_label_of(name, k)
 
     gr.on([pc_box.expand, pc.release, pc_strength.release], walk_pc, [model, pc, pc_strength, seeds],
@@ -172,12 +175,9 @@ def build(ctx: AppContext):
 
     @guard
     def save_pc(name, k, label):
-        if not name or not studio.supports(name):
-            raise ConfigError(NO_ATTRIBUTES)
-        return studio.name_pc(name, k, label)
+        return studio.name_pc(steerable(name), k, label)
 
-    pc_save.click(save_pc, [model, pc, pc_label], pc_status, api_name="name_pc")
-    pc_label.submit(save_pc, [model, pc, pc_label], pc_status)
+    gr.on([pc_save.click, pc_label.submit], save_pc, [model, pc, pc_label], pc_status, api_name="name_pc")
 
     @guard
     def arithmetic(name, attr, seed, scale):
