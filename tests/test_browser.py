@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ui_helpers import launch, make_model
+from ui_helpers import launch, make_faces, make_model
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.browser
@@ -138,3 +138,38 @@ def test_play_the_playground_then_pause_it(page_url):
     assert paused[0] == paused[1] > 0, paused     # both runs advanced in step
     assert still == paused                       # and stopped when paused
     assert lines >= 2                            # the loss plot draws lines, not just axes
+
+
+def test_walk_a_principal_direction_and_name_it(tmp_path):
+    """Directions tab: opening the PCA panel walks pc0; a name typed and entered is saved beside the model,
+    and a name that is not allowed gets a readable error and changes nothing."""
+    import json
+    from playwright.sync_api import sync_playwright
+    if not shutil.which("chromium") and not __import__("os").path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
+    root = make_faces(tmp_path)
+    demo, url = launch(root)
+    try:
+        with sync_playwright() as p:
+            browser = open_browser(p)
+            page = browser.new_page(viewport={"width": 1300, "height": 1800})
+            page.goto(url)
+            page.get_by_role("tab", name="Directions").click()
+            page.get_by_text("Principal directions (pca): see what each does").click()
+            page.wait_for_function("document.body.innerText.includes('change at +3')", timeout=60000)
+            page.wait_for_selector("#pc-walk img", timeout=30000)    # the walk itself: seeds x 5 steps
+            walked = Image.open(io.BytesIO(page.request.get(page.locator("#pc-walk img").get_attribute("src")).body()))
+            assert walked.width / walked.height == pytest.approx(5 / 6, rel=0.05)   # the six default seeds
+            name = page.get_by_role("textbox", name="Name")
+            name.fill("pc4")                       # refused: that is what an unnamed PC is called
+            name.press("Enter")
+            page.wait_for_function("document.body.innerText.includes('before it has a name')", timeout=30000)
+            assert not (root / "faces" / "pca_names.json").exists()
+            name.fill("Hair length")
+            name.press("Enter")
+            page.wait_for_function("document.body.innerText.includes(\"now called 'Hair length'\")",
+                                   timeout=30000)
+            browser.close()
+    finally:
+        demo.close()
+    assert json.loads((root / "faces" / "pca_names.json").read_text()) == {"pc0": "Hair length"}

@@ -148,20 +148,8 @@ def test_naming_principal_directions_checks_the_name():
 @pytest.fixture(scope="module")
 def tiny_faces(tmp_path_factory):
     """An untrained 32x32 generator with the faces' attributes and an untrained judge, saved as checkpoints."""
-    from explorer.data.faces import ATTRIBUTES
-    from explorer.models import build_classifier
-    from explorer.training.checkpoint import save_checkpoint
-    from explorer.training.config import TrainConfig
-    root = tmp_path_factory.mktemp("ck")
-    g_cfg = TrainConfig(dataset="faces", model=ModelConfig(z_dim=Z, width=8, shape=(3, 32, 32)), judge="judge")
-    torch.manual_seed(0)
-    base = {"dataset": {"name": "faces", "shape": [3, 32, 32], "options": {}}, "class_names": []}
-    save_checkpoint(root / "faces", {**base, "kind": "gan", "train": {**g_cfg.to_dict(), "data_options":
-                    {"correlation": 0.8}}, "attributes": list(ATTRIBUTES)}, {"generator": build_generator(g_cfg.model)})
-    j_cfg = TrainConfig(task="classifier", dataset="faces", model=ModelConfig(shape=(3, 32, 32)), classifier_width=8)
-    save_checkpoint(root / "judge", {**base, "kind": "classifier", "train": j_cfg.to_dict(),
-                    "attributes": list(ATTRIBUTES)}, {"classifier": build_classifier("cnn", (3, 32, 32), 7, 8)})
-    return root
+    from ui_helpers import make_faces
+    return make_faces(tmp_path_factory.mktemp("ck"), z_dim=Z)
 
 
 def test_studio_edits_meter_matrices_and_arithmetic(tiny_faces):

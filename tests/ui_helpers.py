@@ -25,6 +25,22 @@ def make_model(folder: Path, num_classes: int = 0, z_dim: int = 64, seed: int = 
     save_checkpoint(folder, conf, {"generator": net.eval()})
 
 
+def make_faces(root: Path, z_dim: int = 16) -> Path:
+    """An untrained 32x32 generator named 'faces' with the faces' attributes (data correlation 0.8) and an
+    untrained attribute judge named 'judge', saved under root: what the Directions tab needs."""
+    from explorer.data.faces import ATTRIBUTES
+    from explorer.models import build_classifier
+    g_cfg = TrainConfig(dataset="faces", model=ModelConfig(z_dim=z_dim, width=8, shape=(3, 32, 32)), judge="judge")
+    torch.manual_seed(0)
+    base = {"dataset": {"name": "faces", "shape": [3, 32, 32], "options": {}}, "class_names": []}
+    save_checkpoint(root / "faces", {**base, "kind": "gan", "train": {**g_cfg.to_dict(), "data_options":
+                    {"correlation": 0.8}}, "attributes": list(ATTRIBUTES)}, {"generator": build_generator(g_cfg.model)})
+    j_cfg = TrainConfig(task="classifier", dataset="faces", model=ModelConfig(shape=(3, 32, 32)), classifier_width=8)
+    save_checkpoint(root / "judge", {**base, "kind": "classifier", "train": j_cfg.to_dict(),
+                    "attributes": list(ATTRIBUTES)}, {"classifier": build_classifier("cnn", (3, 32, 32), 7, 8)})
+    return root
+
+
 def plain_and_conditional(root: Path) -> Path:
     """The two tiny models the UI tests use: 'plain' (unconditional) and 'cond' (10 classes), z_dim 64."""
     make_model(root / "plain", 0)

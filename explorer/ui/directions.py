@@ -52,7 +52,7 @@ def _matrix_frame(m: dict) -> pd.DataFrame:
 
 
 def build(ctx: AppContext):
-    studio = DirectionStudio(ctx.renderer.models)
+    studio = DirectionStudio(ctx.renderer.models, ctx.renderer.models.root)  # judges live beside the models
     guard = guarded(ctx)
     explainer(HELP)
     attr_models = [m["name"] for m in ctx.renderer.models.names() if studio.supports(m["name"])]
@@ -106,7 +106,7 @@ def build(ctx: AppContext):
         pc_status = gr.Markdown()
         with gr.Row():
             pc_img = gr.Image(label="-strength ... original ... +strength", type="pil", interactive=False,
-                              elem_classes="crisp", scale=2)
+                              elem_classes="crisp", elem_id="pc-walk", scale=2)
             pc_effects = gr.Dataframe(label="Mean change of each attribute's probability (64 samples)", scale=1)
     with gr.Accordion("Vector arithmetic", open=False):
         gr.Markdown("Mean z of samples *with* the attribute minus mean z of those *without*, added in five "
