@@ -139,6 +139,22 @@ def test_audience_mode_never_shows_a_path(checkpoints):
         demo.close()
 
 
+def test_audience_mode_leaves_what_is_saved_beside_models_to_the_instructor(tmp_path):
+    from ui_helpers import make_faces
+    root = make_faces(tmp_path)
+    demo, url = launch(root, audience=True)
+    try:
+        page = Page(url, demo)
+        for api, data, what in (("name_pc", ["faces", 0, "Hair"], "naming principal directions"),
+                                ("recompute_directions", ["faces"], "recomputing directions")):
+            with pytest.raises(RuntimeError, match=f"{what} is off on this server"):
+                page.call(api, data)
+        assert sorted(p.name for p in (root / "faces").iterdir()) == [
+            "config.json", "generator.safetensors"]      # nothing written beside the model
+    finally:
+        demo.close()
+
+
 def test_launch_flags_are_safe_by_default(capsys):
     import launch
     args = launch.parse_args([])

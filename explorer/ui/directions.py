@@ -71,7 +71,7 @@ def build(ctx: AppContext):
             penalty = gr.Slider(0, 20, 1, step=0.5, label="Penalty weight (penalized)",
                                 info="How much changing the other attributes costs the penalized method.")
             seeds = gr.Textbox("1, 2, 3, 4, 5, 6", label="Seeds", info="The pictures to edit (2 to 8 seeds).")
-            recompute = gr.Button("Recompute directions", size="sm")
+            recompute = gr.Button("Recompute directions", size="sm", visible=not ctx.audience)
             status = gr.Markdown()
         with gr.Column(scale=2):
             strips = gr.Image(label="Top: originals. Then one row per method.", format="png", type="pil",
@@ -100,9 +100,10 @@ def build(ctx: AppContext):
                            info="pc0 varies most, pc9 least of those kept.")
             pc_strength = gr.Slider(0.5, 6, 3, step=0.5, label="Strength", info="How far each way.")
         with gr.Row():
-            pc_label = gr.Textbox(label="Name", max_length=40, scale=3,
-                                  info="What walking along it changes; saved beside the model. Empty: clear.")
-            pc_save = gr.Button("Save name", scale=1, size="md")
+            pc_label = gr.Textbox(label="Name", max_length=40, scale=3, interactive=not ctx.audience,
+                                  info="The instructor names them on this server." if ctx.audience else
+                                       "What walking along it changes; saved beside the model. Empty: clear.")
+            pc_save = gr.Button("Save name", scale=1, size="md", visible=not ctx.audience)
         pc_status = gr.Markdown()
         with gr.Row():
             pc_img = gr.Image(label="-strength ... original ... +strength", type="pil", interactive=False,
@@ -142,8 +143,13 @@ def build(ctx: AppContext):
           [model, attribute, methods, strength, penalty, seeds], [strips, meter, status], api_name="edit",
           trigger_mode="always_last")
 
+    def instructor_only(what):
+        if ctx.audience:   # participants share one server: what is saved beside a model is the instructor's
+            raise ConfigError(f"{what} is off on this server (audience mode)")
+
     @guard
     def redo(name, progress=gr.Progress()):
+        instructor_only("recomputing directions")
         return studio.recompute(name, progress=lambda f, msg: progress(f, desc=msg))
 
     recompute.click(redo, model, status, api_name="recompute_directions")
@@ -175,6 +181,7 @@ def build(ctx: AppContext):
 
     @guard
     def save_pc(name, k, label):
+        instructor_only("naming principal directions")
         return studio.name_pc(steerable(name), k, label)
 
     gr.on([pc_save.click, pc_label.submit], save_pc, [model, pc, pc_label], pc_status, api_name="name_pc")
