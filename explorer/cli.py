@@ -281,7 +281,7 @@ def cmd_edit(args) -> int:
     from explorer.latent.edit import clamp_strength, get_direction, load_pc_names, pick_pc
     from explorer.render import grid, to_uint8
     model = _load(args)
-    dirs, names = _directions(model, args)
+    dirs, names = _penalized_at(model, args, *_directions(model, args))
     pc_names = load_pc_names(model.meta["path"])
     d = get_direction(dirs, args.method, args.attribute, model, names, pc_names)
     if args.method == "pca":
@@ -304,19 +304,31 @@ def cmd_edit(args) -> int:
     return 0
 
 
+def _penalized_at(model, args, dirs, names):
+    """(dirs, names) with the penalized directions re-found at --penalty when it is not the saved weight 1."""
+    from explorer.latent.edit import with_penalty
+    from explorer.latent.judges import attribute_judge
+    if args.penalty == 1.0:
+        return dirs, names
+    finder, _ = attribute_judge(model, args.checkpoints)
+    return with_penalty(dirs, model, finder, names, args.penalty), names
+
+
 def cmd_directions(args) -> int:
     from explorer.latent.edit import judge_directions
     from explorer.latent.judges import attribute_judge
     from explorer.metrics.evaluate import judge_name
+    if args.save and args.penalty != 1.0:
+        raise ConfigError("--save writes the card's table, which is at penalty weight 1: drop --penalty or --save")
     model = _load(args)
-    dirs, names = _directions(model, args)
+    dirs, names = _penalized_at(model, args, *_directions(model, args))
     # faces: judged by a second, differently built classifier; digits: there is one digit judge
     judge = args.judge or ("faces-attributes-eval" if model.attributes else judge_name(model.meta))
     net, judge_names = attribute_judge(model, args.checkpoints, judge=judge)
     results = judge_directions(model, dirs, net, judge_names, names)
     cosines = {n: {m: round(float(dirs[f"{m}/{n}"] @ dirs[f"gradient/{n}"]), 4)
                    for m in ("penalized", "boundary", "conditional")} for n in names}
-    out = {"model": model.name, "judge": judge, "results": results, "cosines": cosines}
+    out = {"model": model.name, "judge": judge, "penalty": args.penalty, "results": results, "cosines": cosines}
     if args.save:
         from explorer.training.card import model_card
         from explorer.training.checkpoint import read_config, write_json
@@ -420,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gradient, penalized, boundary, conditional or pca (--attribute pcK, a name given to a "
                         "PC in the Directions tab, or an attribute: then the PC closest to it)")
     s.add_argument("--strength", type=finite_float, default=3.0, help="distance to move in z (clamped to +-10)")
+    s.add_argument("--penalty", type=finite_float, default=1.0, help="penalty weight of the penalized method")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--n", type=positive_int, default=8)
     s.add_argument("--out")
@@ -431,6 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--judge", help="the judge of the edits (default: faces-attributes-eval for faces, a judge "
                    "other than the one that found them; the digit classifier for digits)")
     s.add_argument("--recompute", action="store_true", help="recompute and save the model's directions")
+    s.add_argument("--penalty", type=finite_float, default=1.0,
+                   help="penalty weight of the penalized method (default 1, the saved directions' weight)")
     s.add_argument("--save", action="store_true", help="also write the table into the model's card")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_directions)

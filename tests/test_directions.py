@@ -98,6 +98,18 @@ def test_compute_and_judge_all_methods(entangled):
     assert all(r["random_side_effect"] >= 0 for r in results if r["strength_to_flip"] is not None)
 
 
+def test_another_penalty_weight_refinds_only_the_penalized_directions(entangled):
+    from explorer.latent.edit import with_penalty
+    model, judge, w = entangled
+    dirs = compute_directions(model, judge, list("ABC"), n_grad=16, n_boundary=600, pca_k=2)
+    assert with_penalty(dirs, model, judge, list("ABC"), 1.0) is dirs      # the saved weight: nothing to do
+    heavy = with_penalty(dirs, model, judge, list("ABC"), 30.0)
+    def side(d):
+        return abs((w[1] @ d).item()) / (w[0] @ d).item()                   # change of B per unit change of A
+    assert side(heavy["penalized/A"]) < 0.5 * side(dirs["penalized/A"])
+    assert all(torch.equal(heavy[k], v) for k, v in dirs.items() if not k.startswith("penalized/"))
+
+
 def test_bad_direction_requests(entangled):
     model, judge, _ = entangled
     dirs = {"gradient/A": torch.ones(Z)}
@@ -243,6 +255,16 @@ def test_directions_cli_prints_every_method_at_equal_target_change(tiny_faces, t
     assert sum("below 0.2" in ln for ln in table.stdout.splitlines()) == sum("note" in r for r in out["results"])
     assert_one_line_error(run_cli("directions", "--model", "faces", "--checkpoints", root, "--judge", "nosuch"),
                           "nosuch")
+    # another penalty weight re-finds the penalized directions only; a negative one, or saving it, is refused
+    heavy = json.loads(run_cli("directions", "--model", "faces", "--checkpoints", root, "--judge", "judge",
+                               "--json", "--penalty", "50").stdout)
+    assert out["penalty"] == 1.0 and heavy["penalty"] == 50.0
+    assert all(heavy["cosines"][a][m] == out["cosines"][a][m] for a in out["cosines"] for m in ("boundary",
+                                                                                             "conditional"))
+    assert_one_line_error(run_cli("directions", "--model", "faces", "--checkpoints", root, "--penalty", "-1"),
+                          "penalty weight must be >= 0")
+    assert_one_line_error(run_cli("directions", "--model", "faces", "--checkpoints", root, "--penalty", "5",
+                                  "--save"), "drop --penalty or --save")
     # pca edits: by PC, or by attribute (the closest PC, said on stderr); a PC that does not exist is refused
     npz = tmp_path / "pca.npz"
     p = run_cli("edit", "--model", "faces", "--checkpoints", root, "--attribute", "Hat", "--method", "pca",

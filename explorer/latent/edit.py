@@ -42,6 +42,15 @@ def compute_directions(model: GeneratorModel, judge, names: list[str], penalty: 
     return out
 
 
+def with_penalty(directions: dict, model: GeneratorModel, judge, names: list[str], weight: float) -> dict:
+    """The directions with every penalized one re-found at another penalty weight (the saved ones use 1)."""
+    if weight == 1.0:
+        return directions
+    grads = D.logit_gradients(model, judge)
+    return {**directions, **{f"penalized/{n}": D.penalized_direction(grads, a, weight, kept(names, n))
+                             for a, n in enumerate(names)}}
+
+
 def saved_directions(model_dir, names: list[str]) -> dict | None:
     """The model's precomputed directions, or None when there are none or they were saved for other attribute
     names (an older judge): then they are recomputed."""
