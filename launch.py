@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 
@@ -36,6 +37,8 @@ def main(argv=None) -> int:
     demo = build_app(args.checkpoints, audience=args.audience, data_root=args.data_root,
                      allowed_data=args.allow_data)
     demo.queue(default_concurrency_limit=2)
+    # a service manager's stop (SIGTERM) ends the app like Ctrl-C does, so its clean-up (scratch folders) runs
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     demo.launch(server_name=args.host, server_port=args.port, auth=auth, share=args.share, css=CSS,
                 footer_links=["api"])
     return 0

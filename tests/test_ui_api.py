@@ -3,7 +3,13 @@ wiring of every event, and what audience mode shows. (tests/test_ui.py covers /r
 import concurrent.futures as cf
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -161,6 +167,31 @@ def test_launch_flags_are_safe_by_default(capsys):
     assert (args.host, args.port, args.share, args.audience, args.auth) == ("127.0.0.1", 7860, False, False, None)
     assert launch.main(["--auth", "nopassword"]) == 2
     assert "USER:PASS" in capsys.readouterr().err
+
+
+def test_a_stopped_server_leaves_no_scratch_folder(checkpoints, tmp_path):
+    """launch.py stopped the way a service manager stops it (SIGTERM) cleans up like Ctrl-C does."""
+    from ui_helpers import free_port
+    port, tmp = free_port(), tmp_path / "tmp"
+    tmp.mkdir()
+    launch_py = Path(__file__).resolve().parents[1] / "launch.py"
+    proc = subprocess.Popen([sys.executable, str(launch_py), "--port", str(port), "--checkpoints", str(checkpoints)],
+                            env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert list(tmp.glob("latent-explorer-*")), "the running app has its scratch folder"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+    assert not list(tmp.glob("latent-explorer-*"))
 
 
 def test_auth_keeps_strangers_out(checkpoints):
