@@ -1,5 +1,7 @@
 """The real UI in headless Chromium: drag a slider, see the picture change, and check it is /render's picture."""
+import contextlib
 import io
+import os
 import shutil
 import time
 
@@ -13,11 +15,29 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def page_url(tmp_path_factory):
-    if not shutil.which("chromium") and not __import__("os").path.exists(CHROMIUM):
+def need_chromium() -> None:
+    if not shutil.which("chromium") and not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
     pytest.importorskip("playwright")
+
+
+@contextlib.contextmanager
+def browser_page(url: str, height: int = 1100):
+    """A headless Chromium tab on the app, 1300 px wide; closed afterwards whatever happens."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = open_browser(p)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": height})
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def page_url(tmp_path_factory):
+    need_chromium()
     root = tmp_path_factory.mktemp("ck")
     make_model(root / "digits-cdcgan", 10, seed=3)
     make_model(root / "info", z_dim=16, seed=2, cat_codes=10, cont_codes=2)
@@ -57,13 +77,9 @@ def wait_for_new_picture(page, src: str, timeout: float = 20) -> None:
 
 def test_drag_a_slider_and_get_the_render_endpoints_pixels(page_url):
     from gradio_client import Client
-    from playwright.sync_api import sync_playwright
     from explorer.renderer import Renderer
     url, root = page_url
-    with sync_playwright() as p:
-        browser = open_browser(p)
-        page = browser.new_page(viewport={"width": 1300, "height": 1100})
-        page.goto(url)
+    with browser_page(url, 1100) as page:
         page.wait_for_selector("#explore-image img", timeout=60000)
         first_src = page.locator("#explore-image img").get_attribute("src")
         before = image_pixels(page)
@@ -76,7 +92,6 @@ def test_drag_a_slider_and_get_the_render_endpoints_pixels(page_url):
         assert not np.array_equal(before, after), "the picture did not change while dragging"
         values = [float(v) for v in page.locator(".zslider input[type=number]").evaluate_all(
             "els => els.map(e => e.value)")]
-        browser.close()
     assert 2.0 < values[0] <= 3.0  # the thumb ended near the right end of -3..3
     z = Renderer(root).seed_z("digits-cdcgan", 0)
     z[:8] = values
@@ -85,12 +100,8 @@ def test_drag_a_slider_and_get_the_render_endpoints_pixels(page_url):
 
 
 def test_an_infogan_code_slider_redraws_while_dragged(page_url):
-    from playwright.sync_api import sync_playwright
     url, _ = page_url
-    with sync_playwright() as p:
-        browser = open_browser(p)
-        page = browser.new_page(viewport={"width": 1300, "height": 1100})
-        page.goto(url)
+    with browser_page(url, 1100) as page:
         page.wait_for_selector("#explore-image img", timeout=60000)
         src = page.locator("#explore-image img").get_attribute("src")
         model = page.get_by_label("Model", exact=True)
@@ -104,24 +115,19 @@ def test_an_infogan_code_slider_redraws_while_dragged(page_url):
         wait_for_new_picture(page, src)   # the picture changes before the mouse is released
         during = image_pixels(page)
         page.mouse.up()
-        browser.close()
     assert during.shape == before.shape and not np.array_equal(before, during)
 
 
 def test_play_the_playground_then_pause_it(page_url):
     """Press Play: both runs train and their pictures, counts and loss curves refresh; Pause stops them."""
     import re
-    from playwright.sync_api import sync_playwright
     url, _ = page_url
 
     def steps(page) -> list[int]:
         text = page.locator("body").inner_text()
         return [int(n.replace(",", "")) for n in re.findall(r"generator step ([\d,]+)", text)]
 
-    with sync_playwright() as p:
-        browser = open_browser(p)
-        page = browser.new_page(viewport={"width": 1300, "height": 1500})
-        page.goto(url)
+    with browser_page(url, 1500) as page:
         page.get_by_role("tab", name="Playground").click()
         page.wait_for_function("document.body.innerText.includes('generator step 0')", timeout=60000)
         assert steps(page) == [0, 0] and "Modes captured" in page.locator("body").inner_text()
@@ -134,7 +140,6 @@ def test_play_the_playground_then_pause_it(page_url):
         time.sleep(2.0)
         still = steps(page)
         lines = page.locator(".vega-embed path[aria-roledescription='line mark']").count()
-        browser.close()
     assert paused[0] == paused[1] > 0, paused     # both runs advanced in step
     assert still == paused                       # and stopped when paused
     assert lines >= 2                            # the loss plot draws lines, not just axes
@@ -144,16 +149,11 @@ def test_walk_a_principal_direction_and_name_it(tmp_path):
     """Directions tab: opening the PCA panel walks pc0; a name typed and entered is saved beside the model,
     and a name that is not allowed gets a readable error and changes nothing."""
     import json
-    from playwright.sync_api import sync_playwright
-    if not shutil.which("chromium") and not __import__("os").path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
+    need_chromium()
     root = make_faces(tmp_path)
     demo, url = launch(root)
     try:
-        with sync_playwright() as p:
-            browser = open_browser(p)
-            page = browser.new_page(viewport={"width": 1300, "height": 1800})
-            page.goto(url)
+        with browser_page(url, 1800) as page:
             page.get_by_role("tab", name="Directions").click()
             page.get_by_text("Principal directions (pca): see what each does").click()
             page.wait_for_function("document.body.innerText.includes('change at +3')", timeout=60000)
@@ -169,7 +169,6 @@ def test_walk_a_principal_direction_and_name_it(tmp_path):
             name.press("Enter")
             page.wait_for_function("document.body.innerText.includes(\"now called 'Hair length'\")",
                                    timeout=30000)
-            browser.close()
     finally:
         demo.close()
     assert json.loads((root / "faces" / "pca_names.json").read_text()) == {"pc0": "Hair length"}
