@@ -145,6 +145,21 @@ def test_audience_mode_never_shows_a_path(checkpoints):
         demo.close()
 
 
+def test_the_cosine_table_compares_gradient_with_the_chosen_method(tmp_path):
+    from ui_helpers import make_faces
+    demo, url = launch(make_faces(tmp_path))
+    try:
+        page = Page(url, demo)
+        tables = {m: page.call("entanglement", ["faces", "gradient", m])[2] for m in ("penalized", "boundary")}
+    finally:
+        demo.close()
+    for t in tables.values():   # 7 rows, the attribute edited then 7 columns
+        assert len(t["data"]) == 7 and len(t["headers"]) == 8 and t["headers"][0] == "edited"
+    assert tables["penalized"]["data"] != tables["boundary"]["data"]
+    cells = [v for t in tables.values() for row in t["data"] for v in row[1:]]
+    assert all(v == round(v, 2) for v in cells)       # shown to two places, not float32's 0.6600000262260437
+
+
 def test_audience_mode_leaves_what_is_saved_beside_models_to_the_instructor(tmp_path):
     from ui_helpers import make_faces
     root = make_faces(tmp_path)

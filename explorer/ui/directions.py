@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gradio as gr
+import numpy as np
 import pandas as pd
 
 from explorer.errors import ConfigError
@@ -48,7 +49,9 @@ def meter_frame(table: list[dict]) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _matrix_frame(m: dict) -> pd.DataFrame:
-    return pd.DataFrame(m["matrix"].round(2), columns=m["names"], index=m["names"]).reset_index(names="edited")
+    # float64 before rounding: a float32 0.66 is shown as 0.6600000262260437
+    return pd.DataFrame(np.asarray(m["matrix"], dtype=np.float64).round(2), columns=m["names"],
+                        index=m["names"]).reset_index(names="edited")
 
 
 def build(ctx: AppContext):
@@ -85,10 +88,14 @@ def build(ctx: AppContext):
                                  label="Method for the entanglement matrix",
                                  info="Row: attribute edited; column: change of each attribute per unit of "
                                       "the target's change.")
+        cos_method = gr.Radio(["penalized", "boundary", "conditional"], value="conditional",
+                              label="Compare the gradient directions with",
+                              info="Cosine similarity of each attribute's gradient direction (rows) with this "
+                                   "method's directions (columns): 1 on the diagonal means the methods agree.")
         show = gr.Button("Compute matrices", size="sm")
         ent = gr.Dataframe(label="Entanglement matrix")
         corr = gr.Dataframe(label="Attribute correlation in the training data")
-        cos = gr.Dataframe(label="Cosine similarity: gradient (rows) vs conditional (columns) directions")
+        cos = gr.Dataframe(label="Cosine similarity of directions: gradient (rows) vs the chosen method (columns)")
     with gr.Accordion("Principal directions (pca): see what each does, then name it", open=False) as pc_box:
         gr.Markdown("PCA finds the directions along which the generator's early layer varies most, without "
                     "any labels, so they come unnamed. Walk one (each row: a seed from -strength to +strength, "
@@ -155,13 +162,13 @@ def build(ctx: AppContext):
     recompute.click(redo, model, status, api_name="recompute_directions")
 
     @guard
-    def matrices(name, method):
+    def matrices(name, method, other):
         if not name:
             raise ConfigError(NO_ATTRIBUTES)
         return (_matrix_frame(studio.entanglement(name, method)), _matrix_frame(studio.data_correlation(name)),
-                _matrix_frame(studio.cosines(name, "gradient", "conditional")))
+                _matrix_frame(studio.cosines(name, "gradient", other)))
 
-    show.click(matrices, [model, matrix_method], [ent, corr, cos], api_name="entanglement")
+    show.click(matrices, [model, matrix_method, cos_method], [ent, corr, cos], api_name="entanglement")
 
     def pc_label_of(name, k):
         return studio.pc_names(name).get(f"pc{int(k)}", "") if name and studio.supports(name) else ""
