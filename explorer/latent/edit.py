@@ -1,6 +1,9 @@
 """Precompute, store and judge attribute directions (the `edit` / `directions` commands and the Directions tab)."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -109,8 +112,6 @@ def pick_pc(directions: dict, attribute: str, names: list[str], pc_names: dict) 
 
 def load_pc_names(model_dir) -> dict[str, str]:
     """The names people gave the model's principal directions ({} when none; a damaged file is ignored)."""
-    import json
-    from pathlib import Path
     path = Path(model_dir) / PC_NAMES_FILE
     try:
         found = json.loads(path.read_text())
@@ -146,7 +147,6 @@ def rename_pc(pc_names: dict, k, label: str, n_pcs: int) -> dict[str, str]:
 
 
 def save_pc_names(model_dir, pc_names: dict[str, str]) -> None:
-    from pathlib import Path
     from explorer.training.checkpoint import write_json
     write_json(Path(model_dir) / PC_NAMES_FILE, dict(sorted(pc_names.items(), key=lambda kv: int(kv[0][2:]))))
 
