@@ -9,8 +9,8 @@ import torch
 
 from explorer.errors import ConfigError, ExplorerError
 from explorer.latent import directions as D
-from explorer.latent.edit import (METHODS_SHOWN, clamp_strength, compute_directions, get_direction, load_pc_names,
-                                  pick_pc, probabilities, rename_pc, save_pc_names, saved_directions)
+from explorer.latent.edit import (METHODS_SHOWN, clamp_strength, compute_directions, cosine_matrix, get_direction,
+                                  load_pc_names, pick_pc, probabilities, rename_pc, save_pc_names, saved_directions)
 from explorer.latent.judges import NO_ATTRIBUTES, attribute_judge, kept
 from explorer.metrics.evaluate import judge_name
 from explorer.render import grid
@@ -170,10 +170,7 @@ class DirectionStudio:
 
     def cosines(self, name: str, method_a: str, method_b: str) -> dict:
         e = self._entry(name)
-        names = e["names"]
-        a = torch.stack([self.direction(name, method_a, n) for n in names])
-        b = torch.stack([self.direction(name, method_b, n) for n in names])
-        return {"names": names, "matrix": (a @ b.T).numpy()}
+        return {"names": e["names"], "matrix": cosine_matrix(self._dirs(e), e["names"], method_a, method_b)}
 
     @torch.no_grad()
     def vector_arithmetic(self, name: str, attribute: str, seed: int, scale: float = 1.0, n: int = 3000):
