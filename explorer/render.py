@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -26,6 +26,38 @@ def grid(images: torch.Tensor, nrow: int = 8, pad: int = 2, scale: int = 1) -> I
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     return img
+
+
+def _font(size: int = 13):
+    """Pillow's bundled font at a readable size (its bitmap fallback where FreeType is missing)."""
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):
+        return ImageFont.load_default()
+
+
+def label_rows(img: Image.Image, labels: list[str], margin: int = 92) -> Image.Image:
+    """A grid with `labels` written in a white margin on its left, one per row, centred on the row."""
+    out = Image.new(img.mode if img.mode in ("RGB", "L") else "RGB", (img.width + margin, img.height), "white")
+    out.paste(img, (margin, 0))
+    draw, font = ImageDraw.Draw(out), _font()
+    row_h = img.height / max(len(labels), 1)
+    for i, text in enumerate(labels):
+        draw.text((margin - 6, (i + 0.5) * row_h), text, fill=0 if out.mode == "L" else (40, 40, 40), font=font,
+                  anchor="rm")
+    return out
+
+
+def label_columns(img: Image.Image, labels: list[str], band: int = 18) -> Image.Image:
+    """A strip with `labels` written in a white band under it, one centred under each column."""
+    out = Image.new(img.mode if img.mode in ("RGB", "L") else "RGB", (img.width, img.height + band), "white")
+    out.paste(img, (0, 0))
+    draw, font = ImageDraw.Draw(out), _font(12)
+    col_w = img.width / max(len(labels), 1)
+    for i, text in enumerate(labels):
+        draw.text(((i + 0.5) * col_w, img.height + band / 2), text, fill=0 if out.mode == "L" else (40, 40, 40),
+                  font=font, anchor="mm")
+    return out
 
 
 def upscale(image: torch.Tensor, size: int = 256) -> Image.Image:

@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from explorer.errors import CheckpointError, ConfigError, ExplorerError
 from explorer.latent import interpolate_path, truncate
-from explorer.render import grid, save_gif, scatter, upscale
+from explorer.render import grid, label_columns, save_gif, scatter, upscale
 from explorer.training.checkpoint import checkpoints_dir, list_model_names, load_generator, read_config
 
 Z_LIMIT = 10.0        # |z| beyond this is far outside N(0, I) (sliders span -3..3): refused, not clamped
@@ -89,6 +89,25 @@ def check_z(model, z) -> torch.Tensor:
         raise ConfigError(f"z values must lie within +-{Z_LIMIT:g} (the sliders span -3..3); "
                           f"got {np.abs(arr).max():.3g}")
     return torch.from_numpy(arr.astype(np.float32))[None]
+
+
+SEED_RULE = f"a seed is a whole number from 0 to {2**32 - 1}"
+
+
+def check_seed(seed) -> int:
+    """One rule for every seed from outside (the UI's boxes, the API, the CLI): a whole number in 0..2^32-1;
+    anything else (-5, 1.5, 1e20, letters, NaN, True) is refused with the same message."""
+    value = seed
+    if isinstance(seed, str):
+        text = seed.strip()
+        value = int(text) if text.isdigit() else None
+    elif isinstance(seed, bool) or not isinstance(seed, (int, float, np.integer, np.floating)):
+        value = None
+    elif isinstance(seed, (float, np.floating)):
+        value = int(seed) if np.isfinite(seed) and float(seed).is_integer() else None
+    if value is None or not 0 <= int(value) < 2**32:
+        raise ConfigError(f"{SEED_RULE}; got {seed!r}")
+    return int(value)
 
 
 def check_label(model, label) -> int | None:
@@ -191,26 +210,35 @@ class Renderer:
             cutoff = time.time() - 300
             for p in self.scratch.glob("*"):
                 try:
-                    if p.stat().st_mtime < cutoff:
-                        p.unlink()
+                    if p.stat().st_mtime < cutoff:   # PNGs, and the folders that hold a named GIF each
+                        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
                 except OSError:
                     pass
         return path
 
     # ---- strips ----
     @torch.inference_mode()
-    def sweep(self, name: str, z, dim: int, label=None, cat=None, cont=None, n: int = 7) -> Image.Image:
+    def sweep(self, name: str, z, dim: int, label=None, cat=None, cont=None, n: int = 7,
+              labelled: bool = False) -> Image.Image:
         """What one z-dimension does: the same z with that entry set to -3 ... +3. For an InfoGAN, dims past
-        z go on to its codes (see sweep_names): a continuous code from -2 to 2, then every categorical value."""
+        z go on to its codes (see sweep_names): a continuous code from -2 to 2, then every categorical value.
+        labelled: each picture's value written under it."""
         model = self.models.get(name)
         zt = check_z(model, z)
         names = sweep_names(model)
         if not isinstance(dim, (int, float)) or not float(dim).is_integer() or not 0 <= int(dim) < len(names):
             raise ConfigError(f"dimension must be in 0..{len(names) - 1}")
         if int(dim) >= model.z_dim:
-            return self._code_sweep(model, zt, int(dim) - model.z_dim, cat, cont, n)
+            strip, values = self._code_sweep(model, zt, int(dim) - model.z_dim, cat, cont, n)
+        else:
+            strip, values = self._z_sweep(model, zt, int(dim), label, cat, cont, n)
+        return label_columns(strip, values) if labelled else strip
+
+    def _z_sweep(self, model, zt, dim: int, label, cat, cont, n: int) -> tuple[Image.Image, list[str]]:
         zs = zt.repeat(n, 1)
-        zs[:, int(dim)] = torch.linspace(-3, 3, n)
+        ticks = torch.linspace(-3, 3, n)
+        zs[:, dim] = ticks
+        values = [f"{float(t):+.3g}".replace("+0", "0") for t in ticks]
         if model.is_points:  # one small cloud per value, the point for it ringed
             cells = [self._points_view(model, zs[i:i + 1], STRIP_CELL) for i in range(n)]
             strip = Image.new("RGB", (n * (STRIP_CELL + 4) + 4, STRIP_CELL + 8), "white")
@@ -219,29 +247,33 @@ class Renderer:
                 x0 = 4 + i * (STRIP_CELL + 4)
                 strip.paste(c, (x0, 4))
                 draw.rectangle([x0 - 1, 3, x0 + STRIP_CELL, STRIP_CELL + 4], outline=(200, 200, 200))
-            return strip
+            return strip, values
         k = check_label(model, label)
         codes = codes_tensor(model, cat, cont)
         x = model.generate(zs, None if k is None else torch.full((n,), k), None if codes is None else codes.repeat(n, 1))
-        return grid(x, nrow=n, scale=max(1, STRIP_CELL // x.shape[-1]))
+        return grid(x, nrow=n, scale=max(1, STRIP_CELL // x.shape[-1])), values
 
-    def _code_sweep(self, model, zt, which: int, cat, cont, n: int) -> Image.Image:
+    def _code_sweep(self, model, zt, which: int, cat, cont, n: int) -> tuple[Image.Image, list[str]]:
         c = model.cfg
         codes = codes_tensor(model, cat, cont)
         if which < c.cont_codes:
             codes = codes.repeat(n, 1)
-            codes[:, c.cat_codes + which] = torch.linspace(-2, 2, n)
+            ticks = torch.linspace(-2, 2, n)
+            codes[:, c.cat_codes + which] = ticks
+            values = [f"{float(t):+.2g}".replace("+0", "0") for t in ticks]
         else:  # every categorical value, the continuous codes as set
             n = c.cat_codes
             codes = codes.repeat(n, 1)
             codes[:, :n] = torch.eye(n)
+            values = [f"code {k}" for k in range(n)]
         x = model.generate(zt.repeat(n, 1), None, codes)
-        return grid(x, nrow=n, scale=max(1, STRIP_CELL // x.shape[-1]))
+        return grid(x, nrow=n, scale=max(1, STRIP_CELL // x.shape[-1])), values
 
     @torch.inference_mode()
     def interpolate(self, name: str, zs: list, labels: list | None, steps: int, method: str,
-                    class_blend: bool = False) -> tuple[Image.Image, str, torch.Tensor]:
-        """A path through K latents (and classes): (strip image, GIF path, frames N x C x H x W)."""
+                    class_blend: bool = False, gif_name: str = "interpolation.gif") -> tuple[Image.Image, str, torch.Tensor]:
+        """A path through K latents (and classes): (strip image, GIF path, frames N x C x H x W). The GIF is
+        saved as `gif_name` (in a folder of its own), the name a browser downloads it under."""
         model = self.models.get(name)
         if model.is_points:
             raise ConfigError("interpolation draws images; this is a 2-D point model")
@@ -266,24 +298,19 @@ class Renderer:
         frames = model.net(path, cond)
         per_row = steps if steps <= 16 else (steps + 1) // 2   # long paths wrap onto two rows
         strip = grid(frames, nrow=per_row, scale=max(1, 84 // frames.shape[-1]))
-        gif = self._gif(frames)
+        gif = self._gif(frames, gif_name)
         return strip, gif, frames
 
-    def _gif(self, frames: torch.Tensor) -> str:
-        fd, path = tempfile.mkstemp(dir=self.scratch, suffix=".gif")
-        os.close(fd)
+    def _gif(self, frames: torch.Tensor, name: str) -> str:
+        safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(name).name)[:120] or "interpolation.gif"
+        path = Path(tempfile.mkdtemp(dir=self.scratch)) / (safe if safe.endswith(".gif") else safe + ".gif")
         save_gif(frames, path)
-        return path
+        return str(path)
 
     def seed_z(self, name: str, seed, truncation: float | None = None) -> list[float]:
         """The z a seed stands for (optionally truncated), as a plain list for gr.State and the API."""
         model = self.models.get(name)
-        try:
-            seed = int(seed)
-        except (TypeError, ValueError, OverflowError):
-            raise ConfigError(f"seed must be a whole number, got {seed!r}") from None
-        if not 0 <= seed < 2**32:
-            raise ConfigError(f"seed must be between 0 and {2**32 - 1}")
+        seed = check_seed(seed)
         z = truncate(model.sample_z(1, seed), truncation or None, seed)
         return [round(float(v), 6) for v in z[0]]
 
@@ -298,4 +325,4 @@ def public_message(err: Exception, root: Path | None, audience: bool) -> str:
     return msg
 
 
-__all__ = ["CheckpointError", "ModelCache", "Renderer", "Z_LIMIT", "check_label", "check_z", "public_message"]
+__all__ = ["CheckpointError", "ModelCache", "Renderer", "SEED_RULE", "Z_LIMIT", "check_label", "check_seed", "check_z", "public_message"]

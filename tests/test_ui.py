@@ -80,8 +80,8 @@ def raw_call(url: str, api: str, data: list) -> tuple[str, str]:
     """Gradio's HTTP call protocol by hand (json.dumps writes NaN/Infinity, which gradio_client refuses to send)."""
     import json
     import httpx
-    r = httpx.post(f"{url}gradio_api/call/{api}", data=json.dumps({"data": data}),
-                      headers={"Content-Type": "application/json"}, timeout=30)
+    r = httpx.post(f"{url}gradio_api/call/{api}", content=json.dumps({"data": data}),
+                   headers={"Content-Type": "application/json"}, timeout=30)
     r.raise_for_status()
     stream = httpx.get(f"{url}gradio_api/call/{api}/{r.json()['event_id']}", timeout=30).text
     events = [ln[len("event: "):] for ln in stream.splitlines() if ln.startswith("event: ")]

@@ -13,7 +13,8 @@ from explorer.latent.edit import (METHODS_SHOWN, clamp_strength, compute_directi
                                   load_pc_names, pick_pc, probabilities, rename_pc, save_pc_names, saved_directions)
 from explorer.latent.judges import NO_ATTRIBUTES, attribute_judge, kept
 from explorer.metrics.evaluate import judge_name
-from explorer.render import grid
+from explorer.render import grid, label_rows
+from explorer.renderer import check_seed
 from explorer.training.checkpoint import save_directions
 
 
@@ -106,7 +107,7 @@ class DirectionStudio:
         model, judge = e["model"], e["judge"]
         d = get_direction(self._dirs(e), "pca", f"pc{int(k)}", model, e["names"], e["pc_names"])  # may compute
         strength, _ = clamp_strength(float(strength))
-        z = torch.cat([model.sample_z(1, int(s)) for s in seeds])
+        z = torch.cat([model.sample_z(1, check_seed(s)) for s in seeds])
         steps = torch.linspace(-strength, strength, 5)
         with torch.no_grad():
             img = grid(model.generate((z[:, None] + steps[None, :, None] * d).reshape(-1, model.z_dim)), nrow=5,
@@ -128,17 +129,31 @@ class DirectionStudio:
         strength, clamped = clamp_strength(float(strength))
         if not methods:
             raise ConfigError("choose at least one method")
-        dirs = {m: self.direction(name, m, attribute if m != "pca" else "pc0", penalty) for m in methods}
-        z = torch.cat([model.sample_z(1, int(s)) for s in seeds])
+        # pca walks the PC chosen for this attribute (pick_pc), the one the status line names
+        dirs = {m: self.direction(name, m, attribute, penalty) for m in methods}
+        z = torch.cat([model.sample_z(1, check_seed(s)) for s in seeds])
         with torch.inference_mode():
             rows, probs = [model.generate(z)], {"original": probabilities(model, judge, z)[0]}
             for m, d in dirs.items():
                 rows.append(model.generate(z + strength * d))
                 probs[m] = probabilities(model, judge, z[:1] + strength * d)[0]
-        img = grid(torch.cat(rows), nrow=len(seeds), scale=3)
+        img = label_rows(grid(torch.cat(rows), nrow=len(seeds), scale=3), ["original", *dirs])
         table = [{"attribute": a, "probability": round(float(p[i]), 4), "method": k}
                  for k, p in probs.items() for i, a in enumerate(e["names"])]
         return img, table, clamped, strength
+
+    @torch.no_grad()
+    def seeds_lacking(self, name: str, attribute: str, n: int = 6, start: int = 1, scan: int = 256) -> list[int]:
+        """The first n seeds from `start` whose faces the judge says lack the attribute (probability < 0.5), so
+        an edit that adds it has something to add; topped up with the next seeds when too few lack it."""
+        e = self._entry(name)
+        if attribute not in e["names"]:
+            raise ConfigError(f"unknown attribute '{attribute}' (known: {', '.join(e['names'])})")
+        seeds = list(range(start, start + scan))
+        z = torch.cat([e["model"].sample_z(1, s) for s in seeds])
+        p = probabilities(e["model"], e["judge"], z)[:, e["names"].index(attribute)]
+        lacking = [s for s, q in zip(seeds, p.tolist()) if q < 0.5][:n]
+        return lacking + [s for s in seeds if s not in lacking][: n - len(lacking)]
 
     def entanglement(self, name: str, method: str, strength: float = 2.0, n: int = 64) -> dict:
         """Row a: mean change of every attribute's probability per unit change of a's own, along a's direction."""
@@ -187,7 +202,7 @@ class DirectionStudio:
         if has.all() or not has.any():
             raise ConfigError(f"every sample (or none) has {attribute}: no difference of means to take")
         delta = torch.from_numpy(z_all[has].mean(0) - z_all[~has].mean(0))
-        z = model.sample_z(1, int(seed))
+        z = model.sample_z(1, check_seed(seed))
         scale, _ = clamp_strength(float(scale))
         steps = torch.linspace(0, scale, 5)[:, None]
         return grid(model.generate(z + steps * delta[None]), nrow=5, scale=3)

@@ -190,7 +190,7 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
     save(final)
     if dist.is_main and callback is not None:
         callback({"step": step, "total_steps": cfg.steps, "elapsed": elapsed, "metrics": last_metrics,
-                  "state": state, "samples": None})
+                  "state": state, "samples": task.preview()})   # a run shorter than sample_every shows its result
     task = stream = None  # DDP wrappers hold the process group: free them before it is destroyed
     import gc
     gc.collect()

@@ -10,11 +10,20 @@ from explorer.ui import directions, explore, interpolate, playground, train
 from explorer.ui.common import AppContext, guarded
 
 CSS = """
-#explore-image img { width: 100% !important; height: 320px !important; object-fit: contain;
+#explore-image img { width: 100% !important; height: 250px !important; object-fit: contain;
                      image-rendering: pixelated; }
+#app-title h2 { margin: 0 0 2px 0; }
+.hint p { font-size: var(--text-sm); color: var(--body-text-color-subdued); margin: 0; }
 .crisp img { image-rendering: pixelated; }
 .strip img { object-fit: contain !important; max-width: 100%; height: auto !important; }
 """
+
+
+def chain_after(dep, steps, suffix: str):
+    """Run (fn, inputs, outputs) steps one after another once the event `dep` has finished."""
+    for fn, inputs, outputs in steps:
+        dep = dep.then(fn, inputs, outputs, api_name=f"{fn.__name__}_{suffix}", api_visibility="undocumented")
+    return dep
 
 
 def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_data=()) -> gr.Blocks:
@@ -30,14 +39,15 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
     default = "digits-cdcgan" if "digits-cdcgan" in names else (names[0] if names else None)
     # every render lands in Gradio's file cache: sweep copies older than an hour, every ten minutes
     with gr.Blocks(title="Latent Explorer", delete_cache=(600, 3600)) as demo:
-        gr.Markdown("# Latent Explorer\nSee inside a GAN: every picture is drawn live from a vector z.")
+        gr.Markdown("## Latent Explorer\nSee inside a GAN: every picture is drawn live from a vector z.",
+                    elem_id="app-title")
         with gr.Tabs():
             with gr.Tab("Explore", id="explore"):
                 ex = explore.build(ctx, default)
             with gr.Tab("Interpolate", id="interpolate"):
                 interpolate.build(ctx, ex)
             with gr.Tab("Directions", id="directions"):
-                on_load_dirs = directions.build(ctx)
+                on_load_dirs, dirs_model = directions.build(ctx)
             with gr.Tab("Playground", id="playground"):
                 play = playground.build(ctx)
             if jobs is not None:  # participants (--audience) never see training
@@ -60,9 +70,19 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
             return gr.FileData(path=path, orig_name="render.png", mime_type="image/png")
 
         gr.api(render, api_name="render", concurrency_limit=4)
-        if default:
-            for fn, inputs, outputs in ex["on_load"] + on_load_dirs + play["on_load"]:  # first paint: same functions as the events
-                demo.load(fn, inputs, outputs, api_name=f"load_{fn.__name__}", api_visibility="undocumented")
+        for chain in ex["after_model"]:    # e.g. Interpolate redraws its path once Explore has the new model
+            chain_after(ex["model_event"], chain, "after_model")
+        # a page loaded after a model was trained (in any session) lists it: the choices are read per page
+        model_lists = [ex["model"], dirs_model]
+        demo.load(lambda: [gr.Dropdown(choices=ctx.model_choices())] * len(model_lists), None, model_lists,
+                  api_name="load_model_lists", api_visibility="undocumented")
+        if default:  # first paint: the same functions as the events, chained the same way
+            select, *other_loads = ex["on_load"]
+            chain_after(demo.load(*select, api_name="load_select_model", api_visibility="undocumented"),
+                        [step for chain in ex["after_model"] for step in chain], "on_load")
+            for fn, inputs, outputs, *then in other_loads + on_load_dirs + play["on_load"]:
+                dep = demo.load(fn, inputs, outputs, api_name=f"load_{fn.__name__}", api_visibility="undocumented")
+                chain_after(dep, then[0] if then else [], "on_load")
     demo.explorer_context = ctx
     demo.jobs = jobs
     return demo

@@ -32,6 +32,24 @@ def guarded(ctx: AppContext):
     return deco
 
 
+def validator(*rules):
+    """An event's `validator=`: one rule per input (None: anything goes), each a check that raises ExplorerError.
+    Gradio runs it before the event and, when a rule refuses, shows the message beside that input and leaves
+    every output as it was (a plain gr.Error would put red "Error" badges over the picture and the sliders).
+    The same check runs inside the service, so the API refuses the same values with the same words."""
+    def validate(*values):
+        out = []
+        for rule, value in zip(rules, values):
+            try:
+                if rule is not None:
+                    rule(value)
+                out.append(gr.validate(True, ""))
+            except ExplorerError as e:
+                out.append(gr.validate(False, str(e)))
+        return out + [gr.validate(True, "")] * (len(values) - len(out))
+    return validate
+
+
 def explainer(text: str) -> None:
     with gr.Accordion("What am I seeing?", open=False):
         gr.Markdown(text)

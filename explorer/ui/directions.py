@@ -7,7 +7,8 @@ import pandas as pd
 
 from explorer.errors import ConfigError
 from explorer.latent.studio import METHODS_SHOWN, NO_ATTRIBUTES, DirectionStudio
-from explorer.ui.common import AppContext, explainer, guarded
+from explorer.renderer import check_seed
+from explorer.ui.common import AppContext, explainer, guarded, validator
 from explorer.ui.interpolate import parse_seeds
 
 HELP = """
@@ -37,21 +38,49 @@ SHORT = {"original": "orig", "gradient": "grad", "penalized": "pen", "boundary":
          "pca": "pca"}
 
 
+def bar_label(attribute: str, method: str) -> str:
+    return f"{attribute} · {SHORT.get(method, method)}"
+
+
 def meter_frame(table: list[dict]) -> tuple[pd.DataFrame, list[str]]:
     """The side-effect meter's bars, one per (attribute, method), side by side: Gradio's BarPlot stacks bars
     that share an x value, which would add probabilities up, so each bar gets its own x label ("Smiling ·
     grad") and the labels are ordered attribute by attribute. Returns (frame, the x order)."""
     df = pd.DataFrame(table)
-    df["bar"] = df["attribute"] + " · " + df["method"].map(lambda m: SHORT.get(m, m))
+    df["bar"] = [bar_label(a, m) for a, m in zip(df["attribute"], df["method"])]
     attrs = list(dict.fromkeys(df["attribute"]))
     order = df.assign(a=df["attribute"].map(attrs.index)).sort_values("a", kind="stable")["bar"].tolist()
     return df, order
 
 
-def _matrix_frame(m: dict) -> pd.DataFrame:
+def meter_order(names: list[str]) -> list[str]:
+    """Every bar the meter can show for a model, attribute by attribute. It is set when the model changes and
+    never together with the bars: in Gradio 6.31 a BarPlot update carrying both a new `sort` and new data
+    draws the previous data (the meter then lagged one edit behind the pictures)."""
+    return [bar_label(a, m) for a in names for m in ("original", *METHODS_SHOWN)]
+
+
+HEAT_NEG, HEAT_POS = np.array([33, 102, 172]), np.array([178, 24, 43])   # blue below 0, red above: a diverging map
+
+
+def heat_colour(v: float, scale: float) -> str:
+    """CSS for one matrix cell: white at 0, deeper blue or red towards -scale and +scale; blank cells stay white."""
+    if not np.isfinite(v):
+        return ""
+    t = min(abs(v) / scale, 1.0)
+    rgb = (255 * (1 - t) + (HEAT_POS if v > 0 else HEAT_NEG) * t).round().astype(int)
+    ink = "white" if t > 0.6 else "black"
+    return f"background-color: rgb({rgb[0]}, {rgb[1]}, {rgb[2]}); color: {ink}"
+
+
+def _matrix_frame(m: dict):
+    """A matrix as a heatmap table centred on 0 (a pandas Styler, which gr.Dataframe draws with its colours)."""
     # float64 before rounding: a float32 0.66 is shown as 0.6600000262260437
-    return pd.DataFrame(np.asarray(m["matrix"], dtype=np.float64).round(2), columns=m["names"],
-                        index=m["names"]).reset_index(names="edited")
+    values = np.asarray(m["matrix"], dtype=np.float64).round(2)
+    df = pd.DataFrame(values, columns=m["names"], index=m["names"]).reset_index(names="edited")
+    scale = max(1.0, float(np.nanmax(np.abs(values)))) if np.isfinite(values).any() else 1.0
+    return df.style.map(lambda v: heat_colour(v, scale), subset=list(m["names"])).format(
+        "{:.2f}", subset=list(m["names"]), na_rep="")
 
 
 def build(ctx: AppContext):
@@ -73,16 +102,19 @@ def build(ctx: AppContext):
                                  info="How far to move along each (unit-length) direction in z.")
             penalty = gr.Slider(0, 20, 1, step=0.5, label="Penalty weight (penalized)",
                                 info="How much changing the other attributes costs the penalized method.")
-            seeds = gr.Textbox("1, 2, 3, 4, 5, 6", label="Seeds", info="The pictures to edit (2 to 8 seeds).")
+            seeds = gr.Textbox("1, 2, 3, 4, 5, 6", label="Seeds",
+                               info="The pictures to edit (2 to 8 seeds). Picking an attribute fills in the first "
+                                    "seeds whose faces lack it, so there is something to add; type your own after.")
             recompute = gr.Button("Recompute directions", size="sm", visible=not ctx.audience)
             status = gr.Markdown()
         with gr.Column(scale=2):
-            strips = gr.Image(label="Top: originals. Then one row per method.", format="png", type="pil",
-                              interactive=False, elem_classes="crisp")
+            strips = gr.Image(label="Top: originals. Then one row per method, named on the left.", format="png",
+                              type="pil", interactive=False, elem_classes="crisp", elem_id="direction-edits")
             meter = gr.BarPlot(x="bar", y="probability", color="method", label="Side-effect meter "
                                "(first face): every attribute's probability, one bar per method",
                                x_title="attribute · method", y_lim=[0, 1], x_label_angle=-60, height=400,
-                               colors_in_legend=[])  # the labels name the methods; a legend would be clipped
+                               colors_in_legend=[],  # the labels name the methods; a legend would be clipped
+                               sort=meter_order(studio.names(default)) if default else None, elem_id="meter")
     with gr.Accordion("Entanglement: what each edit changes, against the data's correlations", open=False):
         matrix_method = gr.Radio(["gradient", "penalized", "boundary", "conditional"], value="gradient",
                                  label="Method for the entanglement matrix",
@@ -93,9 +125,12 @@ def build(ctx: AppContext):
                               info="Cosine similarity of each attribute's gradient direction (rows) with this "
                                    "method's directions (columns): 1 on the diagonal means the methods agree.")
         show = gr.Button("Compute matrices", size="sm")
-        ent = gr.Dataframe(label="Entanglement matrix")
-        corr = gr.Dataframe(label="Attribute correlation in the training data")
-        cos = gr.Dataframe(label="Cosine similarity of directions: gradient (rows) vs the chosen method (columns)")
+        matrices_hint = gr.Markdown("*Press **Compute matrices** to fill the three tables: red above 0, blue "
+                                    "below, white near 0.*")
+        ent = gr.Dataframe(label="Entanglement matrix", visible=False, elem_id="entanglement")
+        corr = gr.Dataframe(label="Attribute correlation in the training data", visible=False)
+        cos = gr.Dataframe(label="Cosine similarity of directions: gradient (rows) vs the chosen method (columns)",
+                           visible=False)
     with gr.Accordion("Principal directions (pca): see what each does, then name it", open=False) as pc_box:
         gr.Markdown("PCA finds the directions along which the generator's early layer varies most, without "
                     "any labels, so they come unnamed. Walk one (each row: a seed from -strength to +strength, "
@@ -120,7 +155,8 @@ def build(ctx: AppContext):
         gr.Markdown("Mean z of samples *with* the attribute minus mean z of those *without*, added in five "
                     "steps to one face: the oldest way to find a direction.")
         with gr.Row():
-            arith_seed = gr.Number(7, precision=0, label="Seed", info="The face to add the difference to.")
+            arith_seed = gr.Number(7, label="Seed", info="The face to add the difference to (picking an "
+                                   "attribute picks a face without it).")
             arith_scale = gr.Slider(0, 6, 3, step=0.5, label="Scale", info="How many times the difference.")
             arith_go = gr.Button("Add the difference")
         arith = gr.Image(label="0 ... scale x (mean with - mean without)", type="pil", interactive=False,
@@ -128,12 +164,21 @@ def build(ctx: AppContext):
 
     def attributes_for(name):
         if not name or not studio.supports(name):
-            return gr.Dropdown(choices=[], value=None), NO_ATTRIBUTES, gr.Slider(), ""
+            return gr.Dropdown(choices=[], value=None), NO_ATTRIBUTES, gr.Slider(), "", gr.BarPlot()
         names = studio.names(name)
         return (gr.Dropdown(choices=names, value=names[0]), "",
-                gr.Slider(maximum=studio.pc_count(name) - 1, value=0), pc_label_of(name, 0))
+                gr.Slider(maximum=studio.pc_count(name) - 1, value=0), pc_label_of(name, 0),
+                gr.BarPlot(sort=meter_order(names)))   # the order only: the bars come with the edit
 
-    model.change(guard(attributes_for), model, [attribute, note, pc, pc_label], api_name="direction_attributes")
+    model_outputs = [attribute, note, pc, pc_label, meter]
+
+    @guard
+    def seeds_for(name, attr):
+        """Seeds whose faces lack the attribute: the edit strip's six and the vector-arithmetic face."""
+        if not name or not attr or not studio.supports(name):
+            return gr.skip(), gr.skip()
+        found = studio.seeds_lacking(name, attr, n=7)
+        return ", ".join(map(str, found[:6])), found[6]
 
     @guard
     def edit(name, attr, meths, s, w, seeds_text):
@@ -143,12 +188,19 @@ def build(ctx: AppContext):
         msg = f"Strength clamped to {used:g}: beyond that z leaves the region the generator knows." if clamped else ""
         if "pca" in meths:
             msg = " ".join([msg, f"The pca row walks {studio.pca_choice(name, attr)}."]).strip()
-        frame, order = meter_frame(table)
-        return img, gr.BarPlot(frame, sort=order), msg
+        return img, meter_frame(table)[0], msg
 
-    gr.on([attribute.change, methods.change, strength.release, penalty.release, seeds.submit], edit,
-          [model, attribute, methods, strength, penalty, seeds], [strips, meter, status], api_name="edit",
-          trigger_mode="always_last")
+    edit_inputs, edit_outputs = [model, attribute, methods, strength, penalty, seeds], [strips, meter, status]
+    check_seeds = validator(None, None, None, None, None, parse_seeds)
+    # a new model or a picked attribute: seeds that lack it, then the edit (one chain, so the edit sees them)
+    follow_ups = [(seeds_for, [model, attribute], [seeds, arith_seed]), (edit, edit_inputs, edit_outputs)]
+    model.change(guard(attributes_for), model, model_outputs, api_name="direction_attributes").then(
+        seeds_for, [model, attribute], [seeds, arith_seed], api_name="direction_seeds_for_model").then(
+        edit, edit_inputs, edit_outputs, api_name="edit_for_model", api_visibility="undocumented")
+    attribute.input(seeds_for, [model, attribute], [seeds, arith_seed], api_name="direction_seeds").then(
+        edit, edit_inputs, edit_outputs, api_name="edit_for_attribute", api_visibility="undocumented")
+    gr.on([methods.change, strength.release, penalty.release, seeds.submit], edit, edit_inputs,
+          [strips, meter, status], api_name="edit", trigger_mode="always_last", validator=check_seeds)
 
     def instructor_only(what):
         if ctx.audience:   # participants share one server: what is saved beside a model is the instructor's
@@ -165,10 +217,12 @@ def build(ctx: AppContext):
     def matrices(name, method, other):
         if not name:
             raise ConfigError(NO_ATTRIBUTES)
-        return (_matrix_frame(studio.entanglement(name, method)), _matrix_frame(studio.data_correlation(name)),
-                _matrix_frame(studio.cosines(name, "gradient", other)))
+        return (gr.Markdown(visible=False),
+                *(gr.Dataframe(_matrix_frame(m), visible=True) for m in (
+                    studio.entanglement(name, method), studio.data_correlation(name),
+                    studio.cosines(name, "gradient", other))))
 
-    show.click(matrices, [model, matrix_method, cos_method], [ent, corr, cos], api_name="entanglement")
+    show.click(matrices, [model, matrix_method, cos_method], [matrices_hint, ent, corr, cos], api_name="entanglement")
 
     def pc_label_of(name, k):
         return studio.pc_names(name).get(f"pc{int(k)}", "") if name and studio.supports(name) else ""
@@ -184,7 +238,8 @@ def build(ctx: AppContext):
         return img, pd.DataFrame(effects), pc_label_of(name, k)
 
     gr.on([pc_box.expand, pc.release, pc_strength.release], walk_pc, [model, pc, pc_strength, seeds],
-          [pc_img, pc_effects, pc_label], api_name="walk_pc", trigger_mode="always_last")
+          [pc_img, pc_effects, pc_label], api_name="walk_pc", trigger_mode="always_last",
+          validator=validator(None, None, None, parse_seeds))
 
     @guard
     def save_pc(name, k, label):
@@ -199,5 +254,6 @@ def build(ctx: AppContext):
             raise ConfigError(NO_ATTRIBUTES)
         return studio.vector_arithmetic(name, attr, seed, scale)
 
-    arith_go.click(arithmetic, [model, attribute, arith_seed, arith_scale], arith, api_name="vector_arithmetic")
-    return [(attributes_for, model, [attribute, note, pc, pc_label])]
+    arith_go.click(arithmetic, [model, attribute, arith_seed, arith_scale], arith, api_name="vector_arithmetic",
+                   validator=validator(None, None, check_seed, None))
+    return [(attributes_for, model, model_outputs, follow_ups)], model

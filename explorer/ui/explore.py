@@ -5,8 +5,8 @@ import random
 
 import gradio as gr
 
-from explorer.ui.common import AppContext, explainer, guarded
-from explorer.renderer import sweep_names
+from explorer.renderer import check_seed, sweep_names
+from explorer.ui.common import AppContext, explainer, guarded, validator
 
 PAGE = 8  # sliders shown at once
 
@@ -50,8 +50,8 @@ def build(ctx: AppContext, default_model: str | None):
             refresh = gr.Button("Refresh model list", size="sm")
             summary = gr.Markdown()
             with gr.Row():
-                seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=2**32 - 1,
-                                 info="Which random z to start from; the same seed is the same picture.")
+                seed = gr.Number(0, label="Seed", info="Which random z to start from (a whole number, 0 to "
+                                 f"{2**32 - 1}); the same seed is the same picture. Enter to apply.")
             with gr.Row():
                 rand = gr.Button("Random seed", size="sm")
                 reset = gr.Button("Reset sliders", size="sm")
@@ -67,22 +67,24 @@ def build(ctx: AppContext, default_model: str | None):
                               info="0 = off. Redraw z entries larger than this: typical but less varied pictures.")
             page = gr.Dropdown([], value=None, type="index", label="Which z dimensions",
                                info=f"z has many entries; the sliders show {PAGE} at a time.")
+            sweep_dim = gr.Dropdown([], value=None, type="index", label="Sweep dimension",
+                                    info="The strip shows this entry of z from -3 to +3, all else fixed. InfoGAN "
+                                         "models also list their codes: compare a code's strip with a z entry's.")
+        # image and strip in the middle, the sliders on the right: all three fit a 1366x768 laptop screen
         with gr.Column(scale=2, min_width=320):
-            image = gr.Image(label="Generated image", format="png", type="filepath", height=340,
+            image = gr.Image(label="Generated image", format="png", type="filepath", height=290,
                              interactive=False, buttons=["download"], elem_id="explore-image")
+            strip = gr.Image(label="What the sweep dimension does, left to right (its value under each)",
+                             format="png", type="filepath", interactive=False, height=120,
+                             elem_classes="crisp strip", elem_id="explore-strip")
+        with gr.Column(scale=2, min_width=360):
+            gr.Markdown("Each slider is one entry of z: drag it and the picture follows.", elem_classes="hint")
             sliders = []
             with gr.Row(equal_height=False):
-                for half in range(2):  # two columns of sliders, so the image and all of them fit one screen
-                    with gr.Column(min_width=220):
-                        sliders += [gr.Slider(-3, 3, 0, step=0.01, label=f"z[{i}]", elem_classes="zslider",
-                                              info="One entry of z; drag it and the picture follows.")
+                for half in range(2):
+                    with gr.Column(min_width=170):
+                        sliders += [gr.Slider(-3, 3, 0, step=0.01, label=f"z[{i}]", elem_classes="zslider")
                                     for i in range(half * PAGE // 2, (half + 1) * PAGE // 2)]
-    with gr.Row():
-        sweep_dim = gr.Dropdown([], value=None, type="index", label="Sweep dimension", scale=1,
-                                info="The strip shows this entry of z from -3 to +3, all else fixed. "
-                                     "InfoGAN models also list their codes: compare a code's strip with a z entry's.")
-        strip = gr.Image(label="What it does, left to right", format="png", type="filepath",
-                         interactive=False, scale=4, height=130, elem_classes="crisp")
 
     def sliders_for(st):
         base = st["page"] * PAGE
@@ -94,14 +96,14 @@ def build(ctx: AppContext, default_model: str | None):
         return r.save(r.image(st["model"], st["z"], st["label"], st["cat"], st["cont"]))
 
     def draw_strip(st, dim):
-        return r.save(r.sweep(st["model"], st["z"], dim or 0, st["label"], st["cat"], st["cont"]))
+        return r.save(r.sweep(st["model"], st["z"], dim or 0, st["label"], st["cat"], st["cont"], labelled=True))
 
     @guard
     def select_model(name, seed_v, trunc_v):
         if not name:
             raise gr.Error("No models found: train one (python -m explorer train --preset ...) or pass --checkpoints")
         m = r.models.get(name)
-        seed_v = int(seed_v or 0)
+        seed_v = check_seed(0 if seed_v is None else seed_v)
         z = r.seed_z(name, seed_v, trunc_v)
         st = _state(name, seed_v, z, 0 if m.num_classes else None, 0 if m.cfg.cat_codes else None,
                     [0.0] * m.cfg.cont_codes)
@@ -122,19 +124,19 @@ def build(ctx: AppContext, default_model: str | None):
                 *sliders_for(st)]
 
     model_outputs = [state, summary, image, strip, label, cat, *cont, page, sweep_dim, *sliders]
-    gr.on([model.change], select_model, [model, seed, trunc], model_outputs, api_name="select_model")
+    model_event = gr.on([model.change], select_model, [model, seed, trunc], model_outputs, api_name="select_model")
 
     @guard
     def new_seed(st, seed_v, trunc_v, dim):
         if st is None:
             raise gr.Error("Pick a model first")
         z = r.seed_z(st["model"], seed_v, trunc_v)
-        st = {**st, "seed": int(seed_v), "z": z}
+        st = {**st, "seed": check_seed(seed_v), "z": z}
         return [st, draw(st), draw_strip(st, dim), *sliders_for(st)]
 
     seed_outputs = [state, image, strip, *sliders]
     gr.on([seed.submit, reset.click, trunc.release], new_seed, [state, seed, trunc, sweep_dim], seed_outputs,
-          api_name="new_seed")
+          api_name="new_seed", validator=validator(None, check_seed, None, None))
 
     @guard
     def random_seed(st, trunc_v, dim):
@@ -208,4 +210,6 @@ def build(ctx: AppContext, default_model: str | None):
     refresh.click(refresh_models, model, model, api_name="refresh_models")
     return {"state": state, "model": model, "image": image, "sliders": sliders, "select_model": select_model,
             "seed": seed, "trunc": trunc, "refresh": refresh_models, "outputs": model_outputs,
-            "on_load": [(select_model, [model, seed, trunc], model_outputs)]}  # other tabs add theirs
+            "on_load": [(select_model, [model, seed, trunc], model_outputs)],  # other tabs add theirs
+            # steps other tabs chain after a model is selected (and after the first paint), reading its state
+            "model_event": model_event, "after_model": []}

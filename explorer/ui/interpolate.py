@@ -4,7 +4,8 @@ from __future__ import annotations
 import gradio as gr
 
 from explorer.errors import ConfigError
-from explorer.ui.common import AppContext, explainer, guarded
+from explorer.renderer import SEED_RULE, check_seed
+from explorer.ui.common import AppContext, explainer, guarded, validator
 
 HELP = """
 Pick two (or more) points in z and the generator draws the pictures in between. If the pictures change
@@ -24,10 +25,11 @@ The model is the one picked on the Explore tab.
 
 def parse_seeds(text: str, least: int = 2) -> list[int]:
     """'1, 2, 3' -> [1, 2, 3]: the points a path passes through (2 to 8 of them)."""
+    parts = [s for s in str(text).replace(";", ",").split(",") if s.strip()]
     try:
-        seeds = [int(s) for s in str(text).replace(";", ",").split(",") if s.strip()]
-    except ValueError:
-        raise ConfigError(f"seeds must be whole numbers separated by commas, got '{text}'") from None
+        seeds = [check_seed(s) for s in parts]
+    except ConfigError:
+        raise ConfigError(f"{SEED_RULE}, and seeds are separated by commas; got '{text}'") from None
     if not least <= len(seeds) <= 8:
         raise ConfigError(f"give between {least} and 8 seeds, separated by commas")
     return seeds
@@ -45,19 +47,22 @@ def build(ctx: AppContext, explore: dict):
                                     "(with Hold z still: only the first is used).")
             use_current = gr.Checkbox(False, label="Start from the Explore tab's current z",
                                       info="Replaces the first seed with the z your sliders have made.")
-            with gr.Row():
-                from_cls = gr.Dropdown([], type="index", label="From class", visible=False,
+            # the rows themselves hide for unconditional models: hidden pickers inside a shown row leave a gap
+            with gr.Row(visible=False) as class_row:
+                from_cls = gr.Dropdown([], type="index", label="From class",
                                        info="Conditional models: the class at the start.")
-                to_cls = gr.Dropdown([], type="index", label="To class", visible=False,
-                                     info="The class at the end (same as start: only z moves).")
-            with gr.Row():
-                hold = gr.Checkbox(False, label="Hold z still", visible=False,
+                to_cls = gr.Dropdown([], type="index", label="To class",
+                                     info="The class at the end. Same as the start (the default): only z moves.")
+            with gr.Row(visible=False) as class_opts:
+                hold = gr.Checkbox(False, label="Hold z still",
                                    info="Class to class at one fixed z (the first point): only the class changes.")
-                morph = gr.Checkbox(True, label="Morph classes", visible=False,
+                morph = gr.Checkbox(True, label="Morph classes",
                                     info="Blend the class input smoothly rather than switching halfway.")
             method = gr.Radio(["slerp", "lerp"], value="slerp", label="Path",
                               info="slerp follows the sphere random z's live on; lerp a straight line.")
             steps = gr.Slider(2, 32, 10, step=1, label="Steps", info="Pictures along the path (2 to 32).")
+            gr.Markdown("The strip and the GIF follow the Explore tab's model; press Interpolate after changing "
+                        "anything here.", elem_classes="hint")
             go = gr.Button("Interpolate", variant="primary")
         with gr.Column(scale=2):
             strip = gr.Image(label="Strip: start on the left, end on the right", format="png", type="filepath",
@@ -70,20 +75,19 @@ def build(ctx: AppContext, explore: dict):
         try:
             m = r.models.get(name)
         except Exception:
-            return [gr.Markdown("Pick a model on the Explore tab first.")] + [gr.Dropdown(visible=False)] * 2 \
-                + [gr.Checkbox(visible=False)] * 2
+            return [gr.Markdown("Pick a model on the Explore tab first."), gr.Row(visible=False),
+                    gr.Row(visible=False), gr.skip(), gr.skip()]
         ch = list(m.class_names)
         vis = bool(m.num_classes)
         note = f"Model: **{name}** (chosen on the Explore tab)."
         if m.is_points:
             note += " It is a 2-D toy model that draws points, not pictures: there is nothing to interpolate here."
-        return [gr.Markdown(note), gr.Dropdown(choices=ch, value=ch[0] if vis else None, visible=vis),
-                gr.Dropdown(choices=ch, value=ch[-1] if vis else None, visible=vis),
-                gr.Checkbox(visible=vis), gr.Checkbox(visible=vis)]
+        # the same class at both ends, so a two-seeds path changes only z; pick another "To class" to morph
+        return [gr.Markdown(note), gr.Row(visible=vis), gr.Row(visible=vis),
+                gr.Dropdown(choices=ch, value=ch[0] if vis else None),
+                gr.Dropdown(choices=ch, value=ch[0] if vis else None)]
 
-    controls = [model_note, from_cls, to_cls, hold, morph]
-    explore["model"].change(interpolate_controls, explore["model"], controls, api_name="interpolate_controls")
-    explore["on_load"].append((interpolate_controls, explore["model"], controls))
+    controls = [model_note, class_row, class_opts, from_cls, to_cls]
 
     @guard
     def interpolate(st, seeds_text, current, a, b, hold_v, morph_v, method_v, steps_v):
@@ -92,6 +96,8 @@ def build(ctx: AppContext, explore: dict):
             raise gr.Error("Pick a model on the Explore tab first")
         name = st["model"]
         m = r.models.get(name)
+        if m.is_points:
+            return gr.skip(), gr.skip()   # the note says why: a 2-D model draws points, not pictures
         if hold_v and m.num_classes:  # class to class at one z: the first point (or the Explore z)
             zs = [st["z"] if current else r.seed_z(name, parse_seeds(seeds_text, least=1)[0])] * 2
         else:
@@ -103,8 +109,16 @@ def build(ctx: AppContext, explore: dict):
             a = 0 if a is None else a
             b = a if b is None else b
             labels = [a] + [a] * (len(zs) - 2) + [b]
-        img, gif_path, _ = r.interpolate(name, zs, labels, int(steps_v), method_v, class_blend=bool(morph_v))
+        where = "explore-z" if current else "seeds-" + "-".join(map(str, parse_seeds(seeds_text, least=1)))
+        classes = f"-class-{m.class_names[labels[0]]}-to-{m.class_names[labels[-1]]}" if labels else ""
+        img, gif_path, _ = r.interpolate(name, zs, labels, int(steps_v), method_v, class_blend=bool(morph_v),
+                                         gif_name=f"{name}-{where}{classes}-{method_v}.gif")
         return r.save(img), gif_path
 
-    go.click(interpolate, [explore["state"], seeds, use_current, from_cls, to_cls, hold, morph, method, steps],
-             [strip, gif], api_name="interpolate")
+    inputs = [explore["state"], seeds, use_current, from_cls, to_cls, hold, morph, method, steps]
+    check = validator(None, parse_seeds, None, None, None, None, None, None, None)
+    go.click(interpolate, inputs, [strip, gif], api_name="interpolate", validator=check)
+    # a new model (and the first paint) draws the default path at once instead of an empty tab; it waits for
+    # Explore's own select_model, which fills the state the path reads
+    explore["after_model"].append(((interpolate_controls, explore["model"], controls),
+                                   (interpolate, inputs, [strip, gif])))

@@ -5,10 +5,11 @@ import time
 
 import gradio as gr
 
-from explorer.errors import ConfigError, ExplorerError
+from explorer.errors import ExplorerError
 from explorer.render import histogram, plane
 from explorer.training.playground import DISTRIBUTIONS, LOSSES, ToyRun
-from explorer.ui.common import AppContext, curve_frame, explainer, guarded
+from explorer.renderer import check_seed
+from explorer.ui.common import AppContext, curve_frame, explainer, guarded, validator
 
 HELP = """
 Two small GANs (3 layers of 128 units) learn the same 2-D distribution from the same seed, so the only
@@ -41,7 +42,7 @@ PAIRS = {  # a quick choice for the comparison the course makes
 TICK_S = 0.5           # the picture refreshes at most this often while playing
 BUDGET_S = 0.4         # training time per refresh (the rest draws the picture)
 STEP_WORDS = {"both": "critic then generator", "critic": "critic only", "generator": "generator only"}
-CURVE_NAMES = {"loss_d": "D / critic loss", "loss_g": "G loss", "wasserstein": "Wasserstein estimate"}
+CURVE_NAMES = {"loss_d": "D loss", "loss_g": "G loss", "wasserstein": "Wasserstein estimate"}
 LAYERS = ["critic field", "gradient arrows", "z-grid warp", "real points"]
 
 
@@ -53,6 +54,7 @@ class Session:
         if right != "none":
             self.runs.append(ToyRun(distribution, right, seed))
         self.settings = (distribution, left, right, seed)
+        self.playing = True    # Pause sets it False, Play True; a refresh under way reads it when it ends
 
     def advance(self, mode: str, n: int, budget_s: float | None = None) -> int:
         """n steps of `mode` on every run (interleaved in chunks, so both progress alike); stops early when a
@@ -90,7 +92,8 @@ def _frames(sess: Session, layers: list[str]):
         v = run.view()
         img = plane(v, field=show["critic field"], arrows=show["gradient arrows"], warp=show["z-grid warp"],
                     real=show["real points"])
-        rows = [{"step": row["step"], "value": row[key], "series": CURVE_NAMES[key]}
+        names = {**CURVE_NAMES, "loss_d": "D loss" if run.loss_name.startswith("bce") else "critic loss"}
+        rows = [{"step": row["step"], "value": row[key], "series": names[key]}
                 for row in v.history[-600:] for key in CURVE_NAMES if key in row]
         out += [img, _caption(run, v), histogram(v.weights, bound=v.clip), curve_frame(rows)]
     if len(sess.runs) == 1:
@@ -100,54 +103,55 @@ def _frames(sess: Session, layers: list[str]):
 
 def build(ctx: AppContext) -> dict:
     guard = guarded(ctx)
-    gr.Markdown("Small GANs learn 2-D point clouds live. Press **Play**, or step them by hand.")
-    explainer(HELP)
-    with gr.Row():
+    with gr.Row():   # compact, so both fields fit a 1366x768 screen under the controls (the help is below them)
         dist = gr.Dropdown(list(DISTRIBUTIONS), value="8gaussians", label="Data",
-                           info="8 or 25 Gaussian blobs (modes you can count), a ring, a swiss roll.")
-        pair = gr.Dropdown(list(PAIRS), value="BCE vs WGAN-GP", label="Compare",
-                           info="Fills in the two losses below with a classic comparison.")
-        left = gr.Dropdown([(v, k) for k, v in LOSSES.items()], value="bce", label="Left run")
+                           info="Blobs (countable modes), ring, swiss roll.")
+        pair = gr.Dropdown(list(PAIRS), value="BCE vs WGAN-GP", label="Compare", info="A classic pair of losses.")
+        left = gr.Dropdown([(v, k) for k, v in LOSSES.items()], value="bce", label="Left run", info="Its loss.")
         right = gr.Dropdown([(v, k) for k, v in LOSSES.items()] + [("none", "none")], value="wgangp",
-                            label="Right run", info="'none' trains one run, twice as fast.")
-        seed = gr.Number(0, precision=0, minimum=0, label="Seed", info="Both runs start from the same seed.")
-    with gr.Row():
-        play = gr.Button("Play", variant="primary")
-        pause = gr.Button("Pause")
-        step_both = gr.Button("Step (D then G)")
-        step_d = gr.Button("Step D only")
-        step_g = gr.Button("Step G only")
-        reset = gr.Button("Reset")
-        speed = gr.Slider(1, 100, 20, step=1, label="Speed: generator steps per refresh",
-                          info="Up to 2 refreshes a second; a refresh never trains for more than 0.4 s.")
-    layers = gr.CheckboxGroup(LAYERS, value=LAYERS, label="Show")
+                            label="Right run", info="'none': one run, twice as fast.")
+        seed = gr.Number(0, label="Seed", info="The same for both runs.")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            with gr.Row():
+                play = gr.Button("Play", variant="primary", min_width=60)
+                pause = gr.Button("Pause", min_width=60)
+                step_both = gr.Button("Step D+G", min_width=80)
+                step_d = gr.Button("Step D only", min_width=90)
+                step_g = gr.Button("Step G only", min_width=90)
+                reset = gr.Button("Reset", min_width=60)
+            status = gr.Markdown("Small GANs learn 2-D point clouds live. Press **Play**, or step them by hand.")
+        with gr.Column(scale=2):
+            speed = gr.Slider(1, 100, 20, step=1, label="Speed: generator steps per refresh",
+                              info="Up to 2 refreshes a second; a refresh trains at most 0.4 s.")
+            layers = gr.CheckboxGroup(LAYERS, value=LAYERS, label="Show", container=False)
     views = []
     with gr.Row():
         for side in ("Left", "Right"):
             with gr.Column():
-                img = gr.Image(label=f"{side} run", type="pil", interactive=False, height=420)
+                img = gr.Image(label=f"{side} run", type="pil", interactive=False, height=300,
+                               elem_classes="field")
                 cap = gr.Markdown()
                 hist = gr.Image(label="Critic weights (dashed: the clipping bound)", type="pil",
                                 interactive=False, height=110)
-                curves = gr.LinePlot(x="step", y="value", color="series", height=260,
-                                     label=f"{side} run: losses (last 600 steps)")
+                # no fixed height: a LinePlot given one clips its own legend (Gradio 6.31)
+                curves = gr.LinePlot(x="step", y="value", color="series", color_title="",
+                                     label=f"{side} run: losses (last 600 steps)", elem_classes="curves")
                 views += [img, cap, hist, curves]
-    status = gr.Markdown()
+    explainer(HELP)
     timer = gr.Timer(TICK_S, active=False)
     state = gr.State(None)
     outputs = views
 
     def session(sess, d, lft, rgt, sd) -> Session:
-        if sd is None or sd != int(sd) or sd < 0:
-            raise ConfigError(f"seed must be a whole number >= 0, got {sd!r}")
-        settings = (d, lft, rgt, int(sd))
+        settings = (d, lft, rgt, check_seed(sd))
         if sess is None or sess.settings != settings:  # a new choice starts new runs
             sess = Session(*settings)
         return sess
 
     def restart(d, lft, rgt, sd, lay):
         """New runs from step 0 for the chosen data, losses and seed."""
-        sess = Session(d, lft, rgt, int(sd) if sd is not None else -1)
+        sess = Session(d, lft, rgt, check_seed(sd))
         return [sess, *_frames(sess, lay), "New runs at step 0: press Play, or step them by hand."]
 
     def stepper(mode: str):
@@ -162,11 +166,15 @@ def build(ctx: AppContext) -> dict:
         try:
             sess = session(sess, d, lft, rgt, sd)
             t0 = time.perf_counter()
+            if not sess.playing:   # paused while this refresh waited: draw nothing, keep the timer off
+                return [sess] + [gr.skip()] * len(outputs) + [gr.skip(), gr.Timer(active=False)]
             done = sess.advance("both", int(n), budget_s=BUDGET_S)
             rate = done / max(time.perf_counter() - t0, 1e-9)
             note = f"Playing: {rate:.0f} generator steps/s per run."
             if done < n:
                 note += f" (This machine managed {done} of {int(n)} steps in this refresh.)"
+            if not sess.playing:   # Pause pressed during this refresh: its picture lands, "Paused." stays
+                return [sess, *_frames(sess, lay), gr.skip(), gr.Timer(active=False)]
             return [sess, *_frames(sess, lay), note, gr.skip()]
         except ExplorerError as e:  # e.g. a run diverged: stop playing and say why
             return [sess] + [gr.skip()] * len(outputs) + [f"Paused: {e}", gr.Timer(active=False)]
@@ -176,11 +184,26 @@ def build(ctx: AppContext) -> dict:
 
     common = [state, dist, left, right, seed, layers]
     choice = [dist, left, right, seed, layers]
-    reset.click(guard(restart), choice, [state, *outputs, status], api_name="playground_reset")
+    reset.click(guard(restart), choice, [state, *outputs, status], api_name="playground_reset",
+                validator=validator(None, None, None, check_seed, None))
     for btn, mode in ((step_both, "both"), (step_d, "critic"), (step_g, "generator")):
-        btn.click(stepper(mode), common, [state, *outputs, status], api_name=f"playground_step_{mode}")
-    play.click(lambda: (gr.Timer(active=True), "Playing..."), None, [timer, status], api_name="playground_play")
-    pause.click(lambda: (gr.Timer(active=False), "Paused."), None, [timer, status], api_name="playground_pause")
+        btn.click(stepper(mode), common, [state, *outputs, status], api_name=f"playground_step_{mode}",
+                  validator=validator(None, None, None, None, check_seed, None))
+    def play_runs(sess, d, lft, rgt, sd, lay):
+        """Start the timer; the runs are made first if the page has none yet."""
+        sess = session(sess, d, lft, rgt, sd)
+        sess.playing = True
+        return sess, gr.Timer(active=True), "Playing..."
+
+    def pause_runs(sess):
+        """Stop the timer; a refresh already under way sees the flag and leaves the status at Paused."""
+        if sess is not None:
+            sess.playing = False
+        return sess, gr.Timer(active=False), "Paused."
+
+    play.click(guard(play_runs), common, [state, timer, status], api_name="playground_play",
+               validator=validator(None, None, None, None, check_seed, None))
+    pause.click(pause_runs, state, [state, timer, status], api_name="playground_pause")
     timer.tick(tick, common + [speed], [state, *outputs, status, timer], api_name="playground_tick",
                show_progress="hidden", concurrency_limit=4, concurrency_id="playground")
     pair.change(lambda p: PAIRS[p], pair, [left, right], api_name="playground_pair")

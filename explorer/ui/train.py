@@ -5,6 +5,7 @@ import gradio as gr
 
 from explorer.errors import ConfigError
 from explorer.losses import LOSSES
+from explorer.models import GENERATORS
 from explorer.training.card import describe
 from explorer.training.diagnose import diagnose
 from explorer.training.jobs import JobManager
@@ -62,6 +63,15 @@ def shown_settings(preset: str) -> dict:
     return out
 
 
+ARCH_LABELS = {"dcgan": "dcgan (DCGAN convolutions)", "infogan": "infogan (InfoGAN's MNIST net)",
+               "mlp": "mlp (fully connected)"}
+
+
+def arch_choices() -> list[tuple[str, str]]:
+    """Every registered generator architecture, so any preset's own can be shown and started."""
+    return [(ARCH_LABELS.get(name, name), name) for name in sorted(GENERATORS)]
+
+
 def dataset_choices(preset: str, fashion_here: bool) -> list[tuple[str, str]]:
     """Datasets whose samples fit the preset's model (fashion only when its files are on this machine)."""
     shape = SAMPLE_SHAPES.get(PRESETS[preset].dataset)
@@ -101,8 +111,9 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
                                          "<data folder>/celeba.")
             with gr.Accordion("Model and loss", open=False):
                 with gr.Row():
-                    arch = gr.Dropdown(["dcgan", "mlp"], value=sh["arch"], label="Architecture",
-                                       info="dcgan: convolutions (images); mlp: fully connected (images or points).")
+                    arch = gr.Dropdown(arch_choices(), value=sh["arch"], label="Architecture",
+                                       info="dcgan: convolutions (images); infogan: the InfoGAN paper's MNIST net "
+                                            "(convolutions, 28x28); mlp: fully connected (images or points).")
                     loss = gr.Dropdown([("BCE", "bce"), ("WGAN, weight clipping", "wgan"),
                                         ("WGAN-GP, gradient penalty", "wgangp")], value=sh["loss"], label="Loss")
                 with gr.Row():
@@ -128,7 +139,7 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
             status = gr.Markdown("No job yet.")
         with gr.Column(scale=2):
             samples = gr.Image(label="Samples on a fixed z", type="pil", interactive=False, elem_classes="crisp")
-            curves = gr.LinePlot(x="step", y="value", color="series", label="Losses", height=260)
+            curves = gr.LinePlot(x="step", y="value", color="series", label="Losses", color_title="")   # no height: it would clip the legend
             warnings = gr.Markdown()
     raw = gr.JSON(visible=False)
     settings = [dataset, corr, folder, arch, loss, z_dim, n_critic, clip, gp, saturating, batch, lr]
