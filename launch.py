@@ -45,4 +45,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except ModuleNotFoundError as e:   # started with a Python that lacks the dependencies (not the venv)
+        from explorer.errors import missing_dependency
+        print(missing_dependency(e), file=sys.stderr)
+        raise SystemExit(2) from None

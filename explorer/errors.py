@@ -19,3 +19,10 @@ class ConfigError(ExplorerError):
 
 class TrainingDiverged(ExplorerError):
     """A loss or weight became NaN/Inf; the last good checkpoint is kept."""
+
+
+def missing_dependency(err: ModuleNotFoundError) -> str:
+    """One line for a Python that lacks a dependency (usually: not the virtual environment the install made)."""
+    import sys
+    return (f"error: the Python package '{err.name}' is not installed for {sys.executable}; run the README's "
+            f"set-up command, then use .venv/bin/python (or `source .venv/bin/activate` first)")

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from explorer.checks import SEED_RULE, check_seed
 from explorer.errors import CheckpointError, ConfigError, ExplorerError
 from explorer.latent import interpolate_path, truncate
 from explorer.render import grid, label_columns, save_gif, scatter, upscale
@@ -89,25 +90,6 @@ def check_z(model, z) -> torch.Tensor:
         raise ConfigError(f"z values must lie within +-{Z_LIMIT:g} (the sliders span -3..3); "
                           f"got {np.abs(arr).max():.3g}")
     return torch.from_numpy(arr.astype(np.float32))[None]
-
-
-SEED_RULE = f"a seed is a whole number from 0 to {2**32 - 1}"
-
-
-def check_seed(seed) -> int:
-    """One rule for every seed from outside (the UI's boxes, the API, the CLI): a whole number in 0..2^32-1;
-    anything else (-5, 1.5, 1e20, letters, NaN, True) is refused with the same message."""
-    value = seed
-    if isinstance(seed, str):
-        text = seed.strip()
-        value = int(text) if text.isdigit() else None
-    elif isinstance(seed, bool) or not isinstance(seed, (int, float, np.integer, np.floating)):
-        value = None
-    elif isinstance(seed, (float, np.floating)):
-        value = int(seed) if np.isfinite(seed) and float(seed).is_integer() else None
-    if value is None or not 0 <= int(value) < 2**32:
-        raise ConfigError(f"{SEED_RULE}; got {seed!r}")
-    return int(value)
 
 
 def check_label(model, label) -> int | None:

@@ -296,3 +296,17 @@ def test_toy2d_through_the_registry():
     assert not torch.equal(test.x, d.x)                                            # another seed stream
     with pytest.raises(ConfigError, match="unknown 2-D distribution 'spiral'.*8gaussians"):
         load_dataset("toy2d", distribution="spiral")
+
+
+def test_a_failed_mnist_download_says_what_was_tried_and_leaves_nothing(tmp_path, monkeypatch):
+    from torchvision.datasets import MNIST
+    monkeypatch.delenv("LATENT_EXPLORER_OFFLINE", raising=False)
+    monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/mnist/"])   # a closed local port: fails at once
+    root = tmp_path / "empty"
+    root.mkdir()
+    with pytest.raises(DataError) as e:
+        load_dataset("digits", root=root, download=True)
+    msg = one_line(e)
+    assert "tried to download it from http://127.0.0.1:9/mnist/" in msg and "offline" in msg
+    assert str(root / "MNIST" / "raw") in msg and "RuntimeError" not in msg
+    assert list(root.iterdir()) == []   # no empty MNIST folder (nor partial files) left in the cache

@@ -372,3 +372,41 @@ def test_the_card_shows_the_directions_table():
     assert "| Hat | gradient | 2.5 | 0.010 | 0.830 | 0.120 | 0.050 |" in card
     assert "| Hat | penalized | - | 0.010 | - | - | - |" in card   # a row saved before the random step: "-"
     assert "| Hat | 0.50 | 0.97 | 0.90 |" in card and '"fd": 1.0' in card and '"results"' not in card
+
+
+def test_the_pca_row_walks_the_pc_the_status_line_names(tiny_faces):
+    """The edit strip's pca row, its status line and `edit --method pca` walk one PC: here the one named Hat."""
+    import torch
+    from explorer.latent.edit import pick_pc
+    from explorer.latent.studio import DirectionStudio
+    from explorer.render import grid, label_rows
+    from explorer.renderer import ModelCache
+    studio = DirectionStudio(ModelCache(tiny_faces), tiny_faces)
+    studio._cache.pop("faces", None)
+    e = studio._entry("faces")
+    e["pc_names"] = {"pc3": "Hat"}
+    assert studio.pca_choice("faces", "Hat").startswith("pc3")
+    img, _, _, used = studio.edits("faces", "Hat", ["pca"], 2.0, [1, 2])
+    k, sign, _ = pick_pc(studio._dirs(e), "Hat", e["names"], e["pc_names"])
+    m = e["model"]
+    z = torch.cat([m.sample_z(1, 1), m.sample_z(1, 2)])
+    with torch.inference_mode():
+        want = label_rows(grid(torch.cat([m.generate(z), m.generate(z + used * sign * studio._dirs(e)["pca"][k])]),
+                               nrow=2, scale=3), ["original", "pca"])
+    assert k == 3 and np.array_equal(np.asarray(img), np.asarray(want))
+
+
+def test_default_seeds_lack_the_attribute(tiny_faces):
+    from explorer.latent.edit import probabilities
+    from explorer.latent.studio import DirectionStudio
+    from explorer.renderer import ModelCache
+    import torch
+    studio = DirectionStudio(ModelCache(tiny_faces), tiny_faces)
+    e = studio._entry("faces")
+    seeds = studio.seeds_lacking("faces", "Smiling", n=6)
+    assert len(seeds) == 6 and len(set(seeds)) == 6 and min(seeds) >= 1
+    p = probabilities(e["model"], e["judge"], torch.cat([e["model"].sample_z(1, s) for s in seeds]))
+    lacking = p[:, e["names"].index("Smiling")] < 0.5
+    assert lacking.all() or lacking[: int(lacking.sum())].all()   # those that lack it come first
+    with pytest.raises(ConfigError, match="unknown attribute"):
+        studio.seeds_lacking("faces", "Freckles")

@@ -241,3 +241,11 @@ def test_bad_changes_to_a_preset_are_refused_clearly(preset, change, fragment):
     from explorer.training.presets import custom_config
     with pytest.raises(ConfigError, match=fragment):
         custom_config(preset, **change)
+
+
+def test_a_run_shorter_than_the_preview_interval_still_reports_its_final_samples(tmp_path):
+    events = []
+    train(tiny(steps=2, sample_every=500), tmp_path / "short", progress=False,
+          callback=lambda ev: events.append(ev) or True)
+    assert events[-1]["state"] == "finished" and events[-1]["samples"] is not None   # the Train tab shows it
+    assert all(e.get("samples") is None for e in events[:-1])                      # no preview came before

@@ -46,6 +46,9 @@ class Page:
                            "event_data": None, "trigger_id": None})   # json.dumps writes NaN as a page could
         r = self.http.post(f"{self.url}gradio_api/queue/join", content=body,
                            headers={"Content-Type": "application/json"})
+        if r.status_code in (400, 422):   # refused before the queue (a validator): the body says why
+            print(r.text)
+            raise RuntimeError(r.text)
         r.raise_for_status()
         with self.http.stream("GET", f"{self.url}gradio_api/queue/data", params={"session_hash": self.session}) as s:
             for line in s.iter_lines():
@@ -150,11 +153,16 @@ def test_the_cosine_table_compares_gradient_with_the_chosen_method(tmp_path):
     demo, url = launch(make_faces(tmp_path))
     try:
         page = Page(url, demo)
-        tables = {m: page.call("entanglement", ["faces", "gradient", m])[2] for m in ("penalized", "boundary")}
+        outs = {m: page.call("entanglement", ["faces", "gradient", m]) for m in ("penalized", "boundary")}
     finally:
         demo.close()
+    # outputs: the hint (hidden once the tables are there), then entanglement, correlation, cosine tables
+    assert all(o[0]["visible"] is False and all(t["visible"] for t in o[1:]) for o in outs.values())
+    tables = {m: o[3]["value"] for m, o in outs.items()}
     for t in tables.values():   # 7 rows, the attribute edited then 7 columns
         assert len(t["data"]) == 7 and len(t["headers"]) == 8 and t["headers"][0] == "edited"
+        colours = [c for row in t["metadata"]["styling"] for c in row[1:]]   # a heatmap: every cell coloured
+        assert len(colours) == 49 and all("background-color: rgb(" in c for c in colours)
     assert tables["penalized"]["data"] != tables["boundary"]["data"]
     cells = [v for t in tables.values() for row in t["data"] for v in row[1:]]
     assert all(v == round(v, 2) for v in cells)       # shown to two places, not float32's 0.6600000262260437
@@ -243,8 +251,8 @@ def test_the_playground_steps_and_plays_through_its_events(server):
     assert 2 <= n <= 11 and "Playing:" in out[-2]
     assert page.image(out[1]).shape[:2] == (420, 420) and page.image(out[3]).shape[:2] == (110, 420)
     left, right = (o.get("value", o) for o in (out[4], out[8]))
-    assert {r[2] for r in left["data"]} == {"D / critic loss", "G loss"}
-    assert {r[2] for r in right["data"]} == {"D / critic loss", "G loss", "Wasserstein estimate"}
+    assert {r[2] for r in left["data"]} == {"D loss", "G loss"}     # the legend's names, per run's loss
+    assert {r[2] for r in right["data"]} == {"critic loss", "G loss", "Wasserstein estimate"}
     # a new choice starts new runs; a page of its own has its own runs
     out = page.call("playground_step_both", [None, "ring", "bce", "none", 0, LAYERS])
     assert "generator step 1," in out[2] and out[5] is None and "No second run" in out[6]
@@ -258,8 +266,9 @@ def test_the_playground_refuses_bad_choices_and_keeps_the_runs(server):
     page.call("playground_reset", ["8gaussians", "bce", "none", 0, LAYERS])
     page.call("playground_step_both", [None, "8gaussians", "bce", "none", 0, LAYERS])
     for args, fragment in ((["moons", "bce", "none", 0], "moons"), (["ring", "lsgan", "none", 0], "lsgan"),
-                           (["ring", "bce", "none", -3], "less than minimum"),
-                           (["ring", "bce", "none", 2**40], "seed must be a whole number between 0 and 2")):
+                           (["ring", "bce", "none", -3], "a seed is a whole number from 0 to 4294967295"),
+                           (["ring", "bce", "none", 1.5], "a seed is a whole number from 0 to 4294967295"),
+                           (["ring", "bce", "none", 2**40], "a seed is a whole number from 0 to 4294967295")):
         with pytest.raises(RuntimeError, match=fragment):
             page.call("playground_step_both", [None, *args, LAYERS])
     out = page.call("playground_step_both", [None, "8gaussians", "bce", "none", 0, LAYERS])

@@ -54,9 +54,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(checkpoints: Path, audience: bool = False):
+def launch(checkpoints: Path, audience: bool = False, data_root=None):
     from explorer.ui import CSS, build_app
-    demo = build_app(checkpoints, audience=audience)
+    demo = build_app(checkpoints, audience=audience, data_root=data_root)
     demo.queue(default_concurrency_limit=2)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)

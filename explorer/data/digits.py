@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -17,15 +19,30 @@ OFFLINE_ENV = "LATENT_EXPLORER_OFFLINE"  # set to 1 to never try a download
 DOWNLOAD_TIMEOUT_S = 30                  # per socket operation, so a black-holed network fails instead of hanging
 
 
-def _try_download(cls, root: Path, train: bool):
-    """The torchvision dataset after a download attempt, or the reason it failed (never raises)."""
+def _new_folders(path: Path) -> list[Path]:
+    """The folders from `path` up that do not exist yet (what a download attempt would create), deepest first."""
+    made = []
+    while not path.exists():
+        made.append(path)
+        path = path.parent
+    return made
+
+
+def _try_download(cls, folder: str, root: Path, train: bool):
+    """The torchvision dataset after a download attempt, or what was tried and why it failed (never raises).
+    A failed attempt leaves nothing behind: the folders it made and the partial files in them are removed."""
+    made = _new_folders(root / folder / "raw")
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # torchvision prints progress; keep stdout clean for --json
-            return cls(str(root), train=train, download=True), ""
+        with contextlib.redirect_stdout(sys.stderr), contextlib.redirect_stderr(io.StringIO()):
+            return cls(str(root), train=train, download=True), ""   # torchvision's progress stays off --json
     except Exception as e:  # no network, DNS, proxy, checksum, disk full: all mean "not available"
-        return None, f"download failed: {e.__class__.__name__}"
+        for path in made[::-1][:1]:   # the topmost folder the attempt created, with all it holds
+            shutil.rmtree(path, ignore_errors=True)
+        mirrors = ", ".join(getattr(cls, "mirrors", [])[:2]) or "torchvision's mirrors"
+        reason = (str(e).strip().splitlines() or [e.__class__.__name__])[0][:160].rstrip(":")
+        return None, f"tried to download it from {mirrors}, which failed ({reason}: is this machine offline?)"
     finally:
         socket.setdefaulttimeout(old)
 
@@ -42,7 +59,7 @@ def _load_torchvision(cls, name: str, folder: str, root: Path, where: str, split
         if download and os.environ.get(OFFLINE_ENV):
             why = f"downloading is off (${OFFLINE_ENV} is set)"
         elif download:
-            ds, why = _try_download(cls, root, train)
+            ds, why = _try_download(cls, folder, root, train)
     except Exception as e:  # truncated or corrupt IDX files
         raise DataError(f"the {folder} files in {raw} cannot be read ({e.__class__.__name__}): replace them") from None
     if ds is None:

@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import torch
 
+from explorer.checks import check_seed
 from explorer.errors import ConfigError, ExplorerError
 from explorer.latent import directions as D
 from explorer.latent.edit import (METHODS_SHOWN, clamp_strength, compute_directions, cosine_matrix, get_direction,
@@ -14,7 +15,6 @@ from explorer.latent.edit import (METHODS_SHOWN, clamp_strength, compute_directi
 from explorer.latent.judges import NO_ATTRIBUTES, attribute_judge, kept
 from explorer.metrics.evaluate import judge_name
 from explorer.render import grid, label_rows
-from explorer.renderer import check_seed
 from explorer.training.checkpoint import save_directions
 
 
