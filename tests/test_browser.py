@@ -99,6 +99,17 @@ def test_drag_a_slider_and_get_the_render_endpoints_pixels(page_url):
     assert np.array_equal(after, expected)
 
 
+def test_no_error_pops_up_on_load_when_no_model_has_attributes(page_url):
+    """Neither tiny model has attributes: the Directions tab says so in its note, not in an error toast."""
+    url, _ = page_url
+    with browser_page(url, 1100) as page:
+        page.wait_for_selector("#explore-image img", timeout=60000)
+        time.sleep(2.0)   # the load chain (Directions: attributes, seeds, edit) has run
+        assert page.locator("[data-testid='toast-body']").count() == 0
+        page.get_by_role("tab", name="Directions").click()
+        page.get_by_text("no named attributes").first.wait_for(timeout=10000)
+
+
 def test_an_infogan_code_slider_redraws_while_dragged(page_url):
     url, _ = page_url
     with browser_page(url, 1100) as page:

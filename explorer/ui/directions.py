@@ -128,7 +128,7 @@ def build(ctx: AppContext):
         matrices_hint = gr.Markdown("*Press **Compute matrices** to fill the three tables: red above 0, blue "
                                     "below, white near 0.*")
         ent = gr.Dataframe(label="Entanglement matrix", visible=False, elem_id="entanglement")
-        corr = gr.Dataframe(label="Attribute correlation in the training data", visible=False)
+        corr = gr.Dataframe(label="Attribute correlation in the training data", visible=False, elem_id="correlation")
         cos = gr.Dataframe(label="Cosine similarity of directions: gradient (rows) vs the chosen method (columns)",
                            visible=False)
     with gr.Accordion("Principal directions (pca): see what each does, then name it", open=False) as pc_box:
@@ -190,13 +190,21 @@ def build(ctx: AppContext):
             msg = " ".join([msg, f"The pca row walks {studio.pca_choice(name, attr)}."]).strip()
         return img, meter_frame(table)[0], msg
 
+    def edit_if_steerable(name, attr, meths, s, w, seeds_text):
+        """The edit that follows a model change or page load: a model without attributes already says so in
+        its note, so nothing pops up as an error."""
+        if not name or not attr or not studio.supports(name):
+            return gr.skip(), gr.skip(), gr.skip()
+        return edit(name, attr, meths, s, w, seeds_text)
+
     edit_inputs, edit_outputs = [model, attribute, methods, strength, penalty, seeds], [strips, meter, status]
     check_seeds = validator(None, None, None, None, None, parse_seeds)
     # a new model or a picked attribute: seeds that lack it, then the edit (one chain, so the edit sees them)
-    follow_ups = [(seeds_for, [model, attribute], [seeds, arith_seed]), (edit, edit_inputs, edit_outputs)]
+    follow_ups = [(seeds_for, [model, attribute], [seeds, arith_seed]),
+                  (edit_if_steerable, edit_inputs, edit_outputs)]
     model.change(guard(attributes_for), model, model_outputs, api_name="direction_attributes").then(
         seeds_for, [model, attribute], [seeds, arith_seed], api_name="direction_seeds_for_model").then(
-        edit, edit_inputs, edit_outputs, api_name="edit_for_model", api_visibility="undocumented")
+        edit_if_steerable, edit_inputs, edit_outputs, api_name="edit_for_model", api_visibility="undocumented")
     attribute.input(seeds_for, [model, attribute], [seeds, arith_seed], api_name="direction_seeds").then(
         edit, edit_inputs, edit_outputs, api_name="edit_for_attribute", api_visibility="undocumented")
     gr.on([methods.change, strength.release, penalty.release, seeds.submit], edit, edit_inputs,

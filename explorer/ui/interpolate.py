@@ -66,7 +66,8 @@ def build(ctx: AppContext, explore: dict):
             go = gr.Button("Interpolate", variant="primary")
         with gr.Column(scale=2):
             strip = gr.Image(label="Strip: start on the left, end on the right", format="png", type="filepath",
-                             interactive=False, elem_classes="crisp strip", buttons=["download"], height=170)
+                             interactive=False, elem_classes="crisp strip", buttons=["download"], height=170,
+                             elem_id="interp-strip")
             gif = gr.Image(label="Animation (right-click or download to save)", type="filepath", format="gif",
                            interactive=False, buttons=["download"], height=280)
 
@@ -83,9 +84,10 @@ def build(ctx: AppContext, explore: dict):
         if m.is_points:
             note += " It is a 2-D toy model that draws points, not pictures: there is nothing to interpolate here."
         # the same class at both ends, so a two-seeds path changes only z; pick another "To class" to morph
-        return [gr.Markdown(note), gr.Row(visible=vis), gr.Row(visible=vis),
-                gr.Dropdown(choices=ch, value=ch[0] if vis else None),
-                gr.Dropdown(choices=ch, value=ch[0] if vis else None)]
+        if not vis:   # the pickers keep their old choices, hidden (emptied ones refuse their own stale value)
+            return [gr.Markdown(note), gr.Row(visible=False), gr.Row(visible=False), gr.skip(), gr.skip()]
+        return [gr.Markdown(note), gr.Row(visible=True), gr.Row(visible=True),
+                gr.Dropdown(choices=ch, value=ch[0]), gr.Dropdown(choices=ch, value=ch[0])]
 
     controls = [model_note, class_row, class_opts, from_cls, to_cls]
 

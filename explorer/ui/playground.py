@@ -129,7 +129,7 @@ def build(ctx: AppContext) -> dict:
     with gr.Row():
         for side in ("Left", "Right"):
             with gr.Column():
-                img = gr.Image(label=f"{side} run", type="pil", interactive=False, height=300,
+                img = gr.Image(label=f"{side} run", type="pil", interactive=False, height=280,
                                elem_classes="field")
                 cap = gr.Markdown()
                 hist = gr.Image(label="Critic weights (dashed: the clipping bound)", type="pil",
@@ -201,9 +201,10 @@ def build(ctx: AppContext) -> dict:
             sess.playing = False
         return sess, gr.Timer(active=False), "Paused."
 
+    # Play and Pause only flip a flag: they never wait in the queue behind another visitor's long event
     play.click(guard(play_runs), common, [state, timer, status], api_name="playground_play",
-               validator=validator(None, None, None, None, check_seed, None))
-    pause.click(pause_runs, state, [state, timer, status], api_name="playground_pause")
+               validator=validator(None, None, None, None, check_seed, None), concurrency_limit=None)
+    pause.click(pause_runs, state, [state, timer, status], api_name="playground_pause", concurrency_limit=None)
     timer.tick(tick, common + [speed], [state, *outputs, status, timer], api_name="playground_tick",
                show_progress="hidden", concurrency_limit=4, concurrency_id="playground")
     pair.change(lambda p: PAIRS[p], pair, [left, right], api_name="playground_pair")

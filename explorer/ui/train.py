@@ -95,7 +95,8 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
                                  label="Preset", info="A starting point: data, architecture and loss in one choice. "
                                  "Change any of it below.")
             loss_help = gr.Markdown(LOSS_HELP["bce"])
-            name = gr.Textbox("my-model", label="Name", info="The new model's folder name in the checkpoints folder.")
+            name = gr.Textbox("my-model", label="Name", info="The new model's folder name in the checkpoints folder.",
+                              elem_id="train-name")
             steps = gr.Number(2000, precision=0, minimum=1, label="Steps",
                               info="Generator steps (classifiers: optimizer steps).")
             with gr.Accordion("Data", open=False):
@@ -138,7 +139,8 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
                 resume = gr.Button("Resume")
             status = gr.Markdown("No job yet.")
         with gr.Column(scale=2):
-            samples = gr.Image(label="Samples on a fixed z", type="pil", interactive=False, elem_classes="crisp")
+            samples = gr.Image(label="Samples on a fixed z", type="pil", interactive=False, elem_classes="crisp",
+                               elem_id="train-samples")
             curves = gr.LinePlot(x="step", y="value", color="series", label="Losses", color_title="")   # no height: it would clip the legend
             warnings = gr.Markdown()
     raw = gr.JSON(visible=False)

@@ -1,0 +1,194 @@
+"""What an instructor hit in the browser (issue 15), driven the way it was found: headless Chromium."""
+import io
+import re
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SHARED_DATA
+from test_browser import browser_page, image_pixels, need_chromium
+from ui_helpers import launch, make_faces, make_model
+
+pytestmark = pytest.mark.browser
+SEED_RULE = "a seed is a whole number from 0 to 4294967295"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    need_chromium()
+    root = make_faces(tmp_path_factory.mktemp("ck"))
+    make_model(root / "digits-cdcgan", 10, seed=3)
+    make_model(root / "plain", 0, seed=4)
+    data = SHARED_DATA if (SHARED_DATA / "MNIST" / "raw").is_dir() else None
+    demo, url = launch(root, data_root=data)
+    yield demo, url, root, data
+    demo.close()
+
+
+def pick(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.click()
+    box.fill(value)
+    page.keyboard.press("Enter")
+
+
+def meter_bars(page) -> dict[str, float]:
+    labels = page.locator("#meter path[aria-roledescription='bar']").evaluate_all(
+        "els => els.map(e => e.getAttribute('aria-label'))")
+    # Vega names each bar "<x title>: <label>; probability: <p>; method: <m>"
+    found = [re.search(r"^[^:]+: (?P<bar>[^;]+); probability: (?P<p>[\d.e-]+)", t) for t in labels]
+    assert all(found), labels[:3]
+    return {m["bar"]: float(m["p"]) for m in found}
+
+
+def test_the_meter_describes_the_pictures_above_it(app):
+    """Pick Sunglasses, then Smiling, then tick a method: each time the bars are that edit's own numbers."""
+    from explorer.latent.studio import DirectionStudio
+    from explorer.renderer import ModelCache
+    demo, url, root, _ = app
+    studio = DirectionStudio(ModelCache(root), root)
+    with browser_page(url, 1400) as page:
+        page.get_by_role("tab", name="Directions").click()
+        page.wait_for_selector("#meter path[aria-roledescription='bar']", timeout=60000)
+        # before Compute the matrices show a hint, not placeholder headers "1 2 3"
+        page.get_by_text("Entanglement: what each edit changes").click()
+        page.get_by_text("to fill the three tables").wait_for(timeout=10000)
+        assert not page.locator("#entanglement").is_visible()
+        for step in ("Sunglasses", "Smiling", "boundary"):
+            if step == "boundary":
+                page.get_by_role("checkbox", name="boundary").check()
+            else:
+                pick(page, "Attribute", step)
+            attr = "Smiling" if step == "boundary" else step
+            seeds = [int(s) for s in page.get_by_label("Seeds").input_value().split(",")]
+            methods = ["gradient", "penalized", "conditional"] + (["boundary"] if step == "boundary" else [])
+            _, table, _, _ = studio.edits("faces", attr, methods, 3.0, seeds)
+            want = {f"{r['attribute']} · {dict(original='orig', gradient='grad', penalized='pen', boundary='bnd', conditional='cond')[r['method']]}": r["probability"] for r in table}
+            deadline = time.time() + 30
+            while time.time() < deadline and meter_bars(page) != pytest.approx(want, abs=1e-3):
+                time.sleep(0.3)
+            assert meter_bars(page) == pytest.approx(want, abs=1e-3), step
+            assert seeds == studio.seeds_lacking("faces", attr)   # the default seeds lack the attribute
+        rows = Image.open(io.BytesIO(page.request.get(page.locator("#direction-edits img").get_attribute("src")).body()))
+        assert rows.width > 6 * 32 * 3 + 60   # a margin on the left carries each row's method name
+        page.get_by_role("button", name="Compute matrices").click()
+        page.locator("#entanglement").wait_for(state="visible", timeout=60000)
+        page.locator("#correlation").wait_for(state="visible", timeout=60000)
+        page.wait_for_function("document.querySelector('#correlation').innerText.includes('1.00')", timeout=60000)
+        colours = page.locator("#correlation *").evaluate_all(   # the data's correlations, coloured per cell
+            "els => els.map(e => getComputedStyle(e).backgroundColor).filter(c => c.startsWith('rgb(') && "
+            "c !== 'rgb(255, 255, 255)')")
+        assert len(set(colours)) > 3   # a heatmap, not a plain table
+
+
+def test_a_bad_seed_keeps_the_picture_and_says_why(app):
+    _, url, _, _ = app
+    with browser_page(url, 1000) as page:
+        page.wait_for_selector("#explore-image img", timeout=60000)
+        time.sleep(1.0)
+        src, before = page.locator("#explore-image img").get_attribute("src"), image_pixels(page)
+        seed = page.get_by_label("Seed", exact=True)
+        for bad in ("-5", "1e20", "1.5"):
+            seed.fill(bad)
+            seed.press("Enter")
+            page.get_by_text(SEED_RULE).first.wait_for(timeout=20000)
+            time.sleep(0.5)
+            assert page.locator("#explore-image img").get_attribute("src") == src
+            assert page.locator(".error:visible").filter(has_text=re.compile("^Error$")).count() == 0
+        assert np.array_equal(image_pixels(page), before)
+        seed.fill("5")
+        seed.press("Enter")
+        deadline = time.time() + 20
+        while page.locator("#explore-image img").get_attribute("src") == src and time.time() < deadline:
+            time.sleep(0.1)
+        assert page.locator("#explore-image img").get_attribute("src") != src   # a good seed draws again
+        page.get_by_role("tab", name="Directions").click()
+        arith = page.get_by_label("Seeds")
+        arith.fill("1, -3")
+        arith.press("Enter")
+        page.get_by_text(SEED_RULE).first.wait_for(timeout=20000)   # the same rule, the same words
+
+
+def test_a_laptop_screen_shows_explore_and_both_playground_fields(app):
+    _, url, _, _ = app
+    with browser_page(url, 768) as page:
+        page.set_viewport_size({"width": 1366, "height": 768})
+        page.wait_for_selector("#explore-image img", timeout=60000)
+        page.wait_for_selector("#explore-strip img", timeout=60000)
+        boxes = [page.locator("#explore-image img").bounding_box(), page.locator("#explore-strip img").bounding_box()]
+        boxes += [s.bounding_box() for s in page.locator(".zslider input[type=range]").all()]
+        assert len(boxes) == 10 and all(b["y"] >= 0 and b["y"] + b["height"] <= 768 for b in boxes), boxes
+        assert page.get_by_text("drag it and the picture follows").count() == 1   # said once, not per slider
+        page.get_by_role("tab", name="Playground").click()
+        page.wait_for_selector(".field img", timeout=60000)
+        fields = [f.bounding_box() for f in page.locator(".field img").all()]
+        assert len(fields) == 2 and all(b["y"] + b["height"] <= 768 for b in fields), fields
+
+
+def test_playground_legends_name_the_lines_and_pause_stays_paused(app):
+    _, url, _, _ = app
+    with browser_page(url, 1600) as page:
+        page.get_by_role("tab", name="Playground").click()
+        page.wait_for_function("document.body.innerText.includes('generator step 0')", timeout=60000)
+        page.get_by_role("button", name="Play", exact=True).click()
+        page.wait_for_function("/generator step [1-9]/.test(document.body.innerText)", timeout=60000)
+        time.sleep(2.0)
+        page.get_by_role("button", name="Pause", exact=True).click()
+        for _ in range(4):    # a refresh that was under way lands, and the status still says Paused
+            time.sleep(1.0)
+            body = page.locator("body").inner_text()
+            assert "Paused." in body, body[body.find("Step G only"):][:300]
+        legends = page.locator(".curves").all_inner_texts()
+        assert "D loss" in legends[0] and "G loss" in legends[0]
+        assert "critic loss" in legends[1] and "Wasserstein estimate" in legends[1]
+
+
+def test_interpolate_opens_drawn_on_one_class_and_names_its_gif(app):
+    _, url, _, _ = app
+    with browser_page(url, 1100) as page:
+        page.wait_for_selector("#explore-image img", timeout=60000)
+        page.get_by_role("tab", name="Interpolate").click()
+        page.wait_for_selector("#interp-strip img", timeout=60000)      # drawn without pressing Interpolate
+        assert page.get_by_label("From class").input_value() == page.get_by_label("To class").input_value() == "0"
+        gif = page.locator("img[src*='.gif']").get_attribute("src")
+        assert "digits-cdcgan-seeds-1-2-class-0-to-0-slerp.gif" in gif
+        page.get_by_role("tab", name="Explore").click()
+        src = page.locator("#explore-image img").get_attribute("src")
+        pick(page, "Model", "plain")
+        deadline = time.time() + 20
+        while page.locator("#explore-image img").get_attribute("src") == src and time.time() < deadline:
+            time.sleep(0.1)
+        page.get_by_role("tab", name="Interpolate").click()
+        page.wait_for_function("document.body.innerText.includes('Model: **plain**') || "
+                               "document.body.innerText.includes('Model: plain')", timeout=30000)
+        assert not page.get_by_label("From class").is_visible()   # the class row is gone, no gap left
+        page.wait_for_selector("img[src*='plain-seeds-1-2-slerp.gif']", timeout=30000)
+
+
+def test_train_a_shipped_preset_from_the_tab_and_see_it_everywhere(app):
+    """digits-infogan's preset starts (its architecture is listed), a run shorter than the preview interval
+    shows its final samples, and a page loaded afterwards lists the new model."""
+    demo, url, root, data = app
+    if data is None:
+        pytest.skip(f"MNIST not found at {SHARED_DATA} (CI provides ../shared/data)")
+    with browser_page(url, 1300) as page:
+        page.get_by_role("tab", name="Train").click()
+        pick(page, "Preset", "digits-infogan")
+        page.get_by_text("Model and loss").click()
+        page.wait_for_function("document.querySelector('input[aria-label=\"Architecture\"]') && "
+                               "document.querySelector('input[aria-label=\"Architecture\"]').value.includes('infogan')",
+                               timeout=20000)
+        page.locator("#train-name textarea").fill("tab-infogan")
+        page.get_by_label("Steps", exact=True).fill("3")
+        page.get_by_role("button", name="Start", exact=True).click()
+        page.wait_for_function("document.body.innerText.includes('tab-infogan**') || "
+                               "/tab-infogan: finished/.test(document.body.innerText)", timeout=180000)
+        page.wait_for_function("/finished/.test(document.body.innerText)", timeout=180000)
+        assert "not in the list of choices" not in page.locator("body").inner_text()
+        page.locator("#train-samples img").wait_for(timeout=30000)
+    with browser_page(url, 1000) as fresh:   # another session, loaded after the model was saved
+        fresh.wait_for_selector("#explore-image img", timeout=60000)
+        fresh.get_by_label("Model", exact=True).first.click()
+        assert fresh.get_by_role("option", name=re.compile("^tab-infogan")).count() >= 1
