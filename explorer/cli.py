@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from explorer.errors import ConfigError, ExplorerError
+from explorer.losses import LOSSES, all_settings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,7 +54,7 @@ def _write_npz(path: str, **arrays) -> None:
 # ---------------- subcommands ----------------
 
 def cmd_models(args) -> int:
-    from explorer.training.checkpoint import checkpoints_dir, list_model_names, read_config
+    from explorer.store.checkpoint import checkpoints_dir, list_model_names, read_config
     root = checkpoints_dir(args.checkpoints)
     rows = []
     for name in list_model_names(root):
@@ -89,7 +90,7 @@ def cmd_train(args) -> int:
         cfg = custom_config(args.preset, steps=args.steps, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
                             dataset=args.dataset, data_path=args.data_path, correlation=args.correlation,
                             arch=args.arch, loss=args.loss, z_dim=args.z_dim, n_critic=args.n_critic,
-                            clip=args.clip, gp_lambda=args.gp_lambda, saturating=args.saturating or None)
+                            **{k: getattr(args, k) for k in all_settings()})
     command = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = train(cfg, args.out, data_root=args.data_root, resume=args.resume, progress=not args.quiet,
                    device=args.device, command=command)
@@ -104,7 +105,7 @@ def _presets():
 
 
 def _load(args):
-    from explorer.training.checkpoint import load_generator
+    from explorer.store.checkpoint import load_generator
     return load_generator(args.model, args.checkpoints)
 
 
@@ -226,23 +227,23 @@ def cmd_interpolate(args) -> int:
 
 def cmd_eval(args) -> int:
     from explorer.metrics.evaluate import evaluate_classifier_checkpoint, evaluate_generator
-    from explorer.training.checkpoint import read_config, resolve_model_dir
+    from explorer.store.checkpoint import read_config, resolve_model_dir
     model_dir = resolve_model_dir(args.model, args.checkpoints)
     cfg = read_config(model_dir)
     data_root = args.data_root or os.environ.get("LATENT_EXPLORER_DATA") or _recorded_data_root(cfg)
     if cfg.get("kind") == "classifier":
         result = evaluate_classifier_checkpoint(str(model_dir), args.checkpoints, data_root)
     else:
-        from explorer.training.checkpoint import load_generator
+        from explorer.store.checkpoint import load_generator
         model = load_generator(str(model_dir), args.checkpoints)
         result = evaluate_generator(model, args.checkpoints, data_root, n=args.n, judge=args.judge)
     if args.save:
-        from explorer.training.card import model_card
-        from explorer.training.checkpoint import write_json
+        from explorer.store.card import model_card
+        from explorer.store.checkpoint import write_json
         cfg["metrics"] = {**cfg.get("metrics", {}), "eval": result}
         write_json(model_dir / "config.json", cfg)
         if cfg.get("kind") != "classifier":  # InfoGAN: the card's code sweeps
-            from explorer.training.card import code_sweep_file
+            from explorer.store.card import code_sweep_file
             for j in range(model.cfg.cont_codes):
                 _write_png(_code_sweep(model, j, 0), model_dir / code_sweep_file(j))
         (model_dir / "README.md").write_text(model_card({**cfg, "name": cfg.get("name") or model_dir.name}))
@@ -259,7 +260,7 @@ def _directions(model, args):
     from explorer.latent.edit import compute_directions, saved_directions
     from explorer.latent.judges import attribute_judge
     from explorer.metrics.evaluate import judge_name
-    from explorer.training.checkpoint import save_directions
+    from explorer.store.checkpoint import save_directions
     net, names = attribute_judge(model, args.checkpoints)
     model_dir = Path(model.meta["path"])
     found = None if getattr(args, "recompute", False) else saved_directions(model_dir, names)
@@ -330,8 +331,8 @@ def cmd_directions(args) -> int:
                    for m in ("penalized", "boundary", "conditional")} for n in names}
     out = {"model": model.name, "judge": judge, "penalty": args.penalty, "results": results, "cosines": cosines}
     if args.save:
-        from explorer.training.card import model_card
-        from explorer.training.checkpoint import read_config, write_json
+        from explorer.store.card import model_card
+        from explorer.store.checkpoint import read_config, write_json
         model_dir = Path(model.meta["path"])
         cfg = read_config(model_dir)
         cfg["metrics"] = {**cfg.get("metrics", {}), "directions": out}
@@ -387,12 +388,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "(e.g. fashion for a digits preset)")
     s.add_argument("--data-path", help="celeba/folder presets: the image folder")
     s.add_argument("--arch", help="generator/critic family: dcgan, mlp, or infogan (InfoGAN's MNIST nets, 28x28 only)")
-    s.add_argument("--loss", help="bce, wgan (weight clipping) or wgangp (gradient penalty)")
+    s.add_argument("--loss", help="; ".join(f"{k}: {cls.title}" for k, cls in LOSSES.items()))
     s.add_argument("--z-dim", type=positive_int, help="latent size")
     s.add_argument("--n-critic", type=positive_int, help="critic steps per generator step")
-    s.add_argument("--clip", type=finite_float, help="wgan: weight clipping bound c")
-    s.add_argument("--gp-lambda", type=finite_float, help="wgangp: gradient penalty weight")
-    s.add_argument("--saturating", action="store_true", help="bce: the original saturating generator loss")
+    for key, (owner, setting) in all_settings().items():   # each loss's own settings, from its description
+        if isinstance(setting.default, bool):
+            s.add_argument(setting.flag, action="store_true", default=None, help=setting.help)
+        else:
+            s.add_argument(setting.flag, type=finite_float, help=setting.help)
     s.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--json", action="store_true")
@@ -465,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "list", False):
-            from explorer.training.card import describe
+            from explorer.store.card import describe
             for name, cfg in sorted(_presets().items()):
                 print(f"{name:<26} {describe(cfg)}")
             return 0

@@ -20,7 +20,7 @@ from explorer.checks import SEED_RULE, check_seed
 from explorer.errors import CheckpointError, ConfigError, ExplorerError
 from explorer.latent import interpolate_path, truncate
 from explorer.render import grid, label_columns, save_gif, scatter, upscale
-from explorer.training.checkpoint import checkpoints_dir, list_model_names, load_generator, read_config
+from explorer.store.checkpoint import checkpoints_dir, list_model_names, load_generator, read_config
 
 Z_LIMIT = 10.0        # |z| beyond this is far outside N(0, I) (sliders span -3..3): refused, not clamped
 DISPLAY = 320         # 2-D point views and GIF frames, in pixels (images go out at native size; the page

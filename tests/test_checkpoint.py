@@ -8,9 +8,9 @@ import torch
 
 from explorer.errors import CheckpointError
 from explorer.models import ModelConfig, build_critic, build_generator
-from explorer.training.checkpoint import (load_generator, load_state, read_config, resolve_model_dir,
+from explorer.store.checkpoint import (load_generator, load_state, read_config, resolve_model_dir,
                                           save_checkpoint)
-from explorer.training.config import TrainConfig
+from explorer.store.config import TrainConfig
 
 from conftest import assert_one_line_error, run_cli
 

@@ -291,8 +291,8 @@ def test_studio_explains_models_without_attributes(tiny_faces, tmp_path):
 def tiny_digits(tmp_path_factory):
     """An untrained unconditional digits generator and an untrained 10-class digit judge, as checkpoints."""
     from explorer.models import build_classifier
-    from explorer.training.checkpoint import save_checkpoint
-    from explorer.training.config import TrainConfig
+    from explorer.store.checkpoint import save_checkpoint
+    from explorer.store.config import TrainConfig
     from ui_helpers import make_model
     root = tmp_path_factory.mktemp("digits-ck")
     make_model(root / "digits-dcgan", 0, z_dim=Z)
@@ -328,7 +328,7 @@ def test_digits_are_steered_by_class_thickness_and_slant(tiny_digits):
 
 def test_the_digit_judges_logits_mean_what_they_say(tiny_digits):
     from explorer.latent.judges import DigitJudge
-    from explorer.training.checkpoint import load_classifier
+    from explorer.store.checkpoint import load_classifier
     clf, _ = load_classifier("digits-classifier", tiny_digits)
     judge = DigitJudge(clf)
     x = torch.rand(6, 1, 28, 28) * 2 - 1
@@ -359,7 +359,7 @@ def test_stroke_references_are_mnists_medians():
 
 
 def test_the_card_shows_the_directions_table():
-    from explorer.training.card import model_card
+    from explorer.store.card import model_card
     d = {"model": "m", "judge": "j", "results": [
         {"attribute": "Hat", "method": "gradient", "strength_to_flip": 2.5, "target_before": 0.01,
          "target_after": 0.83, "side_effect": 0.12, "random_side_effect": 0.05},

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from explorer.errors import ConfigError
-from explorer.training.checkpoint import load_generator
+from explorer.store.checkpoint import load_generator
 from explorer.training.jobs import JobManager
 
 PRESET = "toy-8gaussians-bce"

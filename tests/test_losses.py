@@ -80,3 +80,50 @@ def test_bad_loss_names_and_settings():
         build_loss("hinge")
     with pytest.raises(ConfigError, match="no setting"):
         build_loss("bce", clip=0.1)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_describes_itself(name):
+    """Title, paragraph, settings that match its fields and are checked, optimiser defaults: what the Train tab,
+    the Playground, `train --loss` and the cards read."""
+    from dataclasses import fields
+    cls = LOSSES[name]
+    assert cls.name == name and cls.title and cls.about
+    assert {f.name for f in fields(cls)} == {s.name for s in cls.settings}
+    for s in cls.settings:
+        assert s.check(s.default) == s.default and s.label and s.help
+        if not isinstance(s.default, bool):
+            with pytest.raises(ConfigError, match=s.flag[2:]):
+                build_loss(name, **{s.name: s.high * 2 + 1})
+    assert cls.defaults.optimizer in ("adam", "rmsprop") and cls.defaults.lr > 0
+    assert cls.critic_norm in (None, "layer", "none")
+
+
+def test_the_front_ends_read_the_registry():
+    from explorer.cli import build_parser
+    from explorer.losses import playground_choices
+    from explorer.training.presets import custom_config
+    from explorer.ui.train import LOSS_SETTINGS
+    train_help = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    for name, cls in LOSSES.items():
+        assert any(base == name for _, base, _ in playground_choices().values())
+        assert f"{name}:{cls.title}".replace(" ", "") in "".join(train_help.split())   # wrapped anywhere
+        assert custom_config("digits-dcgan", loss=name).loss == name
+        for s in cls.settings:
+            assert s.flag in train_help and LOSS_SETTINGS[s.name][0] == name
+    with pytest.raises(ConfigError, match="unknown loss 'nope'"):
+        custom_config("digits-dcgan", loss="nope")
+
+
+def test_one_registry_helper_refuses_unknown_names_and_doubles():
+    from explorer.registry import Registry
+    table = Registry("widget")
+
+    @table.register("a")
+    class A:
+        pass
+    assert table.lookup("a") is A and A.name == "a" and "a" in table
+    with pytest.raises(ConfigError, match=r"unknown widget 'b' \(known: a\)"):
+        table.lookup("b")
+    with pytest.raises(ValueError, match="registered twice"):
+        table.register("a")(A)

@@ -18,7 +18,7 @@ def same(a, b) -> bool:
 
 
 def test_a_playground_run_is_the_presets_own_training(tmp_path):
-    from explorer.training.checkpoint import load_weights
+    from explorer.store.checkpoint import load_weights
     from explorer.training.loop import train
     from explorer.training.tasks import TASKS
     cfg = PRESETS["toy-8gaussians-wgangp"]   # stopped after its first log (step 25) to stay on its lr schedule
@@ -119,6 +119,6 @@ def test_bad_steps_are_refused_and_the_run_is_untouched():
 
 
 def test_every_loss_choice_has_a_label():
-    assert set(LOSSES) == {"bce", "bce-saturating", "wgan", "wgangp"}
+    assert {"bce", "bce-saturating", "wgan", "wgangp"} <= set(LOSSES)   # every registered loss, and variants
     for loss in LOSSES:
         ToyRun("25gaussians", loss, 0).step("both", 1)

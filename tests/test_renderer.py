@@ -12,8 +12,8 @@ from PIL import Image
 from explorer.errors import ConfigError
 from explorer.models import ModelConfig, build_generator
 from explorer.renderer import ModelCache, Renderer, codes_tensor, public_message
-from explorer.training.checkpoint import save_checkpoint
-from explorer.training.config import TrainConfig
+from explorer.store.checkpoint import save_checkpoint
+from explorer.store.config import TrainConfig
 from ui_helpers import make_model
 
 
@@ -151,7 +151,7 @@ def test_infogan_codes_get_their_own_controls_strips_and_live_redraws(info_app):
 
 
 def test_the_code_picker_names_the_digit_eval_matched_each_code_to():
-    from explorer.training.checkpoint import load_generator
+    from explorer.store.checkpoint import load_generator
     from explorer.ui.explore import code_names
     names = code_names(load_generator("digits-infogan"))
     mapping = load_generator("digits-infogan").meta["metrics"]["eval"]["categorical_code_to_class"]

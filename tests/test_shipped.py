@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from explorer.training.checkpoint import PROJECT_CHECKPOINTS, list_model_names, load_classifier, load_generator, read_config
+from explorer.store.checkpoint import PROJECT_CHECKPOINTS, list_model_names, load_classifier, load_generator, read_config
 
 SHIPPED = list_model_names(PROJECT_CHECKPOINTS)
 EXPECTED = {"digits-cdcgan", "digits-dcgan", "digits-wgangp", "digits-infogan", "faces-dcgan",

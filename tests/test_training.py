@@ -10,8 +10,8 @@ from explorer.data.base import DatasetInfo, TensorData
 from explorer.errors import ConfigError, TrainingDiverged
 from explorer.losses import LOSSES
 from explorer.models import ModelConfig
-from explorer.training.checkpoint import load_generator
-from explorer.training.config import TrainConfig
+from explorer.store.checkpoint import load_generator
+from explorer.store.config import TrainConfig
 from explorer.training.loop import resume_config, train
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import torch
 
 from explorer.models import ModelConfig, build_generator
-from explorer.training.checkpoint import save_checkpoint
-from explorer.training.config import TrainConfig
+from explorer.store.checkpoint import save_checkpoint
+from explorer.store.config import TrainConfig
 
 
 def make_model(folder: Path, num_classes: int = 0, z_dim: int = 64, seed: int = 0, cat_codes: int = 0,

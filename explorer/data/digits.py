@@ -9,7 +9,7 @@ import socket
 import sys
 from pathlib import Path
 
-from explorer.data import register_dataset
+from explorer.data import DATASETS
 from explorer.data.base import DatasetInfo, TensorData
 from explorer.errors import DataError
 
@@ -72,14 +72,14 @@ def _load_torchvision(cls, name: str, folder: str, root: Path, where: str, split
     return TensorData(x, ds.targets.long(), None, info)
 
 
-@register_dataset("digits")
+@DATASETS.register("digits")
 def digits(root: Path, where: str, split: str = "train", download: bool = True) -> TensorData:
     """MNIST 28x28 grayscale, classes '0'..'9'; tries to download into root when missing (download=True)."""
     from torchvision.datasets import MNIST
     return _load_torchvision(MNIST, "digits", "MNIST", root, where, split, download, tuple("0123456789"))
 
 
-@register_dataset("fashion")
+@DATASETS.register("fashion")
 def fashion(root: Path, where: str, split: str = "train", download: bool = True) -> TensorData:
     """Fashion-MNIST 28x28 grayscale, 10 clothing classes; downloads like digits."""
     from torchvision.datasets import FashionMNIST

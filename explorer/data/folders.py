@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from explorer.data import register_dataset
+from explorer.data import DATASETS
 from explorer.data.base import DatasetInfo, TensorData
 from explorer.errors import ConfigError, DataError
 
@@ -180,7 +180,7 @@ def parse_celeba_attrs(path: Path) -> tuple[list[str], dict[str, np.ndarray], in
     return names, rows, count
 
 
-@register_dataset("celeba")
+@DATASETS.register("celeba")
 def celeba(root: Path, where: str, split: str = "train", path: str | None = None, image_size: int = 64,
            limit: int | None = None) -> TensorData:
     """A folder in CelebA's layout (default <root>/celeba): RGB faces with the 40 attributes as 0/1."""
@@ -242,7 +242,7 @@ def read_attributes_csv(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
     return header[1:], rows
 
 
-@register_dataset("folder")
+@DATASETS.register("folder")
 def folder(root: Path, where: str, split: str = "train", path: str | None = None, image_size: int = 64,
            channels: int = 3) -> TensorData:
     """Any image folder (searched recursively); an optional attributes.csv gives 0/1 attributes per file."""

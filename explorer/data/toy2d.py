@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explorer.data import register_dataset
+from explorer.data import DATASETS
 from explorer.data.base import DatasetInfo, TensorData
 from explorer.errors import ConfigError
 
@@ -48,7 +48,7 @@ def sample_toy(distribution: str, n: int, seed: int) -> np.ndarray:
     return pts.astype(np.float32)
 
 
-@register_dataset("toy2d")
+@DATASETS.register("toy2d")
 def toy2d(root: Path, where: str, split: str = "train", distribution: str = "8gaussians", n: int = 100_000,
           seed: int = 0) -> TensorData:
     """Generated points (float32 N x 2, no files); the test split draws from another seed stream."""

@@ -57,7 +57,7 @@ def with_penalty(directions: dict, model: GeneratorModel, judge, names: list[str
 def saved_directions(model_dir, names: list[str]) -> dict | None:
     """The model's precomputed directions, or None when there are none or they were saved for other attribute
     names (an older judge): then they are recomputed."""
-    from explorer.training.checkpoint import load_directions
+    from explorer.store.checkpoint import load_directions
     found = load_directions(model_dir)
     return found if found is not None and all(f"gradient/{n}" in found for n in names) else None
 
@@ -147,7 +147,7 @@ def rename_pc(pc_names: dict, k, label: str, n_pcs: int) -> dict[str, str]:
 
 
 def save_pc_names(model_dir, pc_names: dict[str, str]) -> None:
-    from explorer.training.checkpoint import write_json
+    from explorer.store.checkpoint import write_json
     write_json(Path(model_dir) / PC_NAMES_FILE, dict(sorted(pc_names.items(), key=lambda kv: int(kv[0][2:]))))
 
 

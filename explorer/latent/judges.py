@@ -64,7 +64,7 @@ def attribute_judge(model, checkpoints=None, judge: str | None = None) -> tuple[
     """(a frozen judge returning N x A logits, the A names) for a generator, or a readable ConfigError.
     `judge` picks another classifier than the model's own (e.g. faces-attributes-eval, to judge edits)."""
     from explorer.metrics.evaluate import judge_name
-    from explorer.training.checkpoint import load_classifier
+    from explorer.store.checkpoint import load_classifier
     name = judge or judge_name(model.meta)
     if model.attributes and name:      # faces: the attribute classifier, its outputs in its own order
         net, meta = load_classifier(name, checkpoints)

@@ -15,7 +15,7 @@ from explorer.latent.edit import (METHODS_SHOWN, clamp_strength, compute_directi
 from explorer.latent.judges import NO_ATTRIBUTES, attribute_judge, kept
 from explorer.metrics.evaluate import judge_name
 from explorer.render import grid, label_rows
-from explorer.training.checkpoint import save_directions
+from explorer.store.checkpoint import save_directions
 
 
 class DirectionStudio:

@@ -36,7 +36,7 @@ def judge_name(meta: dict) -> str | None:
 
 
 def _load_judge(name: str, checkpoints):
-    from explorer.training.checkpoint import load_classifier
+    from explorer.store.checkpoint import load_classifier
     try:
         return load_classifier(name, checkpoints)
     except CheckpointError as e:
@@ -149,7 +149,7 @@ def _evaluate_points(model: GeneratorModel, meta: dict, n: int) -> dict:
 
 
 def evaluate_classifier_checkpoint(name, checkpoints=None, data_root=None) -> dict:
-    from explorer.training.tasks import evaluate_classifier
+    from explorer.metrics.accuracy import evaluate_classifier
     net, meta = _load_judge(name, checkpoints)
     test = real_test_data(meta, data_root)
     return {"model": meta["path"].rstrip("/").split("/")[-1], "test_samples": len(test),

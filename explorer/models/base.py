@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 import torch
 from torch import nn
 
 from explorer.errors import ConfigError
+from explorer.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -42,47 +41,22 @@ class ModelConfig:
         return cls(**d)
 
 
-# name -> constructor(ModelConfig) ; filled by the @register decorators below
-GENERATORS: dict[str, Callable[[ModelConfig], nn.Module]] = {}
-CRITICS: dict[str, Callable[[ModelConfig], nn.Module]] = {}
-CLASSIFIERS: dict[str, Callable[..., nn.Module]] = {}
-
-
-def _register(table: dict, name: str):
-    def deco(cls):
-        table[name] = cls
-        return cls
-    return deco
-
-
-def register_generator(name: str):
-    return _register(GENERATORS, name)
-
-
-def register_critic(name: str):
-    return _register(CRITICS, name)
-
-
-def register_classifier(name: str):
-    return _register(CLASSIFIERS, name)
-
-
-def _lookup(table: dict, name: str, what: str):
-    if name not in table:
-        raise ConfigError(f"unknown {what} '{name}' (known: {', '.join(sorted(table))})")
-    return table[name]
+# name -> constructor(ModelConfig); each variant's module files itself with @GENERATORS.register("name")
+GENERATORS = Registry("generator architecture")
+CRITICS = Registry("critic architecture")
+CLASSIFIERS = Registry("classifier architecture")   # name -> constructor(shape, num_outputs, width)
 
 
 def build_generator(cfg: ModelConfig) -> nn.Module:
-    return _lookup(GENERATORS, cfg.arch, "generator architecture")(cfg)
+    return GENERATORS.lookup(cfg.arch)(cfg)
 
 
 def build_critic(cfg: ModelConfig) -> nn.Module:
-    return _lookup(CRITICS, cfg.arch, "critic architecture")(cfg)
+    return CRITICS.lookup(cfg.arch)(cfg)
 
 
 def build_classifier(arch: str, shape: tuple[int, ...], num_outputs: int, width: int = 32) -> nn.Module:
-    return _lookup(CLASSIFIERS, arch, "classifier architecture")(shape, num_outputs, width)
+    return CLASSIFIERS.lookup(arch)(shape, num_outputs, width)
 
 
 def one_hot(labels: torch.Tensor | None, num_classes: int, n: int, device) -> torch.Tensor | None:

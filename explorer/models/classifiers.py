@@ -4,10 +4,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from explorer.models.base import register_classifier
+from explorer.models.base import CLASSIFIERS
 
 
-@register_classifier("cnn")
+@CLASSIFIERS.register("cnn")
 class ConvClassifier(nn.Module):
     """Two conv blocks with max-pooling, then a hidden layer whose activations serve as features."""
 
@@ -32,7 +32,7 @@ class ConvClassifier(nn.Module):
         return self.head(self.body(x))
 
 
-@register_classifier("cnn-bn")
+@CLASSIFIERS.register("cnn-bn")
 class ConvBNClassifier(nn.Module):
     """A differently built judge (BatchNorm, strided convs, global pooling) for second opinions."""
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from explorer.errors import ConfigError
-from explorer.models.base import Critic, ModelConfig, register_critic, register_generator
+from explorer.models.base import CRITICS, GENERATORS, Critic, ModelConfig
 
 
 def _plan(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -29,7 +29,7 @@ def critic_norm2d(kind: str, channels: int) -> nn.Module:
     raise ConfigError(f"unknown critic_norm '{kind}' (batch, layer, none)")
 
 
-@register_generator("dcgan")
+@GENERATORS.register("dcgan")
 class DCGANGenerator(nn.Module):
     """z (+ condition) -> transposed convolutions with BatchNorm and ReLU -> tanh image."""
 
@@ -53,7 +53,7 @@ class DCGANGenerator(nn.Module):
         return self.main(z[:, :, None, None])
 
 
-@register_critic("dcgan")
+@CRITICS.register("dcgan")
 class DCGANCritic(Critic):
     """Image (+ class one-hot as constant channels) -> strided convolutions, LeakyReLU(0.2) -> one score."""
 

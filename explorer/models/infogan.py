@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from explorer.errors import ConfigError
-from explorer.models.base import Critic, ModelConfig, register_critic, register_generator
+from explorer.models.base import CRITICS, GENERATORS, Critic, ModelConfig
 from explorer.models.dcgan import critic_norm2d
 
 
@@ -23,7 +23,7 @@ def _check(cfg: ModelConfig) -> None:
         raise ConfigError(f"the infogan architecture makes 28x28 grey images (MNIST), not {tuple(cfg.shape)}")
 
 
-@register_generator("infogan")
+@GENERATORS.register("infogan")
 class InfoGANGenerator(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -40,7 +40,7 @@ class InfoGANGenerator(nn.Module):
         return self.main(self.fc(z).view(-1, 128, 7, 7))
 
 
-@register_critic("infogan")
+@CRITICS.register("infogan")
 class InfoGANCritic(Critic):
     def __init__(self, cfg: ModelConfig):
         super().__init__()

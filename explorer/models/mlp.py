@@ -6,10 +6,10 @@ import math
 import torch
 from torch import nn
 
-from explorer.models.base import Critic, ModelConfig, register_critic, register_generator
+from explorer.models.base import CRITICS, GENERATORS, Critic, ModelConfig
 
 
-@register_generator("mlp")
+@GENERATORS.register("mlp")
 class MLPGenerator(nn.Module):
     """z (+ condition) -> depth x (Linear, ReLU) -> sample; tanh for images, linear for points."""
 
@@ -31,7 +31,7 @@ class MLPGenerator(nn.Module):
         return self.main(z).view(-1, *self.shape)
 
 
-@register_critic("mlp")
+@CRITICS.register("mlp")
 class MLPCritic(Critic):
     """Sample (+ class one-hot) -> depth x (Linear, LeakyReLU 0.2) -> one score (a logit, no sigmoid)."""
 

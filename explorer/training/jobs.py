@@ -20,14 +20,14 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def _write_status(path: Path, status: dict) -> None:
-    from explorer.training.checkpoint import write_json
+    from explorer.store.checkpoint import write_json
     write_json(path, status)
 
 
 def _job_main(cfg_dict: dict, out: str, data_root, resume: bool, stop, command: str) -> None:
     """Runs in the child process: train, reporting every log step into the status file."""
     import torch
-    from explorer.training.config import TrainConfig
+    from explorer.store.config import TrainConfig
     from explorer.training.loop import train
     torch.set_num_threads(1)  # leave the other core to the explorer's renders
     try:

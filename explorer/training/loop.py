@@ -13,10 +13,11 @@ import torch
 
 from explorer.errors import ConfigError, TrainingDiverged
 from explorer.training import distributed as D
-from explorer.training.card import describe, model_card
-from explorer.training.checkpoint import load_state, load_weights, read_config, save_checkpoint
-from explorer.training.config import TrainConfig
-from explorer.training.tasks import TASKS, base_lrs, evaluate_classifier, scale_lrs
+from explorer.store.card import describe, model_card
+from explorer.store.checkpoint import load_state, load_weights, read_config, save_checkpoint
+from explorer.store.config import TrainConfig
+from explorer.metrics.accuracy import evaluate_classifier
+from explorer.training.tasks import TASKS, base_lrs, scale_lrs
 
 Callback = Callable[[dict], "bool | None"]  # return False to stop the run (it is saved first)
 
@@ -86,7 +87,7 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
         raise ConfigError(f"the model makes samples of shape {tuple(cfg.model.shape)} but '{cfg.dataset}' holds "
                           f"{tuple(data.info.shape)}")
     torch.manual_seed(cfg.seed)
-    task = TASKS[cfg.task](cfg, data, dist)
+    task = TASKS.lookup(cfg.task)(cfg, data, dist)
     lrs = base_lrs(task.optimizers)
     step, elapsed = 0, 0.0
     stream = BatchStream(data, cfg.batch_size, cfg.seed, dist.rank, dist.world)
@@ -200,7 +201,7 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
 
 def resume_config(out: str | Path, steps: int | None = None) -> TrainConfig:
     """The config saved in a run folder, with the total step count raised when asked."""
-    from explorer.training.checkpoint import _train_config
+    from explorer.store.checkpoint import _train_config
     out = Path(out)
     cfg = _train_config(read_config(out), out)
     return cfg.replace(steps=steps) if steps else cfg

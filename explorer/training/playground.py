@@ -17,20 +17,17 @@ import torch
 
 from explorer.data.toy2d import TOY_MODES, sample_toy
 from explorer.errors import ConfigError
+from explorer.losses import playground_choices
 from explorer.metrics.coverage import mode_coverage
-from explorer.training.config import TrainConfig
+from explorer.store.config import TrainConfig
 from explorer.training.distributed import DistInfo
 from explorer.training.loop import BatchStream
 from explorer.training.presets import PRESETS, toy_config
 from explorer.training.tasks import TASKS, base_lrs, scale_lrs
 
 DISTRIBUTIONS = tuple(TOY_MODES)
-LOSSES = {  # registry name -> what a person reads
-    "bce": "BCE (non-saturating)",
-    "bce-saturating": "BCE (saturating: log(1 - D(G(z))))",
-    "wgan": "WGAN, weight clipping",
-    "wgangp": "WGAN-GP, gradient penalty",
-}
+CHOICES = playground_choices()   # choice -> (label, registered loss, its settings), from the loss registry
+LOSSES = {choice: label for choice, (label, _, _) in CHOICES.items()}   # what a person reads
 EXTENT = {"8gaussians": 3.0, "25gaussians": 5.5, "ring": 3.0, "swissroll": 2.6}  # half-width of the picture
 VIEW_SEED = 4321          # the fixed z whose images are drawn and counted
 COVERAGE_N = 2500         # PacGAN's sample count for mode coverage
@@ -47,7 +44,7 @@ def run_config(distribution: str, loss: str, seed: int = 0) -> TrainConfig:
         raise ConfigError(f"unknown playground loss '{loss}' (known: {', '.join(LOSSES)})")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**31:
         raise ConfigError(f"seed must be a whole number between 0 and 2^31 - 1, got {seed!r}")
-    base, opts = ("bce", {"saturating": True}) if loss == "bce-saturating" else (loss, {})
+    _, base, opts = CHOICES[loss]
     cfg = PRESETS.get(f"toy-{distribution}-{base}") or toy_config(distribution, base)
     return cfg.replace(seed=int(seed), loss_options={**cfg.loss_options, **opts})
 
@@ -85,7 +82,7 @@ class ToyRun:
         saved = torch.get_rng_state()
         try:  # the same order of draws as explorer.training.loop.train, so a run equals the preset's run
             torch.manual_seed(self.cfg.seed)
-            self.task = TASKS[self.cfg.task](self.cfg, self.data, DistInfo())
+            self.task = TASKS.lookup(self.cfg.task)(self.cfg, self.data, DistInfo())
             self._lrs = base_lrs(self.task.optimizers)
             torch.manual_seed(self.cfg.seed * 7)
             self._rng = torch.get_rng_state()
@@ -170,12 +167,11 @@ class ToyRun:
         grid_pts = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], 1))
         with torch.no_grad():
             out = Dn(grid_pts).reshape(field_res, field_res)
-        if loss.name == "bce":
-            field, label, rng = torch.sigmoid(out).numpy(), "D(x): probability of 'real'", (0.0, 1.0)
-        else:
-            field = out.numpy()
+        values, label, rng = loss.critic_reading(out)
+        field = values.numpy()
+        if rng is None:   # an unbounded score: scaled to its range in this frame
             rng = (float(field.min()), float(field.max()))
-            label = f"critic value f(x), from {rng[0]:.3g} to {rng[1]:.3g}"
+            label = f"{label}, from {rng[0]:.3g} to {rng[1]:.3g}"
         # the generator's gradient on its own samples: the direction each sample is pushed
         x = torch.from_numpy(fake_all[:n_arrows].copy()).requires_grad_(True)
         with torch.enable_grad():
@@ -197,7 +193,7 @@ class ToyRun:
                 warp = [G(line).numpy() for line in lines]
             G.train()
         weights = torch.cat([p.detach().flatten() for name, p in Dn.named_parameters() if name.endswith("weight")])
-        clip = getattr(loss, "clip", None) if loss.name == "wgan" else None
+        clip = getattr(loss, "clip", None)   # the clipping bound, for a loss that clips
         return View(self.distribution, self.loss_name, e, self._real, fake_all[:SHOWN_N], field, label, rng,
                     arrows, mean_len, warp, weights.numpy(), clip, coverage, self.g_steps, self.d_steps,
                     list(self.history))

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from explorer.data import DATASETS, dataset_options
 from explorer.errors import ConfigError
-from explorer.models.base import ModelConfig
-from explorer.training.config import TrainConfig
+from explorer.losses import LOSSES, all_settings
+from explorer.models.base import GENERATORS, ModelConfig
+from explorer.store.config import TrainConfig
 
 DIGITS = (1, 28, 28)
 FACES = (3, 32, 32)
@@ -93,17 +95,12 @@ def get_preset(name: str) -> TrainConfig:
     return PRESETS[name]
 
 
-# What the Train tab and `train` let a person change on a preset, with each setting's meaning and default.
+# What the Train tab and `train` let a person change on any GAN preset; each loss describes its own settings
+# (explorer.losses: Setting), which come after these.
 HYPERPARAMETERS = {
     "z_dim": "length of the latent vector z the generator starts from",
     "n_critic": "critic (discriminator) steps per generator step; WGANs want several (default 5), BCE one",
-    "clip": "WGAN: every critic weight is clipped to [-c, c] after each step, a crude Lipschitz constraint "
-            "(default 0.01)",
-    "gp_lambda": "WGAN-GP: weight of the gradient penalty that keeps the critic 1-Lipschitz (default 10)",
-    "saturating": "BCE: train G with the original minimax loss log(1 - D(G(z))), whose gradient vanishes "
-                  "when D wins (default off: the non-saturating -log D(G(z)))",
 }
-LOSS_OPTIONS = {"bce": ("saturating",), "wgan": ("clip",), "wgangp": ("gp_lambda",)}
 
 
 def _number(name: str, v, lo: float, hi: float, whole: bool = False):
@@ -116,12 +113,10 @@ def _number(name: str, v, lo: float, hi: float, whole: bool = False):
 
 def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=None, dataset=None,
                   data_path=None, correlation=None, arch=None, loss=None, z_dim=None, n_critic=None,
-                  clip=None, gp_lambda=None, saturating=None) -> TrainConfig:
+                  **loss_settings) -> TrainConfig:
     """A preset with a person's changes, each checked with a message that says what is allowed.
-    The CLI's `train` and the Train tab both build their runs here. None leaves the preset's value."""
-    from explorer.data import DATASETS, dataset_options
-    from explorer.losses import LOSSES
-    from explorer.models.base import GENERATORS
+    The CLI's `train` and the Train tab both build their runs here. None leaves the preset's value.
+    loss_settings: any registered loss's settings by name (clip, gp_lambda, saturating, ...)."""
     cfg = get_preset(preset)
     ch: dict = {}
     if steps is not None:
@@ -134,8 +129,7 @@ def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=Non
         ch["lr_g"] = ch["lr_d"] = _number("learning rate", lr, 1e-7, 0.1)
     data_opts = dict(cfg.data_options)
     if dataset is not None and dataset != cfg.dataset:
-        if dataset not in DATASETS:
-            raise ConfigError(f"unknown dataset '{dataset}' (known: {', '.join(sorted(DATASETS))})")
+        DATASETS.lookup(dataset)
         allowed = dataset_options(dataset)
         data_opts = {k: v for k, v in data_opts.items() if k in allowed}  # keep what still applies (image_size)
         ch["dataset"] = dataset
@@ -150,8 +144,11 @@ def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=Non
         data_opts["correlation"] = _number("correlation", correlation, 0, 0.95)
     if data_opts != cfg.data_options:
         ch["data_options"] = data_opts
-    gan_only = {"arch": arch, "loss": loss, "z_dim": z_dim, "n_critic": n_critic, "clip": clip,
-                "gp_lambda": gp_lambda, "saturating": saturating}
+    owners = all_settings()
+    for key in loss_settings:
+        if key not in owners:
+            raise ConfigError(f"unknown setting '{key}' (loss settings: {', '.join(sorted(owners))})")
+    gan_only = {"arch": arch, "loss": loss, "z_dim": z_dim, "n_critic": n_critic, **loss_settings}
     if cfg.task == "classifier":
         given = [k for k, v in gan_only.items() if v is not None]
         if given:
@@ -159,35 +156,30 @@ def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=Non
         return cfg.replace(**ch)
     model = cfg.model
     if arch is not None:
-        if arch not in GENERATORS:
-            raise ConfigError(f"unknown architecture '{arch}' (known: {', '.join(sorted(GENERATORS))})")
+        GENERATORS.lookup(arch)
         if arch == "dcgan" and len(model.shape) != 3:
             raise ConfigError("DCGAN makes images; 2-D points need the MLP architecture")
         model = replace(model, arch=arch)
     if z_dim is not None:
         model = replace(model, z_dim=_number("z_dim", z_dim, 1, 1024, whole=True))
     new_loss = cfg.loss if loss is None else loss
-    if new_loss not in LOSSES:
-        raise ConfigError(f"unknown loss '{new_loss}' (known: {', '.join(sorted(LOSSES))})")
+    loss_cls = LOSSES.lookup(new_loss)
     loss_opts = dict(cfg.loss_options) if new_loss == cfg.loss else {}
     if new_loss != cfg.loss:  # another loss brings its own optimizer defaults, not the preset's tuning
         ch.update(loss=new_loss, betas=None, n_critic=None, lr_decay_to=1.0)
         if "lr_g" not in ch:
             ch["lr_g"] = ch["lr_d"] = None
-    if new_loss == "wgangp" and model.critic_norm == "batch":
-        # the penalty is per sample, so BatchNorm leaves the critic. Conv critics get LayerNorm instead, as
-        # Gulrajani et al. advise: 1,500-2,500-step pilots measured FD 106 against 254 (digits) and 1,542
-        # against 1,868 (faces) for LayerNorm against none. The MLP critic never had BatchNorm: it stays bare.
-        model = replace(model, critic_norm="none" if model.arch == "mlp" else "layer")
-    for key, value, check in (("saturating", saturating, lambda v: bool(v)),
-                              ("clip", clip, lambda v: _number("clip", v, 1e-5, 1.0)),
-                              ("gp_lambda", gp_lambda, lambda v: _number("gp_lambda", v, 0.0, 1000.0))):
+    if loss_cls.critic_norm and model.critic_norm == "batch":
+        # a loss that needs a per-sample critic (a gradient penalty) gets its own normalisation in a conv critic;
+        # the MLP critic never had BatchNorm, so it stays bare
+        model = replace(model, critic_norm="none" if model.arch == "mlp" else loss_cls.critic_norm)
+    mine = {s.name: s for s in loss_cls.settings}
+    for key, value in loss_settings.items():
         if value is None:
             continue
-        if key not in LOSS_OPTIONS[new_loss]:
-            owner = next(k for k, opts in LOSS_OPTIONS.items() if key in opts)
-            raise ConfigError(f"{key.replace('_', '-')} is a setting of the {owner} loss, not of {new_loss}")
-        loss_opts[key] = check(value)
+        if key not in mine:
+            raise ConfigError(f"{key.replace('_', '-')} is a setting of the {owners[key][0]} loss, not of {new_loss}")
+        loss_opts[key] = mine[key].check(value)
     ch["loss_options"] = loss_opts
     if n_critic is not None:
         ch["n_critic"] = _number("n_critic", n_critic, 1, 100, whole=True)

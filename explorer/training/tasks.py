@@ -1,27 +1,20 @@
 """What one training step does, per task. The loop sees only `step`, `nets`, `optimizers` and `preview`."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from explorer.errors import ConfigError
+from explorer.registry import Registry
 from explorer.losses import build_loss
 from explorer.models import build_classifier, build_critic, build_generator
 from explorer.models.base import GeneratorModel, one_hot
 from explorer.render import grid, scatter
-from explorer.training.config import TrainConfig
+from explorer.store.config import TrainConfig
 from explorer.training.distributed import DistInfo, wrap
 
-TASKS: dict[str, type] = {}
+TASKS = Registry("task")   # name -> class(cfg, data, dist) with step, nets, optimizers, preview
 PREVIEW_SEED = 1234  # the fixed z of every sample grid
-
-
-def register_task(name: str):
-    def deco(cls):
-        TASKS[name] = cls
-        return cls
-    return deco
 
 
 def grad_norm(module: torch.nn.Module) -> float:
@@ -62,7 +55,7 @@ def dcgan_init(module: torch.nn.Module) -> None:
             torch.nn.init.zeros_(m.bias)
 
 
-@register_task("gan")
+@TASKS.register("gan")
 class GANTask:
     """n_critic critic steps, then one generator step; the loss object owns all GAN-specific math."""
 
@@ -184,7 +177,7 @@ class GANTask:
             self.G.train(was_training)
 
 
-@register_task("infogan")
+@TASKS.register("infogan")
 class InfoGANTask(GANTask):
     """InfoGAN (Chen et al. 2016): loss = GAN loss + lambda * information loss, where the critic's Q head
     must recover the codes the generator was given (a lower bound on their mutual information).
@@ -227,7 +220,7 @@ class InfoGANTask(GANTask):
         return loss
 
 
-@register_task("classifier")
+@TASKS.register("classifier")
 class ClassifierTask:
     """A judge: softmax over classes, or independent sigmoids over binary attributes."""
 
@@ -272,22 +265,3 @@ class ClassifierTask:
     def preview(self):
         x, _, _ = self.data.get_batch(torch.arange(min(64, len(self.data))))
         return grid(x, nrow=8, scale=2)
-
-
-def evaluate_classifier(net: torch.nn.Module, data, multilabel: bool, batch: int = 500) -> dict:
-    """Accuracy on a dataset: overall, and per attribute for multi-label judges."""
-    net.eval()
-    correct, n = None, 0
-    with torch.no_grad():
-        for i in range(0, len(data), batch):
-            x, y, a = data.get_batch(torch.arange(i, min(i + batch, len(data))))
-            logits = net(x)
-            hit = ((logits > 0).float() == a).float().sum(0) if multilabel else (logits.argmax(1) == y).float().sum()
-            correct = hit if correct is None else correct + hit
-            n += x.shape[0]
-    acc = (correct / n).cpu().numpy()
-    if multilabel:
-        names = data.info.attribute_names
-        return {"accuracy_mean": float(acc.mean()), "accuracy_min": float(acc.min()),
-                "accuracy": {k: round(float(v), 4) for k, v in zip(names, acc)}}
-    return {"accuracy": float(np.asarray(acc))}

@@ -4,12 +4,12 @@ from __future__ import annotations
 import gradio as gr
 
 from explorer.errors import ConfigError
-from explorer.losses import LOSSES
+from explorer.losses import LOSSES, Setting, all_settings, build_loss
 from explorer.models import GENERATORS
-from explorer.training.card import describe
+from explorer.store.card import describe
 from explorer.training.diagnose import diagnose
 from explorer.training.jobs import JobManager
-from explorer.training.presets import HYPERPARAMETERS, LOSS_OPTIONS, PRESETS
+from explorer.training.presets import HYPERPARAMETERS, PRESETS
 from explorer.ui.common import AppContext, curve_frame, explainer, guarded
 
 HELP = """
@@ -26,17 +26,6 @@ the curves when the numbers show either. The job runs in its own process: close 
 it keeps going. When it finishes (or you stop it) the model appears in Explore's list.
 """
 
-LOSS_HELP = {
-    "bce": "**BCE** (Goodfellow 2014): D outputs a probability; Adam lr 2e-4, betas (0.5, 0.999), 1 D step per "
-           "G step. The non-saturating G loss -log D(G(z)) keeps gradients alive when D wins.",
-    "wgan": "**WGAN, weight clipping** (Arjovsky 2017): a critic scores realness without a sigmoid; RMSprop lr "
-            "5e-5; clip c = 0.01 keeps it roughly 1-Lipschitz; n_critic = 5 critic steps per G step.",
-    "wgangp": "**WGAN-GP** (Gulrajani 2017): clipping replaced by a gradient penalty, lambda = 10, on random "
-              "interpolates; Adam lr 1e-4, betas (0, 0.9); n_critic = 5; no BatchNorm in the critic, since the "
-              "penalty is per sample (conv critics use LayerNorm instead).",
-}
-
-
 DATASET_LABELS = {
     "digits": "digits (MNIST)", "fashion": "fashion (Fashion-MNIST)", "faces": "faces (synthetic, exact attributes)",
     "celeba": "celeba (a folder in CelebA's layout)", "folder": "folder (any image folder)",
@@ -47,17 +36,21 @@ SAMPLE_SHAPES = {"digits": (1, 28, 28), "fashion": (1, 28, 28), "faces": (3, 32,
 FOLDER_DATASETS = ("celeba", "folder")
 
 
+LOSS_SETTINGS = all_settings()   # every registered loss's settings: name -> (owning loss, Setting)
+SETTING_KEYS = ["dataset", "correlation", "data_path", "arch", "loss", "z_dim", "n_critic", *LOSS_SETTINGS,
+                "batch_size", "lr"]   # the order of the panel's settings controls
+
+
 def shown_settings(preset: str) -> dict:
     """The values a preset runs with, as the panel shows them (defaults resolved from the loss)."""
-    from explorer.losses import build_loss
     cfg = PRESETS[preset]
     out = {"dataset": cfg.dataset, "correlation": cfg.data_options.get("correlation", 0.8),
            "batch_size": cfg.batch_size, "lr": None, "arch": cfg.model.arch, "loss": cfg.loss,
-           "z_dim": cfg.model.z_dim, "n_critic": None, "clip": 0.01, "gp_lambda": 10.0, "saturating": False}
+           "z_dim": cfg.model.z_dim, "n_critic": None, **{k: s.default for k, (_, s) in LOSS_SETTINGS.items()}}
     if cfg.task != "classifier":
         loss = build_loss(cfg.loss, **cfg.loss_options)
         out.update(lr=cfg.lr_g or loss.defaults.lr, n_critic=cfg.n_critic or loss.defaults.n_critic,
-                   **{k: getattr(loss, k) for k in ("clip", "gp_lambda", "saturating") if hasattr(loss, k)})
+                   **{s.name: getattr(loss, s.name) for s in loss.settings})
     else:
         out["lr"] = cfg.lr_d or 1e-3
     return out
@@ -70,6 +63,18 @@ ARCH_LABELS = {"dcgan": "dcgan (DCGAN convolutions)", "infogan": "infogan (InfoG
 def arch_choices() -> list[tuple[str, str]]:
     """Every registered generator architecture, so any preset's own can be shown and started."""
     return [(ARCH_LABELS.get(name, name), name) for name in sorted(GENERATORS)]
+
+
+def loss_control(setting: Setting, value, visible: bool):
+    """A checkbox for an on/off setting, a number box within its range for the others."""
+    if isinstance(setting.default, bool):
+        return gr.Checkbox(value, label=setting.label, info=setting.help, visible=visible)
+    return gr.Number(value, minimum=setting.low, maximum=setting.high, label=setting.label, info=setting.help,
+                     visible=visible)
+
+
+def control_update(setting: Setting, **changes):
+    return gr.Checkbox(**changes) if isinstance(setting.default, bool) else gr.Number(**changes)
 
 
 def dataset_choices(preset: str, fashion_here: bool) -> list[tuple[str, str]]:
@@ -94,7 +99,7 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
             preset = gr.Dropdown([(f"{n}: {describe(PRESETS[n])}", n) for n in names], value=first,
                                  label="Preset", info="A starting point: data, architecture and loss in one choice. "
                                  "Change any of it below.")
-            loss_help = gr.Markdown(LOSS_HELP["bce"])
+            loss_help = gr.Markdown(LOSSES[sh["loss"]].about)
             name = gr.Textbox("my-model", label="Name", info="The new model's folder name in the checkpoints folder.",
                               elem_id="train-name")
             steps = gr.Number(2000, precision=0, minimum=1, label="Steps",
@@ -115,19 +120,15 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
                     arch = gr.Dropdown(arch_choices(), value=sh["arch"], label="Architecture",
                                        info="dcgan: convolutions (images); infogan: the InfoGAN paper's MNIST net "
                                             "(convolutions, 28x28); mlp: fully connected (images or points).")
-                    loss = gr.Dropdown([("BCE", "bce"), ("WGAN, weight clipping", "wgan"),
-                                        ("WGAN-GP, gradient penalty", "wgangp")], value=sh["loss"], label="Loss")
+                    loss = gr.Dropdown([(cls.title, k) for k, cls in LOSSES.items()], value=sh["loss"],
+                                       label="Loss", info="Each loss shows its own settings below.")
                 with gr.Row():
                     z_dim = gr.Number(sh["z_dim"], precision=0, minimum=1, maximum=1024, label="z_dim",
                                       info=HYPERPARAMETERS["z_dim"])
                     n_critic = gr.Number(sh["n_critic"], precision=0, minimum=1, maximum=100, label="n_critic",
                                          info=HYPERPARAMETERS["n_critic"])
-                clip = gr.Number(sh["clip"], minimum=1e-5, maximum=1, label="clip c", visible=sh["loss"] == "wgan",
-                                 info=HYPERPARAMETERS["clip"])
-                gp = gr.Number(sh["gp_lambda"], minimum=0, maximum=1000, label="gradient penalty lambda",
-                               visible=sh["loss"] == "wgangp", info=HYPERPARAMETERS["gp_lambda"])
-                saturating = gr.Checkbox(sh["saturating"], label="saturating generator loss",
-                                         visible=sh["loss"] == "bce", info=HYPERPARAMETERS["saturating"])
+                # one control per setting of every registered loss, shown while its loss is chosen
+                loss_controls = [loss_control(s, sh[k], owner == sh["loss"]) for k, (owner, s) in LOSS_SETTINGS.items()]
                 with gr.Row():
                     batch = gr.Number(sh["batch_size"], precision=0, minimum=1, maximum=4096, label="Batch size",
                                       info="Samples per step.")
@@ -144,54 +145,49 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
             curves = gr.LinePlot(x="step", y="value", color="series", label="Losses", color_title="")   # no height: it would clip the legend
             warnings = gr.Markdown()
     raw = gr.JSON(visible=False)
-    settings = [dataset, corr, folder, arch, loss, z_dim, n_critic, clip, gp, saturating, batch, lr]
+    settings = [dataset, corr, folder, arch, loss, z_dim, n_critic, *loss_controls, batch, lr]
 
     def on_preset(p):
         cfg, sh = PRESETS.get(p), shown_settings(p)
         gan = cfg.task != "classifier"
-        text = LOSS_HELP.get(cfg.loss, "") if gan else "A classifier (cross-entropy), the judge of a dataset."
+        text = LOSSES[cfg.loss].about if gan else "A classifier (cross-entropy), the judge of a dataset."
         return (text, gr.Dropdown(choices=dataset_choices(p, fashion_here), value=sh["dataset"]),
                 gr.Slider(value=sh["correlation"], visible=sh["dataset"] == "faces"),
                 gr.Textbox(visible=sh["dataset"] in FOLDER_DATASETS),
                 gr.Dropdown(value=sh["arch"], interactive=gan), gr.Dropdown(value=sh["loss"], interactive=gan),
                 gr.Number(value=sh["z_dim"], interactive=gan), gr.Number(value=sh["n_critic"], interactive=gan),
-                gr.Number(value=sh["clip"], visible=gan and sh["loss"] == "wgan"),
-                gr.Number(value=sh["gp_lambda"], visible=gan and sh["loss"] == "wgangp"),
-                gr.Checkbox(value=sh["saturating"], visible=gan and sh["loss"] == "bce"),
+                *(control_update(s, value=sh[k], visible=gan and owner == sh["loss"])
+                  for k, (owner, s) in LOSS_SETTINGS.items()),
                 gr.Number(value=sh["batch_size"]), gr.Number(value=sh["lr"]))
 
     preset.change(on_preset, preset, [loss_help, *settings], api_name="preset_info")
 
     def on_loss(p, lo):
-        from explorer.losses import LOSSES as registry
-        d = registry[lo].defaults
+        d = LOSSES[lo].defaults
         same = PRESETS[p].loss == lo
         sh = shown_settings(p)
-        return (LOSS_HELP[lo], gr.Number(value=sh["n_critic"] if same else d.n_critic),
-                gr.Number(visible=lo == "wgan"), gr.Number(visible=lo == "wgangp"),
-                gr.Checkbox(visible=lo == "bce"), gr.Number(value=sh["lr"] if same else d.lr))
+        return (LOSSES[lo].about, gr.Number(value=sh["n_critic"] if same else d.n_critic),
+                *(control_update(s, visible=owner == lo) for owner, s in LOSS_SETTINGS.values()),
+                gr.Number(value=sh["lr"] if same else d.lr))
 
-    loss.input(on_loss, [preset, loss], [loss_help, n_critic, clip, gp, saturating, lr], api_name="loss_info")
+    loss.input(on_loss, [preset, loss], [loss_help, n_critic, *loss_controls, lr], api_name="loss_info")
     dataset.input(lambda d: (gr.Slider(visible=d == "faces"), gr.Textbox(visible=d in FOLDER_DATASETS)),
                   dataset, [corr, folder], api_name="dataset_info")
 
     def choices_from(p, *values) -> dict:
         """Only what differs from what the preset shows, so untouched settings keep the preset's own tuning."""
-        keys = ["dataset", "correlation", "data_path", "arch", "loss", "z_dim", "n_critic", "clip", "gp_lambda",
-                "saturating", "batch_size", "lr"]
         sh = {**shown_settings(p), "data_path": None}
-        got = dict(zip(keys, values))
+        got = dict(zip(SETTING_KEYS, values))
         if got["dataset"] not in FOLDER_DATASETS or not (got["data_path"] or "").strip():
             got["data_path"] = None   # celeba without a folder: <data root>/celeba, as the CLI does
         if got["dataset"] != "faces":
             got["correlation"] = None
         loss_v = got["loss"] or sh["loss"]
-        for owner, keys in LOSS_OPTIONS.items():   # a loss's own settings count only for that loss
-            for k in keys:
-                if loss_v != owner:
-                    got[k] = None
+        for k, (owner, _) in LOSS_SETTINGS.items():   # a loss's own settings count only for that loss
+            if loss_v != owner:
+                got[k] = None
         if PRESETS[p].task == "classifier":
-            for k in ("arch", "loss", "z_dim", "n_critic", "clip", "gp_lambda", "saturating"):
+            for k in ("arch", "loss", "z_dim", "n_critic", *LOSS_SETTINGS):
                 got[k] = None
         out = {}
         for k, v in got.items():

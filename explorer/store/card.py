@@ -4,11 +4,15 @@ from __future__ import annotations
 import json
 import re
 
-from explorer.training.config import TrainConfig
+from explorer.losses import LOSSES
+from explorer.store.config import TrainConfig
 
-LOSS_NAMES = {"bce": "BCE", "wgan": "WGAN (weight clipping)", "wgangp": "WGAN-GP"}
 DATA_NAMES = {"digits": "MNIST digits", "fashion": "Fashion-MNIST", "faces": "synthetic faces",
               "celeba": "CelebA-layout faces", "folder": "an image folder", "toy2d": "2-D toy points"}
+
+
+def _loss_title(name: str) -> str:
+    return LOSSES[name].title if name in LOSSES else name
 
 
 def describe(cfg: TrainConfig) -> str:
@@ -27,7 +31,7 @@ def describe(cfg: TrainConfig) -> str:
         kind = "conditional " + kind
     if m.code_dim:
         kind = "InfoGAN (the paper's MNIST net)" if m.arch == "infogan" else "InfoGAN " + kind
-    return f"{kind} on {data}, {LOSS_NAMES.get(cfg.loss, cfg.loss)} loss, z_dim {m.z_dim}, {cfg.steps} steps"
+    return f"{kind} on {data}, {_loss_title(cfg.loss)} loss, z_dim {m.z_dim}, {cfg.steps} steps"
 
 
 def _compact(obj) -> str:

@@ -157,7 +157,7 @@ def load_state(path: Path) -> dict:
 # ---------- whole models ----------
 
 def _train_config(cfg: dict, model_dir: Path):
-    from explorer.training.config import TrainConfig
+    from explorer.store.config import TrainConfig
     try:
         return TrainConfig.from_dict(cfg["train"])
     except CheckpointError:
