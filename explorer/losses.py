@@ -173,6 +173,29 @@ class WGANGPLoss(WassersteinLoss):
         return loss + self.gp_lambda * gp, {**stats, "gp": gp.item(), "grad_norm_interp": norm.mean().item()}
 
 
+@LOSSES.register("lsgan")
+@dataclass
+class LeastSquaresLoss(GANLoss):
+    """Mao et al. 2017 (LSGAN), a = 0, b = c = 1: D regresses real to 1 and fake to 0; G pulls its fakes' scores
+    to 1. The squared error keeps pushing samples that D already calls real but that lie far from the data,
+    where the sigmoid of BCE has flattened. CycleGAN trains with it."""
+
+    title = "LSGAN (least squares)"
+    about = ("**LSGAN** (Mao 2017): D scores without a sigmoid and regresses real to 1, fake to 0; G minimises "
+             "(D(G(z)) - 1)^2. Adam lr 2e-4, betas (0.5, 0.999), 1 D step per G step. Its gradient does not vanish "
+             "for fakes D already calls real but that sit far from the data.")
+    defaults = OptimDefaults("adam", 2e-4, (0.5, 0.999), 1)
+
+    def critic_loss(self, critic, real, fake):
+        sr, sf = critic(real), critic(fake)
+        loss = 0.5 * ((sr - 1) ** 2).mean() + 0.5 * (sf ** 2).mean()
+        return loss, {"d_real": sr.mean().item(), "d_fake": sf.mean().item()}
+
+    def generator_loss(self, critic, fake):
+        sf = critic(fake)
+        return 0.5 * ((sf - 1) ** 2).mean(), {"d_fake_g": sf.mean().item()}
+
+
 def build_loss(name: str, **params) -> GANLoss:
     """A loss by registry name with its settings (each checked against the loss's own description)."""
     cls = LOSSES.lookup(name)

@@ -127,3 +127,15 @@ def test_one_registry_helper_refuses_unknown_names_and_doubles():
         table.lookup("b")
     with pytest.raises(ValueError, match="registered twice"):
         table.register("a")(A)
+
+
+def test_least_squares_loss_is_the_papers():
+    """LSGAN with a = 0, b = c = 1: D's loss is 0 exactly when real scores 1 and fake 0; G's when fake scores 1."""
+    lsgan = build_loss("lsgan")
+    real, fake = torch.ones(6, 1), -torch.ones(6, 1)
+    ld, stats = lsgan.critic_loss(lambda x: (x.flatten() + 1) / 2, real, fake)   # real -> 1, fake -> 0
+    assert ld.item() == 0.0 and stats["d_real"] == 1.0 and stats["d_fake"] == 0.0
+    ld, _ = lsgan.critic_loss(lambda x: torch.zeros(x.shape[0]), real, fake)     # scores 0 everywhere
+    assert ld.item() == pytest.approx(0.5)
+    lg, _ = lsgan.generator_loss(lambda x: torch.full((x.shape[0],), 3.0), fake)
+    assert lg.item() == pytest.approx(0.5 * 4)
