@@ -196,6 +196,28 @@ class LeastSquaresLoss(GANLoss):
         return 0.5 * ((sf - 1) ** 2).mean(), {"d_fake_g": sf.mean().item()}
 
 
+@LOSSES.register("hinge")
+@dataclass
+class HingeLoss(GANLoss):
+    """Lim & Ye 2017, Miyato et al. 2018 (SNGAN), BigGAN: the critic's hinge max(0, 1 - f(x)) + max(0, 1 + f(G(z)))
+    stops pushing a sample once it is past the margin; the generator maximises f(G(z))."""
+
+    title = "Hinge"
+    about = ("**Hinge** (Lim & Ye 2017; SNGAN, BigGAN): the critic is penalised only for real scores below +1 and "
+             "fake scores above -1, so samples past the margin stop pulling on it; G maximises the critic's score. "
+             "Adam lr 2e-4, betas (0.5, 0.999), 1 critic step per G step.")
+    defaults = OptimDefaults("adam", 2e-4, (0.5, 0.999), 1)
+
+    def critic_loss(self, critic, real, fake):
+        sr, sf = critic(real), critic(fake)
+        loss = F.relu(1 - sr).mean() + F.relu(1 + sf).mean()
+        return loss, {"d_real": sr.mean().item(), "d_fake": sf.mean().item()}
+
+    def generator_loss(self, critic, fake):
+        sf = critic(fake)
+        return -sf.mean(), {"d_fake_g": sf.mean().item()}
+
+
 def build_loss(name: str, **params) -> GANLoss:
     """A loss by registry name with its settings (each checked against the loss's own description)."""
     cls = LOSSES.lookup(name)

@@ -139,3 +139,14 @@ def test_least_squares_loss_is_the_papers():
     assert ld.item() == pytest.approx(0.5)
     lg, _ = lsgan.generator_loss(lambda x: torch.full((x.shape[0],), 3.0), fake)
     assert lg.item() == pytest.approx(0.5 * 4)
+
+
+def test_hinge_loss_stops_at_the_margin():
+    hinge = build_loss("hinge")
+    real, fake = torch.ones(4, 1), -torch.ones(4, 1)
+    past, _ = hinge.critic_loss(lambda x: 2 * x.flatten(), real, fake)     # real scores 2, fake -2: past the margin
+    assert past.item() == 0.0
+    inside, _ = hinge.critic_loss(lambda x: 0.5 * x.flatten(), real, fake)  # 0.5 and -0.5: half a margin each
+    assert inside.item() == pytest.approx(1.0)
+    lg, stats = hinge.generator_loss(lambda x: torch.full((x.shape[0],), 0.25), fake)
+    assert lg.item() == pytest.approx(-0.25) and stats["d_fake_g"] == pytest.approx(0.25)

@@ -232,7 +232,7 @@ def test_a_preset_changed_by_hand_keeps_what_was_not_touched():
     ("digits-dcgan", {"correlation": 0.5}, "no attribute correlation"),
     ("digits-dcgan", {"z_dim": 0}, "z-dim must be a whole number from 1"),
     ("digits-dcgan", {"n_critic": 2.5}, "n-critic must be a whole number"),
-    ("digits-dcgan", {"loss": "hinge"}, "unknown loss 'hinge'"),
+    ("digits-dcgan", {"loss": "focal"}, "unknown loss 'focal'"),
     ("toy-ring-wgangp", {"arch": "dcgan"}, "2-D points need the MLP"),
     ("digits-dcgan", {"dataset": "cifar"}, "unknown dataset 'cifar'"),
     ("digits-dcgan", {"lr": 2.0}, "learning rate must be a number from 1e-07 to 0.1"),
