@@ -31,21 +31,29 @@ POINTS_EXTENT = 5.0   # 2-D models are drawn over [-5, 5]^2
 
 class ModelCache:
     """Read-only, process-wide cache of loaded generators (the only module-level state the app keeps).
-    Thread-safe: one lock guards loading; a model is reloaded when its weights file changes on disk."""
+    Thread-safe: one lock guards loading. The folder is read on its own schedule (a listing older than LIST_TTL
+    when a page asks for the list), on `refresh()` (the Refresh button, a finished training job), or when a
+    name is not yet known; a slider event never scans the folder or stats a file."""
 
-    LIST_TTL = 2.0  # seconds a folder listing is trusted; a newly trained model shows up within this
+    LIST_TTL = 30.0  # seconds a folder listing is trusted by pages asking for the model list
 
     def __init__(self, checkpoints=None):
         self.root = checkpoints_dir(checkpoints)
-        self._models: dict[str, tuple[float, object]] = {}
+        self._models: dict[str, tuple[float, object]] = {}   # name -> (weights mtime when loaded, model)
         self._listing: tuple[float, list[dict]] = (-1e9, [])
         self._lock = threading.Lock()
+        self.scans = 0   # how many times the folder was read (tests check the hot path does not)
 
     def names(self) -> list[dict]:
         """Every generator in the folder with its one-line summary (classifiers are judges, not listed)."""
         stamp, listing = self._listing
         if time.monotonic() - stamp < self.LIST_TTL:
             return listing
+        return self.refresh()
+
+    def refresh(self) -> list[dict]:
+        """Read the folder now; a model whose weights changed on disk (retrained) is loaded afresh next time."""
+        self.scans += 1
         out = []
         for name in list_model_names(self.root):
             try:
@@ -54,23 +62,36 @@ class ModelCache:
                 continue
             if cfg.get("kind") == "gan":
                 out.append({"name": name, "summary": cfg.get("summary", "")})
-        self._listing = (time.monotonic(), out)
+        with self._lock:
+            for name, (stamp, _) in list(self._models.items()):
+                if stamp != self._weights_mtime(name):
+                    del self._models[name]
+            self._listing = (time.monotonic(), out)
         return out
 
-    def get(self, name: str):
-        listing = self.names()
-        if not isinstance(name, str) or name not in {m["name"] for m in listing}:
-            known = ", ".join(m["name"] for m in listing) or "none"
-            raise ConfigError(f"unknown model '{name}' (models: {known})")
-        path = self.root / name
+    def _weights_mtime(self, name: str) -> float | None:
         try:
-            stamp = (path / "generator.safetensors").stat().st_mtime
+            return (self.root / name / "generator.safetensors").stat().st_mtime
         except OSError:
-            raise CheckpointError(f"model '{name}' has no generator.safetensors") from None
+            return None
+
+    def get(self, name: str):
+        hit = self._models.get(name) if isinstance(name, str) else None
+        if hit is not None:     # the hot path: a dict lookup, no folder read, no stat
+            return hit[1]
+        listing = self._listing[1]
+        if not isinstance(name, str) or name not in {m["name"] for m in listing}:
+            listing = self.refresh()      # a model saved since the last read
+            if not isinstance(name, str) or name not in {m["name"] for m in listing}:
+                known = ", ".join(m["name"] for m in listing) or "none"
+                raise ConfigError(f"unknown model '{name}' (models: {known})")
         with self._lock:
             hit = self._models.get(name)
-            if hit is None or hit[0] != stamp:  # a retrained model replaces the cached one
-                hit = (stamp, load_generator(path))
+            if hit is None:
+                stamp = self._weights_mtime(name)
+                if stamp is None:
+                    raise CheckpointError(f"model '{name}' has no generator.safetensors")
+                hit = (stamp, load_generator(self.root / name))
                 self._models[name] = hit
             return hit[1]
 

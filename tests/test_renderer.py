@@ -67,7 +67,21 @@ def test_a_retrained_model_replaces_the_cached_one(tmp_path):
     make_model(tmp_path / "m", 0, seed=5)
     weights = tmp_path / "m" / "generator.safetensors"
     os.utime(weights, (time.time() + 5, time.time() + 5))  # a new mtime, whatever the clock's resolution
+    assert cache.get("m") is first                       # a slider event does not look at the disk
+    cache.refresh()                                      # the Refresh button, a finished job, the schedule
     assert cache.get("m") is not first
+
+
+def test_slider_events_never_read_the_folder(tmp_path):
+    make_model(tmp_path / "m", 0)
+    r = Renderer(tmp_path)
+    r.image("m", r.seed_z("m", 0))
+    scans = r.models.scans
+    for v in (0.5, 1.0, 1.5):
+        r.image("m", [v] * 64)
+    assert r.models.scans == scans
+    make_model(tmp_path / "late", 0)                     # a model saved since: found when asked for by name
+    assert r.models.get("late").name == "late" and r.models.scans == scans + 1
 
 
 def test_a_new_model_appears_after_the_listing_expires(tmp_path):

@@ -15,8 +15,10 @@ class AppContext:
     renderer: Renderer
     audience: bool = False    # participants' view: no training, no filesystem paths
 
-    def model_choices(self) -> list[tuple[str, str]]:
-        return [(f"{m['name']}: {m['summary']}", m["name"]) for m in self.renderer.models.names()]
+    def model_choices(self, refresh: bool = False) -> list[tuple[str, str]]:
+        """(label, name) for every generator; refresh=True reads the folder now instead of on its schedule."""
+        models = self.renderer.models
+        return [(f"{m['name']}: {m['summary']}", m["name"]) for m in (models.refresh() if refresh else models.names())]
 
 
 def guarded(ctx: AppContext):

@@ -203,7 +203,7 @@ def build(ctx: AppContext, default_model: str | None):
           show_progress="hidden")
 
     def refresh_models(current):
-        choices = ctx.model_choices()
+        choices = ctx.model_choices(refresh=True)
         names = [c[1] for c in choices]
         return gr.Dropdown(choices=choices, value=current if current in names else (names[0] if names else None))
 
