@@ -11,6 +11,7 @@ from pathlib import Path
 
 from explorer.errors import ConfigError, ExplorerError
 from explorer.losses import LOSSES, all_settings
+from explorer.renderer import Renderer, check_label
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,9 +105,13 @@ def _presets():
     return PRESETS
 
 
+def _renderer(args) -> Renderer:
+    """The service the app draws with; here a model may also be named by its folder."""
+    return Renderer(args.checkpoints, allow_paths=True)
+
+
 def _load(args):
-    from explorer.store.checkpoint import load_generator
-    return load_generator(args.model, args.checkpoints)
+    return _renderer(args).models.get(args.model)
 
 
 def _labels(model, label, n):
@@ -117,10 +122,7 @@ def _labels(model, label, n):
         return None
     if label is None:
         return torch.arange(n) % model.num_classes
-    if not 0 <= label < model.num_classes:
-        raise ConfigError(f"--label must be in 0..{model.num_classes - 1} for '{model.name}' "
-                          f"(classes: {', '.join(model.class_names)})")
-    return torch.full((n,), label, dtype=torch.long)
+    return torch.full((n,), check_label(model, label), dtype=torch.long)   # the app's own check and words
 
 
 def _codes(model, code, n, seed):
@@ -133,34 +135,16 @@ def _codes(model, code, n, seed):
     return model.sample_codes(n, seed, cat=code)
 
 
-def _code_sweep(model, j: int, seed: int):
-    """InfoGAN's classic figure: rows = categorical code values, columns = continuous code j from -2 to 2,
-    with z and the other codes fixed."""
-    import torch
-    from explorer.render import grid
-    c = model.cfg
-    if not 0 <= j < c.cont_codes:
-        raise ConfigError(f"--sweep-code must be in 0..{c.cont_codes - 1} for '{model.name}'")
-    rows, cols = max(c.cat_codes, 1), 9
-    codes = torch.zeros(rows * cols, c.code_dim)
-    for r in range(rows):
-        if c.cat_codes:
-            codes[r * cols:(r + 1) * cols, r] = 1.0
-        codes[r * cols:(r + 1) * cols, c.cat_codes + j] = torch.linspace(-2, 2, cols)
-    z = model.sample_z(1, seed).repeat(rows * cols, 1)
-    with torch.no_grad():
-        return grid(model.generate(z, None, codes), nrow=cols, scale=2)
-
-
 def cmd_sample(args) -> int:
     import torch
     from explorer.latent import truncate
     from explorer.render import grid, scatter, to_uint8
-    model = _load(args)
+    renderer = _renderer(args)
+    model = renderer.models.get(args.model)
     if args.sweep_code is not None:
         if not args.out:
             raise ConfigError("--sweep-code needs --out FILE.png")
-        _write_png(_code_sweep(model, args.sweep_code, args.seed), args.out)
+        _write_png(renderer.code_figure(args.model, args.sweep_code, args.seed), args.out)
         return 0
     z = truncate(model.sample_z(args.n, args.seed), args.truncation, args.seed)
     labels, codes = _labels(model, args.label, args.n), _codes(model, args.code, args.n, args.seed)
@@ -184,44 +168,36 @@ def cmd_sample(args) -> int:
 
 
 def cmd_interpolate(args) -> int:
+    """Two seeds (and two classes, blended) through the renderer's interpolation, as the Interpolate tab draws."""
+    import shutil
     import torch
     from explorer.latent import interpolate_path
     from explorer.render import grid, to_uint8
-    model = _load(args)
-    if not 2 <= args.steps <= 256:
-        raise ConfigError(f"--steps must be between 2 and 256, got {args.steps}")
-    ends = torch.cat([model.sample_z(1, args.from_seed), model.sample_z(1, args.to_seed)])
-    z = interpolate_path(ends, args.steps, args.method)
+    renderer = _renderer(args)
+    model = renderer.models.get(args.model)
+    if model.is_points:
+        raise ConfigError("interpolate draws images; for a 2-D model use `sample`")
     labels = None
     if model.num_classes:
         a = args.from_label if args.from_label is not None else 0
-        b = args.to_label if args.to_label is not None else a
-        _labels(model, a, 1), _labels(model, b, 1)
-        # class-to-class: the one-hot itself is blended, so the picture morphs between classes
-        t = torch.linspace(0, 1, args.steps)[:, None]
-        eye = torch.eye(model.num_classes)
-        onehots = (1 - t) * eye[a] + t * eye[b]
-        with torch.no_grad():
-            x = model.net(z, onehots)
-        labels = torch.where(t[:, 0] < 0.5, a, b)
+        labels = [a, args.to_label if args.to_label is not None else a]
     elif args.from_label is not None or args.to_label is not None:
         raise ConfigError(f"model '{model.name}' is not conditional: --from-label/--to-label do not apply")
-    else:
-        with torch.no_grad():
-            x = model.generate(z, None, _codes(model, None, args.steps, args.from_seed))
-    if model.is_points:
-        raise ConfigError("interpolate draws images; for a 2-D model use `sample`")
     if not (args.out or args.gif or args.npz):
         raise ConfigError("interpolate needs --out FILE.png, --gif FILE.gif and/or --npz FILE.npz")
+    ends = [renderer.seed_z(args.model, args.from_seed), renderer.seed_z(args.model, args.to_seed)]
+    _, gif, x = renderer.interpolate(args.model, ends, labels, args.steps, args.method, class_blend=True,
+                                     max_steps=256)
     if args.out:
         _write_png(grid(x, nrow=args.steps, scale=2), args.out)
     if args.gif:
-        from explorer.render import save_gif
         Path(args.gif).parent.mkdir(parents=True, exist_ok=True)
-        save_gif(x, args.gif)
+        shutil.copyfile(gif, args.gif)
         print(f"wrote {args.gif}", file=sys.stderr)
     if args.npz:
-        _write_npz(args.npz, images=to_uint8(x), z=z.numpy(), labels=None if labels is None else labels.numpy())
+        z = interpolate_path(torch.tensor(ends), args.steps, args.method)
+        shown = None if labels is None else torch.where(torch.linspace(0, 1, args.steps) < 0.5, *labels)
+        _write_npz(args.npz, images=to_uint8(x), z=z.numpy(), labels=None if shown is None else shown.numpy())
     return 0
 
 
@@ -245,7 +221,7 @@ def cmd_eval(args) -> int:
         if cfg.get("kind") != "classifier":  # InfoGAN: the card's code sweeps
             from explorer.store.card import code_sweep_file
             for j in range(model.cfg.cont_codes):
-                _write_png(_code_sweep(model, j, 0), model_dir / code_sweep_file(j))
+                _write_png(Renderer(allow_paths=True).code_figure(str(model_dir), j, 0), model_dir / code_sweep_file(j))
         (model_dir / "README.md").write_text(model_card({**cfg, "name": cfg.get("name") or model_dir.name}))
     if args.json:
         print(json.dumps(result))

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 from explorer.checks import SEED_RULE, check_seed
 from explorer.errors import CheckpointError, ConfigError, ExplorerError
 from explorer.latent import interpolate_path, truncate
+from explorer.models.conditioning import codes_from_controls
 from explorer.render import grid, label_columns, save_gif, scatter, upscale
 from explorer.store.checkpoint import checkpoints_dir, list_model_names, load_generator, read_config
 
@@ -37,8 +38,9 @@ class ModelCache:
 
     LIST_TTL = 30.0  # seconds a folder listing is trusted by pages asking for the model list
 
-    def __init__(self, checkpoints=None):
+    def __init__(self, checkpoints=None, allow_paths: bool = False):
         self.root = checkpoints_dir(checkpoints)
+        self.allow_paths = allow_paths   # the CLI may name a model folder anywhere; the web app never may
         self._models: dict[str, tuple[float, object]] = {}   # name -> (weights mtime when loaded, model)
         self._listing: tuple[float, list[dict]] = (-1e9, [])
         self._lock = threading.Lock()
@@ -64,7 +66,7 @@ class ModelCache:
                 out.append({"name": name, "summary": cfg.get("summary", "")})
         with self._lock:
             for name, (stamp, _) in list(self._models.items()):
-                if stamp != self._weights_mtime(name):
+                if stamp is not None and stamp != self._weights_mtime(name):
                     del self._models[name]
             self._listing = (time.monotonic(), out)
         return out
@@ -80,6 +82,12 @@ class ModelCache:
         if hit is not None:     # the hot path: a dict lookup, no folder read, no stat
             return hit[1]
         listing = self._listing[1]
+        if self.allow_paths and isinstance(name, str) and name not in {m["name"] for m in listing} \
+                and Path(name).is_dir():
+            with self._lock:
+                model = load_generator(name)
+                self._models[name] = (None, model)   # a folder outside the listing: never refreshed
+                return model
         if not isinstance(name, str) or name not in {m["name"] for m in listing}:
             listing = self.refresh()      # a model saved since the last read
             if not isinstance(name, str) or name not in {m["name"] for m in listing}:
@@ -143,30 +151,15 @@ def sweep_names(model) -> list[str]:
 
 
 def codes_tensor(model, cat: int | None, cont) -> torch.Tensor | None:
-    """InfoGAN codes from the UI's controls: categorical index and continuous values in [-1, 1]."""
-    c = model.cfg
-    if c.code_dim == 0:
-        return None
-    parts = []
-    if c.cat_codes:
-        k = 0 if cat is None else int(cat)
-        if not 0 <= k < c.cat_codes:
-            raise ConfigError(f"categorical code must be in 0..{c.cat_codes - 1}")
-        parts.append(torch.nn.functional.one_hot(torch.tensor([k]), c.cat_codes).float())
-    vals = list(cont or [])[: c.cont_codes] + [0.0] * max(0, c.cont_codes - len(cont or []))
-    if c.cont_codes:
-        v = torch.tensor([vals], dtype=torch.float32)
-        if not torch.isfinite(v).all() or v.abs().max() > 2:
-            raise ConfigError("continuous codes must be finite numbers within +-2")
-        parts.append(v)
-    return torch.cat(parts, 1)
+    """InfoGAN codes from the UI's controls: categorical index and continuous values within +-2."""
+    return codes_from_controls(model.cfg, cat, cont)
 
 
 class Renderer:
     """Pixels for the explorer. Every public method returns images or raises ExplorerError."""
 
-    def __init__(self, checkpoints=None, scratch: str | None = None):
-        self.models = ModelCache(checkpoints)
+    def __init__(self, checkpoints=None, scratch: str | None = None, allow_paths: bool = False):
+        self.models = ModelCache(checkpoints, allow_paths)
         self.scratch = Path(scratch or tempfile.mkdtemp(prefix="latent-explorer-"))
         self.scratch.mkdir(parents=True, exist_ok=True)
         if scratch is None:  # a folder we made is ours to remove: when the renderer goes, or at exit
@@ -273,19 +266,38 @@ class Renderer:
         return grid(x, nrow=n, scale=max(1, STRIP_CELL // x.shape[-1])), values
 
     @torch.inference_mode()
+    def code_figure(self, name: str, j: int, seed: int) -> Image.Image:
+        """InfoGAN's classic figure: rows = categorical code values, columns = continuous code j from -2 to 2,
+        with z and the other codes fixed."""
+        model = self.models.get(name)
+        c = model.cfg
+        if not isinstance(j, int) or not 0 <= j < c.cont_codes:
+            raise ConfigError(f"--sweep-code must be in 0..{c.cont_codes - 1} for '{model.name}'"
+                              if c.cont_codes else f"model '{model.name}' has no continuous code to sweep")
+        rows, cols = max(c.cat_codes, 1), 9
+        codes = torch.zeros(rows * cols, c.code_dim)
+        for r in range(rows):
+            if c.cat_codes:
+                codes[r * cols:(r + 1) * cols, r] = 1.0
+            codes[r * cols:(r + 1) * cols, c.cat_codes + j] = torch.linspace(-2, 2, cols)
+        z = model.sample_z(1, seed).repeat(rows * cols, 1)
+        return grid(model.generate(z, None, codes), nrow=cols, scale=2)
+
+    @torch.inference_mode()
     def interpolate(self, name: str, zs: list, labels: list | None, steps: int, method: str,
-                    class_blend: bool = False, gif_name: str = "interpolation.gif") -> tuple[Image.Image, str, torch.Tensor]:
+                    class_blend: bool = False, gif_name: str = "interpolation.gif",
+                    max_steps: int = 32) -> tuple[Image.Image, str, torch.Tensor]:
         """A path through K latents (and classes): (strip image, GIF path, frames N x C x H x W). The GIF is
         saved as `gif_name` (in a folder of its own), the name a browser downloads it under."""
         model = self.models.get(name)
         if model.is_points:
             raise ConfigError("interpolation draws images; this is a 2-D point model")
-        if not isinstance(steps, (int, float)) or not 2 <= int(steps) <= 32:
-            raise ConfigError(f"steps must be between 2 and 32, got {steps}")
+        if not isinstance(steps, (int, float)) or not 2 <= int(steps) <= max_steps:
+            raise ConfigError(f"steps must be between 2 and {max_steps}, got {steps}")
         steps = int(steps)
         pts = torch.cat([check_z(model, z) for z in zs])
         path = interpolate_path(pts, steps, method)
-        cond = None
+        weights = None
         if model.num_classes:
             ks = [check_label(model, k) for k in (labels or [0] * len(zs))]
             eye = torch.eye(model.num_classes)
@@ -294,11 +306,8 @@ class Renderer:
             pos = torch.linspace(0, len(ks) - 1, steps)
             lo = pos.floor().clamp(max=len(ks) - 2).long()
             t = (pos - lo)[:, None]
-            cond = (1 - t) * anchors[lo] + t * anchors[lo + 1] if class_blend else anchors[pos.round().long()]
-        codes = model.sample_codes(steps, 0)
-        if codes is not None:
-            cond = codes if cond is None else torch.cat([cond, codes], 1)
-        frames = model.net(path, cond)
+            weights = (1 - t) * anchors[lo] + t * anchors[lo + 1] if class_blend else anchors[pos.round().long()]
+        frames = model.generate(path, codes=model.sample_codes(steps, 0), class_weights=weights)
         per_row = steps if steps <= 16 else (steps + 1) // 2   # long paths wrap onto two rows
         strip = grid(frames, nrow=per_row, scale=max(1, 84 // frames.shape[-1]))
         gif = self._gif(frames, gif_name)

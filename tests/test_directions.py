@@ -19,6 +19,9 @@ class LinearNet(torch.nn.Module):
     def forward(self, z, cond=None):
         return z.view(-1, 1, 4, 4)
 
+    def early_features(self, z, cond=None):   # every generator net names the layer GANSpace reads
+        return z
+
 
 def judge_with(weights: torch.Tensor) -> torch.nn.Module:
     lin = torch.nn.Linear(Z, weights.shape[0], bias=False)

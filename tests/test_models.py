@@ -123,3 +123,26 @@ def test_infogans_own_networks_follow_the_paper():
         build_generator(ModelConfig(arch="infogan", shape=(3, 32, 32)))
     with pytest.raises(ConfigError, match="unconditional"):
         build_critic(ModelConfig(arch="infogan", num_classes=10))
+
+
+def test_one_condition_layout_for_training_serving_and_directions():
+    """Class one-hot then codes, built by models.conditioning for every caller; a blend of classes is rows of
+    class weights; every generator names the early layer GANSpace reads."""
+    import torch.nn.functional as F
+    from explorer.models.conditioning import blank_condition, codes_from_controls, condition
+    cfg = ModelConfig(z_dim=8, width=8, num_classes=3, cat_codes=4, cont_codes=2)
+    codes = codes_from_controls(cfg, 2, [0.5]).repeat(2, 1)
+    cond = condition(cfg, 2, labels=torch.tensor([1, 2]), codes=codes)
+    assert cond.tolist() == [[0, 1, 0, 0, 0, 1, 0, 0.5, 0], [0, 0, 1, 0, 0, 1, 0, 0.5, 0]]
+    half = condition(cfg, 1, codes=codes[:1], class_weights=torch.tensor([[0.5, 0.5, 0.0]]))
+    assert half[0, :3].tolist() == [0.5, 0.5, 0.0]
+    assert blank_condition(cfg, 2).abs().sum() == 0 and blank_condition(ModelConfig(), 2) is None
+    with pytest.raises(ConfigError, match="class weights must have shape"):
+        condition(cfg, 2, class_weights=torch.ones(2, 5))
+    for arch in sorted(GENERATORS):
+        shape = (2,) if arch == "mlp" else (1, 28, 28)
+        c = ModelConfig(arch=arch, z_dim=8, width=8, num_classes=3, shape=shape)
+        m = GeneratorModel(build_generator(c).eval(), c)
+        z = m.sample_z(2, 0)
+        assert torch.equal(m.generate(z, torch.tensor([0, 2])), m.net(z, F.one_hot(torch.tensor([0, 2]), 3).float()))
+        assert m.early_features(z).shape[0] == 2

@@ -114,16 +114,5 @@ def pca_directions(model: GeneratorModel, k: int = PCA_K, n: int = 4000, seed: i
 
 
 def early_features(model: GeneratorModel, z: torch.Tensor) -> torch.Tensor:
-    """Activations after the generator's first block (the layer GANSpace reads), flattened; a net without
-    a `fc` or `main` stack of layers is read at its output."""
-    cond = None if model.cfg.cond_dim == 0 else torch.zeros(z.shape[0], model.cfg.cond_dim)
-    # the net's first stack: `fc` where it starts fully connected (InfoGAN's net), else `main`
-    layers = list(getattr(model.net, "fc", None) or getattr(model.net, "main", []))
-    if not layers:
-        return model.net(z, cond).flatten(1)
-    h = z if cond is None else torch.cat([z, cond], 1)
-    if isinstance(layers[0], torch.nn.ConvTranspose2d):
-        h = h[:, :, None, None]
-    for layer in layers[:3]:  # the first (transposed) linear map, its norm and activation
-        h = layer(h)
-    return h.flatten(1)
+    """Activations after the generator's first block (the layer GANSpace reads), flattened."""
+    return model.early_features(z)

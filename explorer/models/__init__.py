@@ -1,7 +1,8 @@
 """Generators, critics and classifiers; importing this package registers every variant."""
 from explorer.models import classifiers, dcgan, infogan, mlp  # noqa: F401  (registration side effects)
 from explorer.models.base import (CLASSIFIERS, CRITICS, GENERATORS, GeneratorModel, ModelConfig, build_classifier,
-                                  build_critic, build_generator, one_hot)
+                                  build_critic, build_generator)
+from explorer.models.conditioning import condition, one_hot
 
 __all__ = ["CLASSIFIERS", "CRITICS", "GENERATORS", "GeneratorModel", "ModelConfig", "build_classifier",
-           "build_critic", "build_generator", "one_hot"]
+           "build_critic", "build_generator", "condition", "one_hot"]

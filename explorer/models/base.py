@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from explorer.errors import ConfigError
+from explorer.models.conditioning import blank_condition, condition, seeded_codes
 from explorer.registry import Registry
 
 
@@ -59,20 +60,6 @@ def build_classifier(arch: str, shape: tuple[int, ...], num_outputs: int, width:
     return CLASSIFIERS.lookup(arch)(shape, num_outputs, width)
 
 
-def one_hot(labels: torch.Tensor | None, num_classes: int, n: int, device) -> torch.Tensor | None:
-    """Class indices (n,) -> float one-hot (n, num_classes); None when the model is unconditional."""
-    if num_classes == 0:
-        return None
-    if labels is None:
-        raise ConfigError(f"this model is conditional: give a class label in 0..{num_classes - 1}")
-    labels = torch.as_tensor(labels, device=device).long().reshape(-1)
-    if labels.numel() == 1:  # one label for the whole batch
-        labels = labels.expand(n)
-    if labels.shape != (n,) or labels.min() < 0 or labels.max() >= num_classes:
-        raise ConfigError(f"class labels must be {n} integers in 0..{num_classes - 1}")
-    return nn.functional.one_hot(labels, num_classes).float()
-
-
 class Critic(nn.Module):
     """Shared critic tail: subclasses build `body`/`head` and `features()`; InfoGAN adds a Q head that reads
     the same features (Chen et al. 2016: Q shares all layers with D but the last)."""
@@ -113,25 +100,22 @@ class GeneratorModel:
 
     def sample_codes(self, n: int, seed: int, cat: int | None = None) -> torch.Tensor | None:
         """InfoGAN codes: one-hot categorical (random or fixed to `cat`) then uniform continuous."""
-        if self.cfg.code_dim == 0:
-            return None
-        rs = np.random.RandomState((seed + 7919) % 2**32)
-        parts = []
-        if self.cfg.cat_codes:
-            k = rs.randint(0, self.cfg.cat_codes, n) if cat is None else np.full(n, cat)
-            parts.append(np.eye(self.cfg.cat_codes)[k])
-        if self.cfg.cont_codes:
-            parts.append(rs.uniform(-1, 1, (n, self.cfg.cont_codes)))
-        return torch.from_numpy(np.concatenate(parts, 1).astype(np.float32))
+        return seeded_codes(self.cfg, n, seed, cat)
 
-    def generate(self, z: torch.Tensor, labels=None, codes: torch.Tensor | None = None) -> torch.Tensor:
-        """Images in [-1, 1] as N x C x H x W (points: N x 2). Gradients flow to z when it requires them."""
+    def _z(self, z) -> torch.Tensor:
         z = torch.as_tensor(z, dtype=torch.float32)
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ConfigError(f"z must have shape (n, {self.z_dim}), got {tuple(z.shape)}")
-        cond = one_hot(labels, self.num_classes, z.shape[0], z.device)
-        if self.cfg.code_dim:
-            if codes is None:
-                codes = self.sample_codes(z.shape[0], 0)
-            cond = codes if cond is None else torch.cat([cond, codes], 1)
-        return self.net(z, cond)
+        return z
+
+    def generate(self, z: torch.Tensor, labels=None, codes: torch.Tensor | None = None,
+                 class_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [-1, 1] as N x C x H x W (points: N x 2). Gradients flow to z when it requires them.
+        class_weights (N x classes) in place of labels blends classes (a class-to-class morph)."""
+        z = self._z(z)
+        return self.net(z, condition(self.cfg, z.shape[0], labels, codes, class_weights, z.device))
+
+    def early_features(self, z: torch.Tensor) -> torch.Tensor:
+        """Activations after the net's first block, flattened, under a blank condition (GANSpace's layer)."""
+        z = self._z(z)
+        return self.net.early_features(z, blank_condition(self.cfg, z.shape[0], z.device))

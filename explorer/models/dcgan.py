@@ -52,6 +52,11 @@ class DCGANGenerator(nn.Module):
             z = torch.cat([z, cond], 1)
         return self.main(z[:, :, None, None])
 
+    def early_features(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """After the first transposed convolution, its norm and ReLU (GANSpace's layer), flattened."""
+        h = z if cond is None else torch.cat([z, cond], 1)
+        return self.main[:3](h[:, :, None, None]).flatten(1)
+
 
 @CRITICS.register("dcgan")
 class DCGANCritic(Critic):

@@ -39,6 +39,10 @@ class InfoGANGenerator(nn.Module):
             z = torch.cat([z, cond], 1)
         return self.main(self.fc(z).view(-1, 128, 7, 7))
 
+    def early_features(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """After the first fully connected layer, its norm and ReLU (GANSpace's layer)."""
+        return self.fc[:3](z if cond is None else torch.cat([z, cond], 1))
+
 
 @CRITICS.register("infogan")
 class InfoGANCritic(Critic):

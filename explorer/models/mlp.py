@@ -30,6 +30,10 @@ class MLPGenerator(nn.Module):
             z = torch.cat([z, cond], 1)
         return self.main(z).view(-1, *self.shape)
 
+    def early_features(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """After the first hidden layer and the next linear map (GANSpace's layer)."""
+        return self.main[:3](z if cond is None else torch.cat([z, cond], 1))
+
 
 @CRITICS.register("mlp")
 class MLPCritic(Critic):

@@ -8,7 +8,8 @@ from explorer.errors import ConfigError
 from explorer.registry import Registry
 from explorer.losses import build_loss
 from explorer.models import build_classifier, build_critic, build_generator
-from explorer.models.base import GeneratorModel, one_hot
+from explorer.models.base import GeneratorModel
+from explorer.models.conditioning import condition, random_codes
 from explorer.render import grid, scatter
 from explorer.store.config import TrainConfig
 from explorer.training.distributed import DistInfo, wrap
@@ -94,11 +95,8 @@ class GANTask:
 
     def _cond(self, y: torch.Tensor) -> torch.Tensor | None:
         """What the generator sees beside z: the class one-hot (conditional) and codes (InfoGAN)."""
-        cls = one_hot(y, self.cfg.model.num_classes, y.shape[0], self.dist.device)
-        codes = self.sample_codes(y.shape[0])
-        if codes is None:
-            return cls
-        return codes if cls is None else torch.cat([cls, codes], 1)
+        return condition(self.cfg.model, y.shape[0], labels=y if self.cfg.model.num_classes else None,
+                         codes=self.sample_codes(y.shape[0]), device=self.dist.device)
 
     def sample_codes(self, n: int) -> torch.Tensor | None:
         return None
@@ -199,13 +197,7 @@ class InfoGANTask(GANTask):
         return list(self.G.parameters()) + q, [p for p in self.D.parameters() if id(p) not in q_ids]
 
     def sample_codes(self, n: int) -> torch.Tensor:
-        mc, dev = self.cfg.model, self.dist.device
-        parts = []
-        if mc.cat_codes:
-            parts.append(F.one_hot(torch.randint(0, mc.cat_codes, (n,), device=dev), mc.cat_codes).float())
-        if mc.cont_codes:
-            parts.append(torch.rand(n, mc.cont_codes, device=dev) * 2 - 1)
-        return torch.cat(parts, 1)
+        return random_codes(self.cfg.model, n, self.dist.device)
 
     def info_loss(self, fake, cond):
         mc = self.cfg.model
