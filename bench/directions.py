@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from explorer.latent import directions as D  # noqa: E402
 from explorer.metrics.evaluate import judge_name  # noqa: E402
-from explorer.training.checkpoint import load_classifier, load_generator  # noqa: E402
+from explorer.store.checkpoint import load_classifier, load_generator  # noqa: E402
 
 
 def timed(fn):

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def forward_times(checkpoints) -> None:
-    from explorer.renderer import ModelCache
+    from explorer.services.pixels import ModelCache
     cache = ModelCache(checkpoints)
     torch.set_num_threads(1)
     for m in cache.names():
@@ -151,7 +151,7 @@ def main() -> None:
     server = None
     url = args.url
     if url is None:
-        from explorer.training.checkpoint import checkpoints_dir
+        from explorer.store.checkpoint import checkpoints_dir
         ck = checkpoints_dir(args.checkpoints)
         if args.while_training:  # the job writes a model: work on a throw-away copy of the folder
             import shutil

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from explorer.errors import ConfigError, ExplorerError
 from explorer.losses import LOSSES, all_settings
-from explorer.renderer import Renderer, check_label
+from explorer.services.pixels import Renderer, check_label
 
 
 class _Parser(argparse.ArgumentParser):

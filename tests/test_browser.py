@@ -77,7 +77,7 @@ def wait_for_new_picture(page, src: str, timeout: float = 20) -> None:
 
 def test_drag_a_slider_and_get_the_render_endpoints_pixels(page_url):
     from gradio_client import Client
-    from explorer.renderer import Renderer
+    from explorer.services.pixels import Renderer
     url, root = page_url
     with browser_page(url, 1100) as page:
         page.wait_for_selector("#explore-image img", timeout=60000)

@@ -45,8 +45,8 @@ def meter_bars(page) -> dict[str, float]:
 
 def test_the_meter_describes_the_pictures_above_it(app):
     """Pick Sunglasses, then Smiling, then tick a method: each time the bars are that edit's own numbers."""
-    from explorer.latent.studio import DirectionStudio
-    from explorer.renderer import ModelCache
+    from explorer.services.directions import DirectionStudio
+    from explorer.services.pixels import ModelCache
     demo, url, root, _ = app
     studio = DirectionStudio(ModelCache(root), root)
     with browser_page(url, 1400) as page:

@@ -168,8 +168,8 @@ def tiny_faces(tmp_path_factory):
 
 
 def test_studio_edits_meter_matrices_and_arithmetic(tiny_faces):
-    from explorer.latent.studio import DirectionStudio
-    from explorer.renderer import ModelCache
+    from explorer.services.directions import DirectionStudio
+    from explorer.services.pixels import ModelCache
     from explorer.ui.directions import meter_frame
     studio = DirectionStudio(ModelCache(tiny_faces), tiny_faces)
     img, table, clamped, used = studio.edits("faces", "Hat", ["gradient", "conditional", "pca"], 50.0, [1, 2, 3])
@@ -202,8 +202,8 @@ def test_studio_edits_meter_matrices_and_arithmetic(tiny_faces):
 
 def test_studio_walks_and_names_principal_directions(tiny_faces, monkeypatch):
     import json
-    from explorer.latent import studio as S
-    from explorer.renderer import ModelCache
+    from explorer.services import directions as S
+    from explorer.services.pixels import ModelCache
     studio = S.DirectionStudio(ModelCache(tiny_faces), tiny_faces)
     assert studio.pc_count("faces") == 10
     img, effects = studio.pc_walk("faces", 2, [1, 2, 3], 2.0)
@@ -279,8 +279,8 @@ def test_directions_cli_prints_every_method_at_equal_target_change(tiny_faces, t
 
 
 def test_studio_explains_models_without_attributes(tiny_faces, tmp_path):
-    from explorer.latent.studio import NO_ATTRIBUTES, DirectionStudio
-    from explorer.renderer import ModelCache
+    from explorer.services.directions import NO_ATTRIBUTES, DirectionStudio
+    from explorer.services.pixels import ModelCache
     from ui_helpers import make_model
     make_model(tmp_path / "digits", 10)
     studio = DirectionStudio(ModelCache(tmp_path), tmp_path)
@@ -311,8 +311,8 @@ def tiny_digits(tmp_path_factory):
 
 def test_digits_are_steered_by_class_thickness_and_slant(tiny_digits):
     from explorer.latent.judges import soft_thickness
-    from explorer.latent.studio import DirectionStudio
-    from explorer.renderer import ModelCache
+    from explorer.services.directions import DirectionStudio
+    from explorer.services.pixels import ModelCache
     studio = DirectionStudio(ModelCache(tiny_digits), tiny_digits)
     names = studio.names("digits-dcgan")
     assert names == [f"digit {k}" for k in range(10)] + ["Thick", "Slanted"]
@@ -381,9 +381,9 @@ def test_the_pca_row_walks_the_pc_the_status_line_names(tiny_faces):
     """The edit strip's pca row, its status line and `edit --method pca` walk one PC: here the one named Hat."""
     import torch
     from explorer.latent.edit import pick_pc
-    from explorer.latent.studio import DirectionStudio
+    from explorer.services.directions import DirectionStudio
     from explorer.render import grid, label_rows
-    from explorer.renderer import ModelCache
+    from explorer.services.pixels import ModelCache
     studio = DirectionStudio(ModelCache(tiny_faces), tiny_faces)
     studio._cache.pop("faces", None)
     e = studio._entry("faces")
@@ -401,8 +401,8 @@ def test_the_pca_row_walks_the_pc_the_status_line_names(tiny_faces):
 
 def test_default_seeds_lack_the_attribute(tiny_faces):
     from explorer.latent.edit import probabilities
-    from explorer.latent.studio import DirectionStudio
-    from explorer.renderer import ModelCache
+    from explorer.services.directions import DirectionStudio
+    from explorer.services.pixels import ModelCache
     import torch
     studio = DirectionStudio(ModelCache(tiny_faces), tiny_faces)
     e = studio._entry("faces")

@@ -7,7 +7,7 @@ import pytest
 
 from explorer.errors import ConfigError
 from explorer.store.checkpoint import load_generator
-from explorer.training.jobs import JobManager
+from explorer.services.jobs import JobManager
 
 PRESET = "toy-8gaussians-bce"
 

@@ -99,7 +99,7 @@ def test_colour_field_runs_from_purple_to_green():
 
 @pytest.mark.parametrize("args, fragment", [
     (("moons", "bce", 0), "unknown 2-D distribution 'moons'"),
-    (("ring", "lsgan", 0), "unknown playground loss 'lsgan'"),
+    (("ring", "focal", 0), "unknown playground loss 'focal'"),
     (("ring", "bce", -1), "seed must be a whole number"),
     (("ring", "bce", 1.5), "seed must be a whole number"),
 ])

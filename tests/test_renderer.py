@@ -11,7 +11,7 @@ from PIL import Image
 
 from explorer.errors import ConfigError
 from explorer.models import ModelConfig, build_generator
-from explorer.renderer import ModelCache, Renderer, codes_tensor, public_message
+from explorer.services.pixels import ModelCache, Renderer, codes_tensor, public_message
 from explorer.store.checkpoint import save_checkpoint
 from explorer.store.config import TrainConfig
 from ui_helpers import make_model

@@ -106,7 +106,7 @@ def test_the_panels_own_settings_reach_the_run(app):
 
 def test_an_image_folder_is_accepted_only_inside_the_allowed_roots(tmp_path):
     from explorer.errors import ConfigError
-    from explorer.training.jobs import JobManager
+    from explorer.services.jobs import JobManager
     data, allowed, outside = tmp_path / "data", tmp_path / "class-photos", tmp_path / "private"
     for d in (data / "celeba", allowed / "week1", outside):
         d.mkdir(parents=True)

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from explorer.errors import ConfigError
-from explorer.renderer import Renderer, check_label, check_z
+from explorer.services.pixels import Renderer, check_label, check_z
 from ui_helpers import launch, plain_and_conditional
 
 

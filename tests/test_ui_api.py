@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.renderer import Renderer
+from explorer.services.pixels import Renderer
 from ui_helpers import launch, plain_and_conditional
 
 
@@ -265,7 +265,7 @@ def test_the_playground_refuses_bad_choices_and_keeps_the_runs(server):
     page = Page(url, demo)
     page.call("playground_reset", ["8gaussians", "bce", "none", 0, LAYERS])
     page.call("playground_step_both", [None, "8gaussians", "bce", "none", 0, LAYERS])
-    for args, fragment in ((["moons", "bce", "none", 0], "moons"), (["ring", "lsgan", "none", 0], "lsgan"),
+    for args, fragment in ((["moons", "bce", "none", 0], "moons"), (["ring", "focal", "none", 0], "focal"),
                            (["ring", "bce", "none", -3], "a seed is a whole number from 0 to 4294967295"),
                            (["ring", "bce", "none", 1.5], "a seed is a whole number from 0 to 4294967295"),
                            (["ring", "bce", "none", 2**40], "a seed is a whole number from 0 to 4294967295")):

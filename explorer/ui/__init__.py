@@ -1,11 +1,12 @@
-"""The Gradio app: one module per tab, wiring only; pixels come from explorer.renderer."""
+"""The Gradio app: one module per tab, wiring only; pixels come from explorer.services.pixels."""
 from __future__ import annotations
 
 import gradio as gr
 import torch
 
-from explorer.errors import ExplorerError
-from explorer.renderer import Renderer, check_label
+from gradio import processing_utils
+
+from explorer.services import Services
 from explorer.ui import directions, explore, interpolate, playground, train
 from explorer.ui.common import AppContext, guarded
 
@@ -30,11 +31,9 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
     """The whole explorer. `audience=True` is the participants' view: no training, no filesystem paths.
     `allowed_data`: folders (besides the data root) whose image folders the Train tab may train on."""
     torch.set_num_threads(1)  # several small renders in parallel beat one render on two threads
-    ctx = AppContext(Renderer(checkpoints), audience=audience)
-    jobs = None
-    if not audience:
-        from explorer.training.jobs import JobManager
-        jobs = JobManager(ctx.renderer.models.root, data_root=data_root, allowed_roots=allowed_data)
+    ctx = AppContext(Services.open(checkpoints, data_root=data_root, allowed_data=allowed_data,
+                                   training=not audience), audience=audience)
+    jobs = ctx.services.jobs
     names = [m["name"] for m in ctx.renderer.models.names()]
     default = "digits-cdcgan" if "digits-cdcgan" in names else (names[0] if names else None)
     # every render lands in Gradio's file cache: sweep copies older than an hour, every ten minutes
@@ -59,14 +58,7 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
         def render(model: str, z: list[float], label: int | None = None) -> gr.FileData:
             """The image for exactly this z (a list of z_dim floats) and class label, as a PNG."""
             r = ctx.renderer
-            m = r.models.get(model)
-            k = check_label(m, label)
-            if m.num_classes == 0 and label is not None:
-                raise ExplorerError(f"model '{model}' is not conditional: pass label=None")
-            cat = 0 if m.cfg.cat_codes else None
-            img = r.image(model, z, k, cat, [0.0] * m.cfg.cont_codes)
-            from gradio import processing_utils
-            path = processing_utils.save_file_to_cache(r.save(img), demo.GRADIO_CACHE)
+            path = processing_utils.save_file_to_cache(r.save(r.render(model, z, label)), demo.GRADIO_CACHE)
             return gr.FileData(path=path, orig_name="render.png", mime_type="image/png")
 
         gr.api(render, api_name="render", concurrency_limit=4)

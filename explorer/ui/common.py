@@ -7,13 +7,18 @@ from dataclasses import dataclass
 import gradio as gr
 
 from explorer.errors import ExplorerError
-from explorer.renderer import Renderer, public_message
+from explorer.services import Services
+from explorer.services.pixels import Renderer, public_message
 
 
 @dataclass
 class AppContext:
-    renderer: Renderer
+    services: Services
     audience: bool = False    # participants' view: no training, no filesystem paths
+
+    @property
+    def renderer(self) -> Renderer:
+        return self.services.pixels
 
     def model_choices(self, refresh: bool = False) -> list[tuple[str, str]]:
         """(label, name) for every generator; refresh=True reads the folder now instead of on its schedule."""

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from explorer.errors import ConfigError
-from explorer.latent.studio import METHODS_SHOWN, NO_ATTRIBUTES, DirectionStudio
-from explorer.renderer import check_seed
+from explorer.services.directions import METHODS_SHOWN, NO_ATTRIBUTES
+from explorer.services.pixels import check_seed
 from explorer.ui.common import AppContext, explainer, guarded, validator
 from explorer.ui.interpolate import parse_seeds
 
@@ -84,7 +84,7 @@ def _matrix_frame(m: dict):
 
 
 def build(ctx: AppContext):
-    studio = DirectionStudio(ctx.renderer.models, ctx.renderer.models.root)  # judges live beside the models
+    studio = ctx.services.directions
     guard = guarded(ctx)
     explainer(HELP)
     attr_models = [m["name"] for m in ctx.renderer.models.names() if studio.supports(m["name"])]

@@ -5,7 +5,7 @@ import random
 
 import gradio as gr
 
-from explorer.renderer import check_seed, sweep_names
+from explorer.services.pixels import check_seed, sweep_names
 from explorer.ui.common import AppContext, explainer, guarded, validator
 
 PAGE = 8  # sliders shown at once

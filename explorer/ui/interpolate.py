@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from explorer.errors import ConfigError
-from explorer.renderer import SEED_RULE, check_seed
+from explorer.services.pixels import SEED_RULE, check_seed
 from explorer.ui.common import AppContext, explainer, guarded, validator
 
 HELP = """

@@ -8,7 +8,7 @@ import gradio as gr
 from explorer.errors import ExplorerError
 from explorer.render import histogram, plane
 from explorer.training.playground import DISTRIBUTIONS, LOSSES, ToyRun
-from explorer.renderer import check_seed
+from explorer.services.pixels import check_seed
 from explorer.ui.common import AppContext, curve_frame, explainer, guarded, validator
 
 HELP = """
@@ -44,30 +44,6 @@ BUDGET_S = 0.4         # training time per refresh (the rest draws the picture)
 STEP_WORDS = {"both": "critic then generator", "critic": "critic only", "generator": "generator only"}
 CURVE_NAMES = {"loss_d": "D loss", "loss_g": "G loss", "wasserstein": "Wasserstein estimate"}
 LAYERS = ["critic field", "gradient arrows", "z-grid warp", "real points"]
-
-
-class Session:
-    """One browser's pair of runs (kept in gr.State, so every visitor has their own)."""
-
-    def __init__(self, distribution: str, left: str, right: str, seed: int):
-        self.runs = [ToyRun(distribution, left, seed)]
-        if right != "none":
-            self.runs.append(ToyRun(distribution, right, seed))
-        self.settings = (distribution, left, right, seed)
-        self.playing = True    # Pause sets it False, Play True; a refresh under way reads it when it ends
-
-    def advance(self, mode: str, n: int, budget_s: float | None = None) -> int:
-        """n steps of `mode` on every run (interleaved in chunks, so both progress alike); stops early when a
-        time budget is given and spent. Returns the steps taken."""
-        done, t0 = 0, time.perf_counter()
-        while done < n:
-            k = min(5, n - done)
-            for r in self.runs:
-                r.step(mode, k)
-            done += k
-            if budget_s is not None and time.perf_counter() - t0 > budget_s:
-                break
-        return done
 
 
 def _caption(run: ToyRun, view) -> str:
@@ -146,12 +122,12 @@ def build(ctx: AppContext) -> dict:
     def session(sess, d, lft, rgt, sd) -> Session:
         settings = (d, lft, rgt, check_seed(sd))
         if sess is None or sess.settings != settings:  # a new choice starts new runs
-            sess = Session(*settings)
+            sess = ctx.services.playground(*settings)
         return sess
 
     def restart(d, lft, rgt, sd, lay):
         """New runs from step 0 for the chosen data, losses and seed."""
-        sess = Session(d, lft, rgt, check_seed(sd))
+        sess = ctx.services.playground(d, lft, rgt, check_seed(sd))
         return [sess, *_frames(sess, lay), "New runs at step 0: press Play, or step them by hand."]
 
     def stepper(mode: str):

@@ -8,7 +8,7 @@ from explorer.losses import LOSSES, Setting, all_settings, build_loss
 from explorer.models import GENERATORS
 from explorer.store.card import describe
 from explorer.training.diagnose import diagnose
-from explorer.training.jobs import JobManager
+from explorer.services.jobs import JobManager
 from explorer.training.presets import HYPERPARAMETERS, PRESETS
 from explorer.ui.common import AppContext, curve_frame, explainer, guarded
 

@@ -319,6 +319,15 @@ class Renderer:
         save_gif(frames, path)
         return str(path)
 
+    def render(self, name: str, z, label=None) -> Image.Image:
+        """What the /render API returns: exactly this z and class, InfoGAN codes at their centre (first
+        categorical value, continuous 0), at native resolution."""
+        model = self.models.get(name)
+        k = check_label(model, label)
+        if model.num_classes == 0 and label is not None:
+            raise ConfigError(f"model '{name}' is not conditional: pass label=None")
+        return self.image(name, z, k, 0 if model.cfg.cat_codes else None, [0.0] * model.cfg.cont_codes)
+
     def seed_z(self, name: str, seed, truncation: float | None = None) -> list[float]:
         """The z a seed stands for (optionally truncated), as a plain list for gr.State and the API."""
         model = self.models.get(name)

@@ -1,0 +1,39 @@
+"""The one door every front end calls: the Gradio app and the CLI use these services for everything they do.
+
+    services = Services.open(checkpoints, data_root=..., training=True)
+    services.pixels       # Renderer: model cache, checks of outside values, images, strips, paths, /render
+    services.directions   # DirectionStudio: feature directions, their judging, PCA naming, entanglement
+    services.jobs         # JobManager: background training runs (None in audience mode)
+    services.playground   # Session: a visitor's live 2-D runs
+
+No gradio here: each service returns pictures and tables or raises ExplorerError, which a front end words.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from explorer.services.directions import DirectionStudio
+from explorer.services.jobs import JobManager
+from explorer.services.pixels import Renderer
+from explorer.services.playground import Session
+
+
+@dataclass
+class Services:
+    pixels: Renderer
+    directions: DirectionStudio
+    jobs: JobManager | None
+    playground: type = Session   # one per visitor: services.playground(distribution, left, right, seed)
+
+    @classmethod
+    def open(cls, checkpoints=None, data_root=None, allowed_data=(), training: bool = True,
+             allow_paths: bool = False) -> "Services":
+        """Every service over one checkpoints folder. training=False: no job manager (audience mode).
+        allow_paths: models may be named by folder (the CLI; never the web app)."""
+        pixels = Renderer(checkpoints, allow_paths=allow_paths)
+        root = pixels.models.root
+        jobs = JobManager(root, data_root=data_root, allowed_roots=allowed_data) if training else None
+        return cls(pixels, DirectionStudio(pixels.models, root), jobs)
+
+
+__all__ = ["DirectionStudio", "JobManager", "Renderer", "Services", "Session"]
