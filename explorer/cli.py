@@ -6,12 +6,25 @@ import json
 import math
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from explorer.errors import ConfigError, ExplorerError
+from explorer.latent import interpolate_path
 from explorer.losses import LOSSES, all_settings
-from explorer.services.pixels import Renderer, check_label
+from explorer.metrics.evaluate import evaluate_classifier_checkpoint, evaluate_generator
+from explorer.render import grid, to_uint8
+from explorer.services.directions import DirectionStudio
+from explorer.services.pixels import Renderer
+from explorer.store.card import code_sweep_file, describe
+from explorer.store.checkpoint import (checkpoints_dir, list_model_names, load_generator, read_config,
+                                       record_metrics, resolve_model_dir)
+from explorer.training.loop import resume_config, train
+from explorer.training.presets import PRESETS, custom_config, get_preset
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,7 +59,6 @@ def _write_png(img, path: str) -> None:
 
 
 def _write_npz(path: str, **arrays) -> None:
-    import numpy as np
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
     print(f"wrote {path}", file=sys.stderr)
@@ -55,7 +67,6 @@ def _write_npz(path: str, **arrays) -> None:
 # ---------------- subcommands ----------------
 
 def cmd_models(args) -> int:
-    from explorer.store.checkpoint import checkpoints_dir, list_model_names, read_config
     root = checkpoints_dir(args.checkpoints)
     rows = []
     for name in list_model_names(root):
@@ -75,15 +86,13 @@ def cmd_models(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from explorer.training.loop import resume_config, train
-    from explorer.training.presets import custom_config, get_preset
     if args.out is None:
         args.out = str(Path("runs") / args.preset) if args.preset else None
     if args.out is None:
         raise ConfigError("train needs --preset NAME (or --resume with --out DIR)")
     if args.resume:
         cfg = resume_config(args.out, args.steps)
-        if args.preset and args.preset in _presets() and get_preset(args.preset).task != cfg.task:
+        if args.preset and args.preset in PRESETS and get_preset(args.preset).task != cfg.task:
             raise ConfigError(f"{args.out} was not trained with preset '{args.preset}'")
     else:
         if not args.preset:
@@ -100,79 +109,34 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _presets():
-    from explorer.training.presets import PRESETS
-    return PRESETS
-
-
 def _renderer(args) -> Renderer:
     """The service the app draws with; here a model may also be named by its folder."""
     return Renderer(args.checkpoints, allow_paths=True)
 
 
-def _load(args):
-    return _renderer(args).models.get(args.model)
-
-
-def _labels(model, label, n):
-    import torch
-    if model.num_classes == 0:
-        if label is not None:
-            raise ConfigError(f"model '{model.name}' is not conditional: --label does not apply")
-        return None
-    if label is None:
-        return torch.arange(n) % model.num_classes
-    return torch.full((n,), check_label(model, label), dtype=torch.long)   # the app's own check and words
-
-
-def _codes(model, code, n, seed):
-    if model.cfg.cat_codes == 0:
-        if code is not None:
-            raise ConfigError(f"model '{model.name}' has no categorical code: --code does not apply")
-        return model.sample_codes(n, seed)
-    if code is not None and not 0 <= code < model.cfg.cat_codes:
-        raise ConfigError(f"--code must be in 0..{model.cfg.cat_codes - 1}")
-    return model.sample_codes(n, seed, cat=code)
-
-
 def cmd_sample(args) -> int:
-    import torch
-    from explorer.latent import truncate
-    from explorer.render import grid, scatter, to_uint8
     renderer = _renderer(args)
-    model = renderer.models.get(args.model)
     if args.sweep_code is not None:
         if not args.out:
             raise ConfigError("--sweep-code needs --out FILE.png")
         _write_png(renderer.code_figure(args.model, args.sweep_code, args.seed), args.out)
         return 0
-    z = truncate(model.sample_z(args.n, args.seed), args.truncation, args.seed)
-    labels, codes = _labels(model, args.label, args.n), _codes(model, args.code, args.n, args.seed)
-    with torch.no_grad():
-        x = model.generate(z, labels, codes)
-    lab = None if labels is None else labels.numpy()
-    cod = None if codes is None else codes.numpy()
-    if model.is_points:
-        if args.npz:
-            _write_npz(args.npz, points=x.numpy().astype("float32"), z=z.numpy(), labels=lab)
-        if args.out:
-            _write_png(scatter(x.numpy()), args.out)
-    else:
-        if args.npz:
-            _write_npz(args.npz, images=to_uint8(x), z=z.numpy(), labels=lab, codes=cod)
-        if args.out:
-            _write_png(grid(x, nrow=min(args.n, 10 if model.num_classes == 10 else 8), scale=2), args.out)
     if not args.out and not args.npz:
         raise ConfigError("sample needs --out FILE.png and/or --npz FILE.npz")
+    got = renderer.samples(args.model, args.n, args.seed, args.label, args.code, args.truncation)
+    lab, cod = (None if got[k] is None else got[k].numpy() for k in ("labels", "codes"))
+    if args.npz:
+        if renderer.models.get(args.model).is_points:
+            _write_npz(args.npz, points=got["x"].numpy().astype("float32"), z=got["z"].numpy(), labels=lab)
+        else:
+            _write_npz(args.npz, images=to_uint8(got["x"]), z=got["z"].numpy(), labels=lab, codes=cod)
+    if args.out:
+        _write_png(got["picture"], args.out)
     return 0
 
 
 def cmd_interpolate(args) -> int:
     """Two seeds (and two classes, blended) through the renderer's interpolation, as the Interpolate tab draws."""
-    import shutil
-    import torch
-    from explorer.latent import interpolate_path
-    from explorer.render import grid, to_uint8
     renderer = _renderer(args)
     model = renderer.models.get(args.model)
     if model.is_points:
@@ -202,27 +166,19 @@ def cmd_interpolate(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from explorer.metrics.evaluate import evaluate_classifier_checkpoint, evaluate_generator
-    from explorer.store.checkpoint import read_config, resolve_model_dir
     model_dir = resolve_model_dir(args.model, args.checkpoints)
     cfg = read_config(model_dir)
     data_root = args.data_root or os.environ.get("LATENT_EXPLORER_DATA") or _recorded_data_root(cfg)
     if cfg.get("kind") == "classifier":
         result = evaluate_classifier_checkpoint(str(model_dir), args.checkpoints, data_root)
     else:
-        from explorer.store.checkpoint import load_generator
         model = load_generator(str(model_dir), args.checkpoints)
         result = evaluate_generator(model, args.checkpoints, data_root, n=args.n, judge=args.judge)
     if args.save:
-        from explorer.store.card import model_card
-        from explorer.store.checkpoint import write_json
-        cfg["metrics"] = {**cfg.get("metrics", {}), "eval": result}
-        write_json(model_dir / "config.json", cfg)
         if cfg.get("kind") != "classifier":  # InfoGAN: the card's code sweeps
-            from explorer.store.card import code_sweep_file
             for j in range(model.cfg.cont_codes):
                 _write_png(Renderer(allow_paths=True).code_figure(str(model_dir), j, 0), model_dir / code_sweep_file(j))
-        (model_dir / "README.md").write_text(model_card({**cfg, "name": cfg.get("name") or model_dir.name}))
+        record_metrics(model_dir, "eval", result)
     if args.json:
         print(json.dumps(result))
     else:
@@ -231,89 +187,36 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def _directions(model, args):
-    """(the model's directions, the attribute names): precomputed, or computed and saved beside it on first use."""
-    from explorer.latent.edit import compute_directions, saved_directions
-    from explorer.latent.judges import attribute_judge
-    from explorer.metrics.evaluate import judge_name
-    from explorer.store.checkpoint import save_directions
-    net, names = attribute_judge(model, args.checkpoints)
-    model_dir = Path(model.meta["path"])
-    found = None if getattr(args, "recompute", False) else saved_directions(model_dir, names)
-    if found is not None:
-        return found, names
-    judge = judge_name(model.meta)
-    print(f"computing directions for {model.name} with judge {judge} ...", file=sys.stderr)
-    dirs = compute_directions(model, net, names,
-                              progress=lambda f, msg: print(f"  {f:4.0%} {msg}", file=sys.stderr))
-    try:
-        save_directions(model_dir, dirs, {"judge": judge})
-    except OSError as e:
-        print(f"note: could not save directions beside the model ({e.strerror})", file=sys.stderr)
-    return dirs, names
+def _studio(args) -> DirectionStudio:
+    renderer = _renderer(args)
+    return DirectionStudio(renderer.models, args.checkpoints)
+
+
+def _progress(f: float, msg: str) -> None:
+    print(f"  {f:4.0%} {msg}", file=sys.stderr)
 
 
 def cmd_edit(args) -> int:
-    import torch
-    from explorer.latent.edit import clamp_strength, get_direction, load_pc_names, pick_pc
-    from explorer.render import grid, to_uint8
-    model = _load(args)
-    dirs, names = _penalized_at(model, args, *_directions(model, args))
-    pc_names = load_pc_names(model.meta["path"])
-    d = get_direction(dirs, args.method, args.attribute, model, names, pc_names)
-    if args.method == "pca":
-        print(f"note: pca walks {pick_pc(dirs, args.attribute, names, pc_names)[2]}", file=sys.stderr)
-    strength, clamped = clamp_strength(args.strength)
-    if clamped:
-        print(f"note: strength clamped to {strength} (edits beyond that leave the region z lives in)",
-              file=sys.stderr)
-    z = model.sample_z(args.n, args.seed)
-    ramp = torch.linspace(0, 1, 5)  # each row: the sample, then 4 steps toward the full strength
-    with torch.no_grad():
-        edited = model.generate(z + strength * d)
-        strip = model.generate((z[:, None] + strength * ramp[None, :, None] * d).reshape(-1, model.z_dim))
-    if args.npz:
-        _write_npz(args.npz, images=to_uint8(edited), z=(z + strength * d).numpy(), z_before=z.numpy())
-    if args.out:
-        _write_png(grid(strip, nrow=5, scale=2), args.out)
     if not (args.out or args.npz):
         raise ConfigError("edit needs --out FILE.png and/or --npz FILE.npz")
+    got = _studio(args).edit_rows(args.model, args.attribute, args.method, args.strength, args.seed, args.n,
+                                  args.penalty)
+    for note in got["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    if args.npz:
+        _write_npz(args.npz, images=to_uint8(got["images"]), z=got["z"].numpy(), z_before=got["z_before"].numpy())
+    if args.out:
+        _write_png(got["grid"], args.out)
     return 0
 
 
-def _penalized_at(model, args, dirs, names):
-    """(dirs, names) with the penalized directions re-found at --penalty when it is not the saved weight 1."""
-    from explorer.latent.edit import with_penalty
-    from explorer.latent.judges import attribute_judge
-    if args.penalty == 1.0:
-        return dirs, names
-    finder, _ = attribute_judge(model, args.checkpoints)
-    return with_penalty(dirs, model, finder, names, args.penalty), names
-
-
 def cmd_directions(args) -> int:
-    from explorer.latent.edit import judge_directions
-    from explorer.latent.judges import attribute_judge
-    from explorer.metrics.evaluate import judge_name
     if args.save and args.penalty != 1.0:
         raise ConfigError("--save writes the card's table, which is at penalty weight 1: drop --penalty or --save")
-    model = _load(args)
-    dirs, names = _penalized_at(model, args, *_directions(model, args))
-    # faces: judged by a second, differently built classifier; digits: there is one digit judge
-    judge = args.judge or ("faces-attributes-eval" if model.attributes else judge_name(model.meta))
-    net, judge_names = attribute_judge(model, args.checkpoints, judge=judge)
-    results = judge_directions(model, dirs, net, judge_names, names)
-    cosines = {n: {m: round(float(dirs[f"{m}/{n}"] @ dirs[f"gradient/{n}"]), 4)
-                   for m in ("penalized", "boundary", "conditional")} for n in names}
-    out = {"model": model.name, "judge": judge, "penalty": args.penalty, "results": results, "cosines": cosines}
+    studio = _studio(args)
+    out = studio.judged(args.model, args.judge, args.penalty, args.recompute, progress=_progress)
     if args.save:
-        from explorer.store.card import model_card
-        from explorer.store.checkpoint import read_config, write_json
-        model_dir = Path(model.meta["path"])
-        cfg = read_config(model_dir)
-        cfg["metrics"] = {**cfg.get("metrics", {}), "directions": out}
-        write_json(model_dir / "config.json", cfg)
-        (model_dir / "README.md").write_text(model_card({**cfg, "name": cfg.get("name") or model_dir.name}))
+        record_metrics(studio.models.get(args.model).meta["path"], "directions", out)
     if args.json:
         print(json.dumps(out))
     else:
@@ -321,7 +224,7 @@ def cmd_directions(args) -> int:
               f"{'random step':>11}")
         def f(v):
             return "-" if v is None else f"{v:.3g}"
-        for r in results:
+        for r in out["results"]:
             print(f"{r['attribute']:<12} {r['method']:<12} {f(r['strength_to_flip']):>8} {f(r['target_before']):>7} "
                   f"{f(r['target_after']):>7} {f(r['side_effect']):>11} {f(r.get('random_side_effect')):>11}"
                   + (f"  ({r['note']})" if "note" in r else ""))
@@ -444,8 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "list", False):
-            from explorer.store.card import describe
-            for name, cfg in sorted(_presets().items()):
+            for name, cfg in sorted(PRESETS.items()):
                 print(f"{name:<26} {describe(cfg)}")
             return 0
         return args.func(args)

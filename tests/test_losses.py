@@ -76,8 +76,8 @@ def test_gradient_penalty_is_zero_for_unit_slope_and_grows_with_slope():
 
 
 def test_bad_loss_names_and_settings():
-    with pytest.raises(ConfigError, match="unknown loss 'hinge'"):
-        build_loss("hinge")
+    with pytest.raises(ConfigError, match="unknown loss 'focal'"):
+        build_loss("focal")
     with pytest.raises(ConfigError, match="no setting"):
         build_loss("bce", clip=0.1)
 

@@ -80,17 +80,26 @@ def test_every_event_is_named_and_the_sliders_share_one_live_listener(server):
     assert render["api_visibility"] == "public" and render["targets"] == []   # API only: no button fires it
 
 
-def test_a_slider_move_draws_what_render_draws(server, checkpoints):
+def test_the_sliders_render_and_the_cli_draw_the_same_pixels(server, checkpoints, tmp_path):
+    """One z, three front doors: a slider move over the queue, /render, and `sample --npz` (its z sent back)."""
+    from conftest import run_cli
     demo, url = server
     from gradio_client import Client
+    client = Client(url, verbose=False)
     page = Page(url, demo)
     page.call("select_model", ["cond", 4, 0])        # the page's z lives in gr.State on the server
     seed_z = Renderer(checkpoints).seed_z("cond", 4)
     vals = [round(v + 0.37, 2) for v in seed_z[:8]]
     _, img = page.call("slide", [None, *vals])
     z = vals + seed_z[8:]
-    png = Client(url, verbose=False).predict("cond", z, 0, api_name="/render")
+    png = client.predict("cond", z, 0, api_name="/render")
     assert np.array_equal(page.image(img), np.asarray(Image.open(png)))
+    proc = run_cli("sample", "--model", "cond", "--checkpoints", checkpoints, "--seed", 4, "--n", 1, "--label", 6,
+                   "--npz", tmp_path / "s.npz")
+    assert proc.returncode == 0, proc.stderr
+    saved = np.load(tmp_path / "s.npz")
+    png = client.predict("cond", saved["z"][0].tolist(), int(saved["labels"][0]), api_name="/render")
+    assert np.array_equal(saved["images"][0][..., 0], np.asarray(Image.open(png)))
 
 
 def test_ten_pages_moving_the_same_slider_at_once(server):

@@ -32,7 +32,8 @@ class Services:
         allow_paths: models may be named by folder (the CLI; never the web app)."""
         pixels = Renderer(checkpoints, allow_paths=allow_paths)
         root = pixels.models.root
-        jobs = JobManager(root, data_root=data_root, allowed_roots=allowed_data) if training else None
+        jobs = JobManager(root, data_root=data_root, allowed_roots=allowed_data,
+                          on_saved=pixels.models.refresh) if training else None
         return cls(pixels, DirectionStudio(pixels.models, root), jobs)
 
 

@@ -11,7 +11,8 @@ from explorer.checks import check_seed
 from explorer.errors import ConfigError, ExplorerError
 from explorer.latent import directions as D
 from explorer.latent.edit import (METHODS_SHOWN, clamp_strength, compute_directions, cosine_matrix, get_direction,
-                                  load_pc_names, pick_pc, probabilities, rename_pc, save_pc_names, saved_directions)
+                                  judge_directions, load_pc_names, pick_pc, probabilities, rename_pc, save_pc_names,
+                                  saved_directions, with_penalty)
 from explorer.latent.judges import NO_ATTRIBUTES, attribute_judge, kept
 from explorer.metrics.evaluate import judge_name
 from explorer.render import grid, label_rows
@@ -55,6 +56,54 @@ class DirectionStudio:
             where = "kept in memory (the model folder is read-only)"
         e["dirs"], e["grads"] = dirs, None
         return f"Directions recomputed for {name} and {where}."
+
+    def directions(self, name: str, recompute: bool = False, penalty: float = 1.0,
+                   progress=None) -> tuple[dict, list[str], str]:
+        """(every method's directions, the attribute names, a note): the saved ones, else computed and saved
+        beside the model; penalty != 1 re-finds the penalized ones at that weight (not saved)."""
+        e = self._entry(name)
+        note = ""
+        if recompute or e["dirs"] is None:
+            note = self.recompute(name, progress)
+        dirs = e["dirs"]
+        if penalty != 1.0:
+            dirs = with_penalty(dirs, e["model"], e["judge"], e["names"], penalty)
+        return dirs, e["names"], note
+
+    def judged(self, name: str, judge: str | None = None, penalty: float = 1.0, recompute: bool = False,
+               progress=None) -> dict:
+        """Every method compared at equal target change, by a judge other than the finder where there is one
+        (faces: faces-attributes-eval), with each method's cosine to the gradient direction."""
+        dirs, names, _ = self.directions(name, recompute, penalty, progress)
+        model = self._entry(name)["model"]
+        judge = judge or ("faces-attributes-eval" if model.attributes else judge_name(model.meta))
+        net, judge_names = attribute_judge(model, self.checkpoints, judge=judge)
+        results = judge_directions(model, dirs, net, judge_names, names)
+        cosines = {n: {m: round(float(dirs[f"{m}/{n}"] @ dirs[f"gradient/{n}"]), 4)
+                       for m in ("penalized", "boundary", "conditional")} for n in names}
+        return {"model": model.name, "judge": judge, "penalty": penalty, "results": results, "cosines": cosines}
+
+    @torch.no_grad()
+    def edit_rows(self, name: str, attribute: str, method: str, strength: float, seed: int, n: int,
+                  penalty: float = 1.0) -> dict:
+        """n samples pushed along one direction: each row the sample, then 4 steps to the full strength.
+        Returns the grid, the edited images, z before and after, and notes (clamping, which PC)."""
+        e = self._entry(name)
+        dirs, names, note = self.directions(name, penalty=penalty)
+        model = e["model"]
+        d = get_direction(dirs, method, attribute, model, names, e["pc_names"])
+        notes = [note] if note else []
+        if method == "pca":
+            notes.append(f"pca walks {pick_pc(dirs, attribute, names, e['pc_names'])[2]}")
+        strength, clamped = clamp_strength(strength)
+        if clamped:
+            notes.append(f"strength clamped to {strength} (edits beyond that leave the region z lives in)")
+        z = model.sample_z(n, check_seed(seed))
+        ramp = torch.linspace(0, 1, 5)
+        edited = model.generate(z + strength * d)
+        strip = model.generate((z[:, None] + strength * ramp[None, :, None] * d).reshape(-1, model.z_dim))
+        return {"grid": grid(strip, nrow=5, scale=2), "images": edited, "z": z + strength * d, "z_before": z,
+                "notes": notes}
 
     def _dirs(self, e: dict) -> dict:
         if e["dirs"] is None:

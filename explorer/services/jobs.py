@@ -70,7 +70,7 @@ def _job_main(cfg_dict: dict, out: str, data_root, resume: bool, stop, command: 
 class JobManager:
     """One training job per server. Safe to call from several request threads."""
 
-    def __init__(self, checkpoints: Path, data_root=None, allowed_roots=()):
+    def __init__(self, checkpoints: Path, data_root=None, allowed_roots=(), on_saved=None):
         import threading
         from explorer.data.root import resolve_data_root
         self.checkpoints = Path(checkpoints)
@@ -82,6 +82,8 @@ class JobManager:
         self._proc: mp.Process | None = None
         self._stop = None
         self._out: Path | None = None
+        self._on_saved = on_saved   # called once when a job has ended (the model cache re-reads the folder)
+        self._reported: Path | None = None
 
     def _check_name(self, name: str) -> Path:
         if not isinstance(name, str) or not NAME_RE.match(name) or name in (".", ".."):
@@ -142,7 +144,7 @@ class JobManager:
             self._stop = ctx.Event()
             self._proc = ctx.Process(target=_job_main, daemon=True, name=f"train-{name}",
                                      args=(cfg.to_dict(), str(out), self.data_root, resume, self._stop, command))
-            self._out = out
+            self._out, self._reported = out, None
             out.mkdir(parents=True, exist_ok=True)
             (out / STATUS_FILE).unlink(missing_ok=True)
             self._proc.start()
@@ -169,6 +171,9 @@ class JobManager:
             # the process is gone without a final word: killed or crashed
             st = {**st, "state": "failed", "error": "the training process ended unexpectedly "
                   "(killed?); the last saved checkpoint is kept"}
+        if st.get("state") in ("finished", "stopped", "failed") and self._on_saved and self._reported != self._out:
+            self._reported = self._out   # a finished, stopped or resumable model is listed without a restart
+            self._on_saved()
         return st
 
     def samples_image(self):

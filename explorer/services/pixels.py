@@ -266,6 +266,31 @@ class Renderer:
         return grid(x, nrow=n, scale=max(1, STRIP_CELL // x.shape[-1])), values
 
     @torch.inference_mode()
+    def samples(self, name: str, n: int, seed, label=None, code=None, truncation: float | None = None) -> dict:
+        """n samples from one seed, as `sample` writes them: {"x": images N x C x H x W or points N x 2, "z",
+        "labels", "codes" (None where they do not apply), "picture": a grid, or a scatter for points}.
+        Conditional models cycle through the classes unless a label is given; InfoGAN codes are drawn from the
+        seed, the categorical one fixed when `code` is given."""
+        model = self.models.get(name)
+        seed = check_seed(seed)
+        if model.num_classes == 0 and label is not None:
+            raise ConfigError(f"model '{model.name}' is not conditional: a class label does not apply")
+        if model.cfg.cat_codes == 0 and code is not None:
+            raise ConfigError(f"model '{model.name}' has no categorical code: a code does not apply")
+        if code is not None and not (isinstance(code, int) and 0 <= code < model.cfg.cat_codes):
+            raise ConfigError(f"the categorical code must be in 0..{model.cfg.cat_codes - 1}")
+        z = truncate(model.sample_z(n, seed), truncation, seed)
+        labels = None
+        if model.num_classes:
+            labels = torch.arange(n) % model.num_classes if label is None else \
+                torch.full((n,), check_label(model, label), dtype=torch.long)
+        codes = model.sample_codes(n, seed, cat=code)
+        x = model.generate(z, labels, codes)
+        picture = scatter(x.numpy()) if model.is_points else \
+            grid(x, nrow=min(n, 10 if model.num_classes == 10 else 8), scale=2)
+        return {"x": x, "z": z, "labels": labels, "codes": codes, "picture": picture}
+
+    @torch.inference_mode()
     def code_figure(self, name: str, j: int, seed: int) -> Image.Image:
         """InfoGAN's classic figure: rows = categorical code values, columns = continuous code j from -2 to 2,
         with z and the other codes fixed."""

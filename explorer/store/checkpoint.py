@@ -216,3 +216,13 @@ def load_directions(model_dir: Path) -> dict[str, torch.Tensor] | None:
     if bad:
         raise CheckpointError(f"{path.name}: '{bad[0]}' holds NaN or infinite values")
     return state
+
+
+def record_metrics(model_dir, key: str, value: dict) -> None:
+    """Keep `value` under metrics[key] in the model's config.json and rebuild its card from it."""
+    from explorer.store.card import model_card   # card imports config, which this module's loaders import
+    model_dir = Path(model_dir)
+    cfg = read_config(model_dir)
+    cfg["metrics"] = {**cfg.get("metrics", {}), key: value}
+    write_json(model_dir / "config.json", cfg)
+    (model_dir / "README.md").write_text(model_card({**cfg, "name": cfg.get("name") or model_dir.name}))

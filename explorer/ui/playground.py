@@ -7,6 +7,7 @@ import gradio as gr
 
 from explorer.errors import ExplorerError
 from explorer.render import histogram, plane
+from explorer.services.playground import Session
 from explorer.training.playground import DISTRIBUTIONS, LOSSES, ToyRun
 from explorer.services.pixels import check_seed
 from explorer.ui.common import AppContext, curve_frame, explainer, guarded, validator
