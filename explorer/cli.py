@@ -16,13 +16,12 @@ import torch
 from explorer.errors import ConfigError, ExplorerError
 from explorer.latent import interpolate_path
 from explorer.losses import LOSSES, all_settings
-from explorer.metrics.evaluate import evaluate_classifier_checkpoint, evaluate_generator
 from explorer.render import grid, to_uint8
 from explorer.services.directions import DirectionStudio
+from explorer.services.evaluation import evaluate, inventory
 from explorer.services.pixels import Renderer
-from explorer.store.card import code_sweep_file, describe
-from explorer.store.checkpoint import (checkpoints_dir, list_model_names, load_generator, read_config,
-                                       record_metrics, resolve_model_dir)
+from explorer.store.card import describe
+from explorer.store.checkpoint import record_metrics
 from explorer.training.loop import resume_config, train
 from explorer.training.presets import PRESETS, custom_config, get_preset
 
@@ -67,19 +66,12 @@ def _write_npz(path: str, **arrays) -> None:
 # ---------------- subcommands ----------------
 
 def cmd_models(args) -> int:
-    root = checkpoints_dir(args.checkpoints)
-    rows = []
-    for name in list_model_names(root):
-        try:
-            cfg = read_config(root / name)
-            rows.append({"name": name, "kind": cfg.get("kind"), "summary": cfg.get("summary", ""),
-                         "classes": cfg.get("class_names", []), "attributes": cfg.get("attributes", [])})
-        except ExplorerError as e:
-            rows.append({"name": name, "kind": "broken", "summary": str(e)})
+    found = inventory(args.checkpoints)
     if args.json:
-        print(json.dumps({"checkpoints": str(root), "models": rows}))
+        print(json.dumps(found))
     else:
-        print(f"models in {root}:" if rows else f"no models in {root}")
+        rows = found["models"]
+        print(f"models in {found['checkpoints']}:" if rows else f"no models in {found['checkpoints']}")
         for r in rows:
             print(f"  {r['name']:<28} {r['kind']:<10} {r['summary']}")
     return 0
@@ -166,19 +158,7 @@ def cmd_interpolate(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    model_dir = resolve_model_dir(args.model, args.checkpoints)
-    cfg = read_config(model_dir)
-    data_root = args.data_root or os.environ.get("LATENT_EXPLORER_DATA") or _recorded_data_root(cfg)
-    if cfg.get("kind") == "classifier":
-        result = evaluate_classifier_checkpoint(str(model_dir), args.checkpoints, data_root)
-    else:
-        model = load_generator(str(model_dir), args.checkpoints)
-        result = evaluate_generator(model, args.checkpoints, data_root, n=args.n, judge=args.judge)
-    if args.save:
-        if cfg.get("kind") != "classifier":  # InfoGAN: the card's code sweeps
-            for j in range(model.cfg.cont_codes):
-                _write_png(Renderer(allow_paths=True).code_figure(str(model_dir), j, 0), model_dir / code_sweep_file(j))
-        record_metrics(model_dir, "eval", result)
+    result = evaluate(args.model, args.checkpoints, args.data_root, n=args.n, judge=args.judge, save=args.save)
     if args.json:
         print(json.dumps(result))
     else:
@@ -229,12 +209,6 @@ def cmd_directions(args) -> int:
                   f"{f(r['target_after']):>7} {f(r['side_effect']):>11} {f(r.get('random_side_effect')):>11}"
                   + (f"  ({r['note']})" if "note" in r else ""))
     return 0
-
-
-def _recorded_data_root(cfg: dict):
-    """Fall back to the data root the model was trained with, when it still exists on this machine."""
-    root = cfg.get("provenance", {}).get("data_root")
-    return root if root and Path(root).is_dir() else None
 
 
 # ---------------- parser ----------------

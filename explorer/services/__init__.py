@@ -5,6 +5,7 @@
     services.directions   # DirectionStudio: feature directions, their judging, PCA naming, entanglement
     services.jobs         # JobManager: background training runs (None in audience mode)
     services.playground   # Session: a visitor's live 2-D runs
+    explorer.services.evaluation   # evaluate() and inventory(): what `eval` and `models` print
 
 No gradio here: each service returns pictures and tables or raises ExplorerError, which a front end words.
 """

@@ -1,0 +1,53 @@
+"""Measuring models and listing what a checkpoints folder holds: what `eval` and `models` do."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from explorer.errors import ExplorerError
+from explorer.metrics.evaluate import evaluate_classifier_checkpoint, evaluate_generator
+from explorer.services.pixels import Renderer
+from explorer.store.card import code_sweep_file
+from explorer.store.checkpoint import (checkpoints_dir, list_model_names, load_generator, read_config,
+                                       record_metrics, resolve_model_dir)
+
+
+def inventory(checkpoints=None) -> dict:
+    """Every model folder with its kind, summary, classes and attributes; a broken one says why."""
+    root = checkpoints_dir(checkpoints)
+    rows = []
+    for name in list_model_names(root):
+        try:
+            cfg = read_config(root / name)
+            rows.append({"name": name, "kind": cfg.get("kind"), "summary": cfg.get("summary", ""),
+                         "classes": cfg.get("class_names", []), "attributes": cfg.get("attributes", [])})
+        except ExplorerError as e:
+            rows.append({"name": name, "kind": "broken", "summary": str(e)})
+    return {"checkpoints": str(root), "models": rows}
+
+
+def _recorded_data_root(cfg: dict):
+    """The data root the model was trained with, when it still exists on this machine."""
+    root = cfg.get("provenance", {}).get("data_root")
+    return root if root and Path(root).is_dir() else None
+
+
+def evaluate(model: str, checkpoints=None, data_root=None, n: int = 5000, judge: str | None = None,
+             save: bool = False) -> dict:
+    """A generator's metrics from the project's judges (or a classifier's test accuracy). save=True records them
+    in config.json and the card, with an InfoGAN's code figures beside it."""
+    model_dir = resolve_model_dir(model, checkpoints)
+    cfg = read_config(model_dir)
+    data_root = data_root or os.environ.get("LATENT_EXPLORER_DATA") or _recorded_data_root(cfg)
+    if cfg.get("kind") == "classifier":
+        result = evaluate_classifier_checkpoint(str(model_dir), checkpoints, data_root)
+    else:
+        result = evaluate_generator(load_generator(str(model_dir), checkpoints), checkpoints, data_root, n=n,
+                                    judge=judge)
+    if save:
+        if cfg.get("kind") != "classifier":
+            renderer = Renderer(checkpoints, allow_paths=True)
+            for j in range(renderer.models.get(str(model_dir)).cfg.cont_codes):
+                renderer.code_figure(str(model_dir), j, 0).save(model_dir / code_sweep_file(j))
+        record_metrics(model_dir, "eval", result)
+    return result
