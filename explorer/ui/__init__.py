@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import gradio as gr
 import torch
-
 from gradio import processing_utils
 
 from explorer.services import Services
