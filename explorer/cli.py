@@ -17,9 +17,8 @@ from explorer.errors import ConfigError, ExplorerError
 from explorer.latent import interpolate_path
 from explorer.losses import LOSSES, all_settings
 from explorer.render import grid, to_uint8
-from explorer.services.directions import DirectionStudio
+from explorer.services import Services
 from explorer.services.evaluation import evaluate, inventory
-from explorer.services.pixels import Renderer
 from explorer.store.card import describe
 from explorer.store.checkpoint import record_metrics
 from explorer.training.loop import resume_config, train
@@ -101,13 +100,13 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _renderer(args) -> Renderer:
-    """The service the app draws with; here a model may also be named by its folder."""
-    return Renderer(args.checkpoints, allow_paths=True)
+def _services(args) -> Services:
+    """The services the app uses, over --checkpoints; here a model may also be named by its folder."""
+    return Services.open(args.checkpoints, training=False, allow_paths=True)
 
 
 def cmd_sample(args) -> int:
-    renderer = _renderer(args)
+    renderer = _services(args).pixels
     if args.sweep_code is not None:
         if not args.out:
             raise ConfigError("--sweep-code needs --out FILE.png")
@@ -129,10 +128,8 @@ def cmd_sample(args) -> int:
 
 def cmd_interpolate(args) -> int:
     """Two seeds (and two classes, blended) through the renderer's interpolation, as the Interpolate tab draws."""
-    renderer = _renderer(args)
+    renderer = _services(args).pixels
     model = renderer.models.get(args.model)
-    if model.is_points:
-        raise ConfigError("interpolate draws images; for a 2-D model use `sample`")
     labels = None
     if model.num_classes:
         a = args.from_label if args.from_label is not None else 0
@@ -167,11 +164,6 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def _studio(args) -> DirectionStudio:
-    renderer = _renderer(args)
-    return DirectionStudio(renderer.models, args.checkpoints)
-
-
 def _progress(f: float, msg: str) -> None:
     print(f"  {f:4.0%} {msg}", file=sys.stderr)
 
@@ -179,7 +171,7 @@ def _progress(f: float, msg: str) -> None:
 def cmd_edit(args) -> int:
     if not (args.out or args.npz):
         raise ConfigError("edit needs --out FILE.png and/or --npz FILE.npz")
-    got = _studio(args).edit_rows(args.model, args.attribute, args.method, args.strength, args.seed, args.n,
+    got = _services(args).directions.edit_rows(args.model, args.attribute, args.method, args.strength, args.seed, args.n,
                                   args.penalty)
     for note in got["notes"]:
         print(f"note: {note}", file=sys.stderr)
@@ -193,7 +185,7 @@ def cmd_edit(args) -> int:
 def cmd_directions(args) -> int:
     if args.save and args.penalty != 1.0:
         raise ConfigError("--save writes the card's table, which is at penalty weight 1: drop --penalty or --save")
-    studio = _studio(args)
+    studio = _services(args).directions
     out = studio.judged(args.model, args.judge, args.penalty, args.recompute, progress=_progress)
     if args.save:
         record_metrics(studio.models.get(args.model).meta["path"], "directions", out)

@@ -83,25 +83,24 @@ class DirectionStudio:
                        for m in ("penalized", "boundary", "conditional")} for n in names}
         return {"model": model.name, "judge": judge, "penalty": penalty, "results": results, "cosines": cosines}
 
-    @torch.no_grad()
     def edit_rows(self, name: str, attribute: str, method: str, strength: float, seed: int, n: int,
                   penalty: float = 1.0) -> dict:
         """n samples pushed along one direction: each row the sample, then 4 steps to the full strength.
         Returns the grid, the edited images, z before and after, and notes (clamping, which PC)."""
-        e = self._entry(name)
-        dirs, names, note = self.directions(name, penalty=penalty)
-        model = e["model"]
-        d = get_direction(dirs, method, attribute, model, names, e["pc_names"])
+        model = self._entry(name)["model"]
+        _, _, note = self.directions(name)          # found and saved beside the model on first use
+        d = self.direction(name, method, attribute, penalty)
         notes = [note] if note else []
         if method == "pca":
-            notes.append(f"pca walks {pick_pc(dirs, attribute, names, e['pc_names'])[2]}")
+            notes.append(f"pca walks {self.pca_choice(name, attribute)}")
         strength, clamped = clamp_strength(strength)
         if clamped:
             notes.append(f"strength clamped to {strength} (edits beyond that leave the region z lives in)")
         z = model.sample_z(n, check_seed(seed))
         ramp = torch.linspace(0, 1, 5)
-        edited = model.generate(z + strength * d)
-        strip = model.generate((z[:, None] + strength * ramp[None, :, None] * d).reshape(-1, model.z_dim))
+        with torch.no_grad():   # only here: finding a direction above needs gradients
+            edited = model.generate(z + strength * d)
+            strip = model.generate((z[:, None] + strength * ramp[None, :, None] * d).reshape(-1, model.z_dim))
         return {"grid": grid(strip, nrow=5, scale=2), "images": edited, "z": z + strength * d, "z_before": z,
                 "notes": notes}
 

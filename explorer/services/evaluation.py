@@ -8,8 +8,8 @@ from explorer.errors import ExplorerError
 from explorer.metrics.evaluate import evaluate_classifier_checkpoint, evaluate_generator
 from explorer.services.pixels import Renderer
 from explorer.store.card import code_sweep_file
-from explorer.store.checkpoint import (checkpoints_dir, list_model_names, load_generator, read_config,
-                                       record_metrics, resolve_model_dir)
+from explorer.store.checkpoint import (checkpoints_dir, list_model_names, read_config, record_metrics,
+                                       resolve_model_dir)
 
 
 def inventory(checkpoints=None) -> dict:
@@ -42,12 +42,12 @@ def evaluate(model: str, checkpoints=None, data_root=None, n: int = 5000, judge:
     if cfg.get("kind") == "classifier":
         result = evaluate_classifier_checkpoint(str(model_dir), checkpoints, data_root)
     else:
-        result = evaluate_generator(load_generator(str(model_dir), checkpoints), checkpoints, data_root, n=n,
-                                    judge=judge)
-    if save:
-        if cfg.get("kind") != "classifier":
-            renderer = Renderer(checkpoints, allow_paths=True)
-            for j in range(renderer.models.get(str(model_dir)).cfg.cont_codes):
+        renderer = Renderer(checkpoints, allow_paths=True)   # loads the model once, for the metrics and figures
+        model = renderer.models.get(str(model_dir))
+        result = evaluate_generator(model, checkpoints, data_root, n=n, judge=judge)
+        if save:   # an InfoGAN's card shows its code figures
+            for j in range(model.cfg.cont_codes):
                 renderer.code_figure(str(model_dir), j, 0).save(model_dir / code_sweep_file(j))
+    if save:
         record_metrics(model_dir, "eval", result)
     return result

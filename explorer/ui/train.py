@@ -224,8 +224,8 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
             + (f"\n\n{st['error']}" if st.get("error") else ""))
         warn = "\n\n".join(f"⚠ {w}" for w in diagnose(hist))
         ended = st["state"] in ("finished", "stopped") and prev != st["state"]
-        models = gr.Dropdown(choices=ctx.model_choices(refresh=True)) if ended else gr.skip()   # a retrained
-        # model of the same name is loaded afresh
+        # jobs.status() above re-read the folder when it saw the job end (a retrained model is loaded afresh)
+        models = gr.Dropdown(choices=ctx.model_choices()) if ended else gr.skip()
         return text, curve_frame(rows), jobs.samples_image(), warn, \
             st["state"], models
 
