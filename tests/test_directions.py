@@ -1,4 +1,6 @@
 """Direction methods on a generator and judge whose answers are known in closed form."""
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,7 @@ from explorer.latent import directions as D
 from explorer.latent.edit import (clamp_strength, compute_directions, get_direction, judge_directions, pick_pc,
                                   rename_pc)
 from explorer.models import GeneratorModel, ModelConfig, build_generator
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, run_cli
 
 Z = 16
 
@@ -413,3 +415,18 @@ def test_default_seeds_lack_the_attribute(tiny_faces):
     assert lacking.all() or lacking[: int(lacking.sum())].all()   # those that lack it come first
     with pytest.raises(ConfigError, match="unknown attribute"):
         studio.seeds_lacking("faces", "Freckles")
+
+
+def test_edit_finds_and_keeps_missing_directions_first(tiny_faces, tmp_path):
+    """`edit` on a model with no directions beside it finds them (gradients, so outside no_grad), saves them,
+    and walks a penalized direction at another weight."""
+    root = tmp_path / "ck"
+    shutil.copytree(tiny_faces, root)
+    (root / "faces" / "directions.safetensors").unlink(missing_ok=True)
+    npz = tmp_path / "e.npz"
+    p = run_cli("edit", "--model", "faces", "--checkpoints", root, "--attribute", "Hat", "--method", "penalized",
+                "--penalty", "3", "--n", "2", "--npz", npz)
+    assert p.returncode == 0, p.stderr
+    assert (root / "faces" / "directions.safetensors").exists() and "saved beside the model" in p.stderr
+    edited = np.load(npz)
+    assert edited["z"].shape == (2, Z) and not np.allclose(edited["z"], edited["z_before"])
