@@ -192,3 +192,39 @@ def test_train_a_shipped_preset_from_the_tab_and_see_it_everywhere(app):
         fresh.wait_for_selector("#explore-image img", timeout=60000)
         fresh.get_by_label("Model", exact=True).first.click()
         assert fresh.get_by_role("option", name=re.compile("^tab-infogan")).count() >= 1
+
+
+def test_every_registered_loss_is_offered_with_its_own_settings(app):
+    """The Train tab's loss list and settings, and the Playground's runs, come from the loss registry."""
+    from explorer.losses import LOSSES
+    _, url, _, _ = app
+    with browser_page(url, 1300) as page:
+        page.get_by_role("tab", name="Train").click()
+        page.get_by_text("Model and loss").click()
+        loss = page.get_by_label("Loss", exact=True)
+        loss.click()
+        offered = [t.replace("✓", "").strip() for t in page.get_by_role("option").all_inner_texts()]
+        assert all(cls.title in offered for cls in LOSSES.values()), offered
+        page.keyboard.press("Escape")
+        for title, shown in (("WGAN (weight clipping)", "clip c"), ("LSGAN (least squares)", None)):
+            pick(page, "Loss", title)
+            about = next(c.about for c in LOSSES.values() if c.title == title).replace("*", "")
+            page.get_by_text(about[:40]).first.wait_for(timeout=10000)   # the loss's own paragraph
+            for label in ("clip c", "gradient penalty lambda", "saturating generator loss"):
+                assert page.get_by_text(label, exact=True).is_visible() == (label == shown), (title, label)
+        page.get_by_role("tab", name="Playground").click()
+        right = page.get_by_label("Right run", exact=True)
+        right.click()
+        runs = [t.replace("✓", "").strip() for t in page.get_by_role("option").all_inner_texts()]
+        assert "Hinge" in runs and "LSGAN (least squares)" in runs, runs
+
+
+def test_refresh_lists_a_model_saved_after_the_page_loaded(app):
+    _, url, root, _ = app
+    with browser_page(url, 1000) as page:
+        page.wait_for_selector("#explore-image img", timeout=60000)
+        make_model(root / "late-arrival", 0, seed=8)
+        page.get_by_role("button", name="Refresh model list").click()
+        time.sleep(2.0)
+        page.get_by_label("Model", exact=True).first.click()
+        assert page.get_by_role("option", name=re.compile("^late-arrival")).count() == 1
