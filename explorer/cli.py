@@ -1,4 +1,5 @@
-"""`python -m explorer ...` (also `latent-explorer ...`): models, train, sample, interpolate, eval."""
+"""`python -m explorer ...` (also `latent-explorer ...`): models, train, sample, interpolate, edit, directions,
+export, eval."""
 from __future__ import annotations
 
 import argparse
@@ -164,6 +165,15 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from explorer.store.portable import export_model
+    verdict = export_model(args.model, args.checkpoints)
+    if not verdict.ok:
+        raise ConfigError(f"wrote generator.onnx but it fails the load check: {verdict.note}")
+    print(f"exported {args.model}: {verdict.note}")
+    return 0
+
+
 def _progress(f: float, msg: str) -> None:
     print(f"  {f:4.0%} {msg}", file=sys.stderr)
 
@@ -297,6 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--save", action="store_true", help="also write the table into the model's card")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_directions)
+
+    s = sub.add_parser("export", help="write generator.onnx (the page draws with it) for an existing model")
+    model_args(s)
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("eval", help="measure a model with the project's judges")
     model_args(s)

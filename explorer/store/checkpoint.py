@@ -86,6 +86,11 @@ def save_checkpoint(out: Path, config: dict, nets: dict[str, torch.nn.Module], s
     try:
         for name, net in nets.items():
             save_weights(stage / f"{name}.safetensors", net)
+        if "generator" in nets and config.get("kind") == "gan":   # the page's copy of the generator
+            from explorer.store import portable
+            from explorer.store.config import TrainConfig
+            config = {**config, "onnx": portable.save_beside(stage, nets["generator"],
+                                                             TrainConfig.from_dict(config["train"]).model)}
         if state is not None:
             torch.save(state, stage / "state.pt")
         if samples is not None:
