@@ -1,5 +1,5 @@
 """Launch the Latent Explorer: python launch.py [--host 127.0.0.1] [--port 7860] [--checkpoints DIR]
-[--auth USER:PASS] [--audience] [--share] [--data-root DIR] [--allow-data DIR ...]"""
+[--auth USER:PASS] [--audience] [--share] [--data-root DIR] [--allow-data DIR ...] [--server-render]"""
 from __future__ import annotations
 
 import argparse
@@ -21,6 +21,9 @@ def parse_args(argv=None):
     p.add_argument("--allow-data", action="append", default=[], metavar="DIR",
                    help="a folder whose image folders the Train tab may train on, besides the data root "
                    "(repeatable; never used in --audience mode)")
+    p.add_argument("--server-render", action="store_true",
+                   help="draw every frame on the server instead of in the browser (the page runs the generator "
+                   "itself by default, with the bundled onnxruntime-web)")
     return p.parse_args(argv)
 
 
@@ -35,7 +38,7 @@ def main(argv=None) -> int:
         auth = (user, password)
     from explorer.ui import CSS, build_app
     demo = build_app(args.checkpoints, audience=args.audience, data_root=args.data_root,
-                     allowed_data=args.allow_data)
+                     allowed_data=args.allow_data, server_render=args.server_render)
     demo.queue(default_concurrency_limit=2)
     # a service manager's stop (SIGTERM) ends the app like Ctrl-C does, so its clean-up (scratch folders) runs
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -77,6 +77,11 @@ class ModelCache:
         except OSError:
             return None
 
+    def stamp(self, name: str) -> float | None:
+        """The weights' modification time when `name` was loaded (which version of it the cache holds)."""
+        hit = self._models.get(name)
+        return hit[0] if hit else None
+
     def get(self, name: str):
         hit = self._models.get(name) if isinstance(name, str) else None
         if hit is not None:     # the hot path: a dict lookup, no folder read, no stat
@@ -167,6 +172,8 @@ class Renderer:
         self._writes = 0
         self._lock = threading.Lock()
         self._clouds = weakref.WeakKeyDictionary()  # 2-D model -> {size: its sample cloud}; read-only once drawn
+        self._portable: dict[tuple, dict] = {}      # (name, weights version) -> what portable() found
+        self._portable_lock = threading.Lock()
 
     # ---- single images ----
     @torch.inference_mode()
@@ -179,6 +186,41 @@ class Renderer:
         k = check_label(model, label)
         x = model.generate(zt, None if k is None else torch.tensor([k]), codes_tensor(model, cat, cont))
         return upscale(x[0], size)
+
+    def frame(self, name: str, z, label=None, cat=None, cont=None) -> bytes:
+        """One picture as PNG bytes, in memory: the live view's server path (no file written, none fetched)."""
+        import io
+        buf = io.BytesIO()
+        self.image(name, z, label, cat, cont).save(buf, format="PNG", compress_level=1)
+        return buf.getvalue()
+
+    def portable(self, name: str) -> dict:
+        """Whether the page may draw `name` itself: {"ok": True, "folder": where its generator.onnx and weights
+        were placed for the page to fetch, "note"} or {"ok": False, "note": why the server draws it}. Checked
+        once per model and weights version (store.portable.verify), on the very copies the page fetches."""
+        from explorer.store import portable
+        from explorer.web import place
+        model = self.models.get(name)
+        key = (name, self.models.stamp(name))
+        with self._portable_lock:     # one check at a time: two pages opening a model check it once
+            hit = self._portable.get(key)
+            if hit is not None:
+                return hit
+            if model.is_points:
+                found = {"ok": False, "note": "a 2-D point model is drawn as a plot, on the server."}
+            else:
+                src = Path(model.meta.get("path", ""))
+                folder = self.scratch / "web" / "models" / str(len(self._portable))
+                try:
+                    for f in (portable.ONNX_FILE, portable.WEIGHTS_FILE):
+                        if (src / f).is_file():
+                            place(src / f, folder / f)
+                    verdict = portable.verify(folder, model)
+                    found = {"ok": verdict.ok, "note": verdict.note, "folder": folder if verdict.ok else None}
+                except OSError as e:
+                    found = {"ok": False, "note": f"its files could not be prepared for the page ({e.strerror})"}
+            self._portable[key] = found
+            return found
 
     def _points_view(self, model, zt, size):
         """A 2-D model: many samples as a cloud (drawn once per model and size), this z's point ringed."""

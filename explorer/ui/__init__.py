@@ -8,10 +8,9 @@ from gradio import processing_utils
 from explorer.services import Services
 from explorer.ui import directions, explore, interpolate, playground, train
 from explorer.ui.common import AppContext, guarded
+from explorer.web import Site
 
 CSS = """
-#explore-image img { width: 100% !important; height: 250px !important; object-fit: contain;
-                     image-rendering: pixelated; }
 #app-title h2 { margin: 0 0 2px 0; }
 .hint p { font-size: var(--text-sm); color: var(--body-text-color-subdued); margin: 0; }
 .crisp img { image-rendering: pixelated; }
@@ -26,12 +25,15 @@ def chain_after(dep, steps, suffix: str):
     return dep
 
 
-def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_data=()) -> gr.Blocks:
+def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_data=(),
+              server_render: bool = False) -> gr.Blocks:
     """The whole explorer. `audience=True` is the participants' view: no training, no filesystem paths.
-    `allowed_data`: folders (besides the data root) whose image folders the Train tab may train on."""
+    `allowed_data`: folders (besides the data root) whose image folders the Train tab may train on.
+    `server_render=True`: the page never runs the generator itself (every frame is drawn on the server)."""
     torch.set_num_threads(1)  # several small renders in parallel beat one render on two threads
-    ctx = AppContext(Services.open(checkpoints, data_root=data_root, allowed_data=allowed_data,
-                                   training=not audience), audience=audience)
+    services = Services.open(checkpoints, data_root=data_root, allowed_data=allowed_data, training=not audience)
+    site = Site(services.pixels.scratch / "web", lambda folder: gr.set_static_paths([folder]))
+    ctx = AppContext(services, audience=audience, site=site, server_render=server_render)
     jobs = ctx.services.jobs
     names = [m["name"] for m in ctx.renderer.models.names()]
     default = "digits-cdcgan" if "digits-cdcgan" in names else (names[0] if names else None)

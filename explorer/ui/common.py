@@ -15,6 +15,25 @@ from explorer.services.pixels import Renderer, public_message
 class AppContext:
     services: Services
     audience: bool = False    # participants' view: no training, no filesystem paths
+    site: object = None       # explorer.web.Site: the files the page fetches (None: everything drawn on the server)
+    server_render: bool = False   # --server-render: the page never draws the generator itself
+
+    def draw_plan(self, name: str) -> dict:
+        """Where the live view draws `name`: {"where": "browser", URLs of the runtime, graph and weights} or
+        {"where": "server", "why": a sentence for the page}."""
+        if self.server_render:
+            return {"where": "server", "why": "the app was started with --server-render."}
+        if self.site is None or self.site.problems:
+            return {"where": "server", "why": "the in-page renderer's files are missing or damaged "
+                    f"({'; '.join(self.site.problems) if self.site else 'not set up'})."}
+        found = self.renderer.portable(name)
+        if not found["ok"]:
+            return {"where": "server", "why": public_message(ValueError(found["note"]), self.renderer.models.root,
+                                                            self.audience)}
+        from explorer.store.portable import ONNX_FILE, WEIGHTS_FILE
+        folder = found["folder"]
+        return {"where": "browser", "runtime": self.site.runtime_url, "graph": self.site.url(folder / ONNX_FILE),
+                "weights": self.site.url(folder / WEIGHTS_FILE), "weights_name": WEIGHTS_FILE}
 
     @property
     def renderer(self) -> Renderer:

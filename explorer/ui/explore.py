@@ -1,12 +1,16 @@
 """Explore tab: a model, a seed, and sliders over z that redraw the image while you drag."""
 from __future__ import annotations
 
+import base64
+import json
 import random
 
 import gradio as gr
 
-from explorer.services.pixels import check_seed, sweep_names
+from explorer.errors import ExplorerError
+from explorer.services.pixels import check_seed, check_z, codes_tensor, public_message, sweep_names
 from explorer.ui.common import AppContext, explainer, guarded, validator
+from explorer.web import LIVE_JS
 
 PAGE = 8  # sliders shown at once
 
@@ -15,7 +19,8 @@ Every image here is made by the generator from a list of numbers called **z** (t
 drawn at random from a bell curve. The **seed** picks which random z you start from, so the same seed
 always gives the same picture: share it and others see exactly what you see.
 
-Each slider is one entry of z. Drag it and the picture is redrawn as you move. Most single entries do
+Each slider is one entry of z. Drag it and the picture is redrawn as you move: your browser runs the
+generator itself (the line under the picture says so), so nothing waits for the server. Most single entries do
 something small and mixed (a bit thicker *and* a bit tilted): that is what an **entangled** latent space
 looks like. The strip below the sliders shows what the chosen dimension does from -3 to +3 with
 everything else held still.
@@ -34,8 +39,36 @@ def code_names(m) -> list[str]:
             for k in range(m.cfg.cat_codes)]
 
 
+LIVE_TEMPLATE = """<div class="live-view">
+  <canvas class="live" width="28" height="28" aria-label="The generated image, drawn live from z"></canvas>
+  <div class="live-foot"><span class="live-status">Starting the live view…</span>
+  <a class="live-save" href="#" download="latent-explorer.png">Save picture</a></div>
+</div>"""
+LIVE_CSS = """
+.live-view { display: flex; flex-direction: column; gap: 4px; }
+canvas.live { width: 100%; height: 250px; object-fit: contain; image-rendering: pixelated; }
+.live-foot { display: flex; justify-content: space-between; gap: 8px; font-size: var(--text-sm);
+             color: var(--body-text-color-subdued); }
+"""
+
+
 def _state(name, seed, z, label=None, cat=None, cont=None, page=0):
     return {"model": name, "seed": seed, "z": z, "label": label, "cat": cat, "cont": cont or [], "page": page}
+
+
+def frame_for(ctx: AppContext):
+    """The live view's server path, called by the page once per animation frame while a slider moves when it
+    cannot draw itself: one POST, the picture back as base64 PNG, no state round trip, no file."""
+    def frame(req: dict) -> dict:
+        try:
+            if not isinstance(req, dict):
+                raise ExplorerError("expected {model, z, label, cat, cont}")
+            png = ctx.renderer.frame(req.get("model"), req.get("z"), req.get("label"), req.get("cat"),
+                                     req.get("cont"))
+        except ExplorerError as e:
+            return {"error": public_message(e, ctx.renderer.models.root, ctx.audience)}
+        return {"png": base64.b64encode(png).decode("ascii")}
+    return frame
 
 
 def build(ctx: AppContext, default_model: str | None):
@@ -61,7 +94,7 @@ def build(ctx: AppContext, default_model: str | None):
                               info="Learned without labels; it tends to pick the digit, in an order of its own "
                                    "('mostly 8': what eval matched it to).")
             cont = [gr.Slider(-2, 2, 0, step=0.05, label=f"Continuous code c{i + 1} (InfoGAN)", visible=False,
-                              elem_classes="codeslider",
+                              elem_classes="codeslider", elem_id=f"code-{i}",
                               info="Learned without labels; often slant or stroke width.") for i in range(2)]
             trunc = gr.Slider(0, 3, 0, step=0.1, label="Truncation",
                               info="0 = off. Redraw z entries larger than this: typical but less varied pictures.")
@@ -72,8 +105,10 @@ def build(ctx: AppContext, default_model: str | None):
                                          "models also list their codes: compare a code's strip with a z entry's.")
         # image and strip in the middle, the sliders on the right: all three fit a 1366x768 laptop screen
         with gr.Column(scale=2, min_width=320):
-            image = gr.Image(label="Generated image", format="png", type="filepath", height=290,
-                             interactive=False, buttons=["download"], elem_id="explore-image")
+            runtime = ctx.site.runtime_url if ctx.site is not None and not ctx.site.problems else None
+            live = gr.HTML("", html_template=LIVE_TEMPLATE, css_template=LIVE_CSS, js_on_load=LIVE_JS,
+                           head=f'<script src="{runtime}ort.wasm.min.js"></script>' if runtime else None,
+                           server_functions=[frame_for(ctx)], elem_id="explore-live", padding=False)
             strip = gr.Image(label="What the sweep dimension does, left to right (its value under each)",
                              format="png", type="filepath", interactive=False, height=120,
                              elem_classes="crisp strip", elem_id="explore-strip")
@@ -83,7 +118,8 @@ def build(ctx: AppContext, default_model: str | None):
             with gr.Row(equal_height=False):
                 for half in range(2):
                     with gr.Column(min_width=170):
-                        sliders += [gr.Slider(-3, 3, 0, step=0.01, label=f"z[{i}]", elem_classes="zslider")
+                        sliders += [gr.Slider(-3, 3, 0, step=0.01, label=f"z[{i}]", elem_classes="zslider",
+                                              elem_id=f"zs-{i}", interactive=True)  # read by live.js
                                     for i in range(half * PAGE // 2, (half + 1) * PAGE // 2)]
 
     def sliders_for(st):
@@ -93,7 +129,10 @@ def build(ctx: AppContext, default_model: str | None):
                           visible=base + i < len(z)) for i in range(PAGE)]
 
     def draw(st):
-        return r.save(r.image(st["model"], st["z"], st["label"], st["cat"], st["cont"]))
+        """The live view's value: the state the page draws from, and where it draws (see explorer/web/live.js)."""
+        m = r.models.get(st["model"])
+        return json.dumps({**st, "page_size": PAGE, "num_classes": m.num_classes, "cat_codes": m.cfg.cat_codes,
+                           "cont_codes": m.cfg.cont_codes, "draw": ctx.draw_plan(st["model"])})
 
     def draw_strip(st, dim):
         return r.save(r.sweep(st["model"], st["z"], dim or 0, st["label"], st["cat"], st["cont"], labelled=True))
@@ -123,7 +162,7 @@ def build(ctx: AppContext, default_model: str | None):
                 gr.Dropdown(choices=sweep_names(m), value="z[0]"),
                 *sliders_for(st)]
 
-    model_outputs = [state, summary, image, strip, label, cat, *cont, page, sweep_dim, *sliders]
+    model_outputs = [state, summary, live, strip, label, cat, *cont, page, sweep_dim, *sliders]
     model_event = gr.on([model.change], select_model, [model, seed, trunc], model_outputs, api_name="select_model")
 
     @guard
@@ -134,7 +173,7 @@ def build(ctx: AppContext, default_model: str | None):
         st = {**st, "seed": check_seed(seed_v), "z": z}
         return [st, draw(st), draw_strip(st, dim), *sliders_for(st)]
 
-    seed_outputs = [state, image, strip, *sliders]
+    seed_outputs = [state, live, strip, *sliders]
     gr.on([seed.submit, reset.click, trunc.release], new_seed, [state, seed, trunc, sweep_dim], seed_outputs,
           api_name="new_seed", validator=validator(None, check_seed, None, None))
 
@@ -154,44 +193,35 @@ def build(ctx: AppContext, default_model: str | None):
               "cat": cat_v if st["cat"] is not None else None, "cont": [c1, c2][: len(st["cont"])]}
         return st, draw(st), draw_strip(st, dim)
 
-    gr.on([label.input, cat.input, cont[0].release, cont[1].release], set_codes,
-          [state, label, cat, *cont, sweep_dim], [state, image, strip], api_name="set_condition")
+    gr.on([label.input, cat.input], set_codes, [state, label, cat, *cont, sweep_dim], [state, live, strip],
+          api_name="set_condition")
 
     @guard
-    def drag_code(st, c1, c2):
-        """A continuous code slider redraws the picture while it moves, as the z sliders do."""
+    def commit(st, dim, evt: gr.EventData):
+        """A slider let go: the page, which drew every move itself, tells the server the z (and InfoGAN codes)
+        it shows; the strip follows. Checked as any z from outside is: NaN or values beyond the limit are
+        refused and the state stays as it was."""
         if st is None:
             raise gr.Error("Pick a model first")
-        st = {**st, "cont": [c1, c2][: len(st["cont"])]}
-        return st, draw(st)
+        told = getattr(evt, "_data", None) or {}
+        m = r.models.get(st["model"])
+        z = [float(v) for v in check_z(m, told.get("z"))[0]]
+        cont = list(told.get("cont") or [])[: m.cfg.cont_codes]
+        codes_tensor(m, st["cat"], cont)       # continuous codes: finite, within +-2
+        st = {**st, "z": z, "cont": [float(v) for v in cont]}
+        return st, draw_strip(st, dim)
 
-    gr.on([cont[0].input, cont[1].input], drag_code, [state, *cont], [state, image], trigger_mode="always_last",
-          show_progress="hidden", api_name="drag_code", concurrency_limit=4)
-
-    @guard
-    def slide(st, *vals):
-        """One listener for every slider: the visible page of z takes the sliders' values."""
-        if st is None:
-            raise gr.Error("Pick a model first")
-        z = list(st["z"])
-        base = st["page"] * PAGE
-        for i, v in enumerate(vals):
-            if base + i < len(z) and v is not None:
-                z[base + i] = float(v)
-        st = {**st, "z": z}
-        return st, draw(st)
-
-    gr.on([s.input for s in sliders], slide, [state, *sliders], [state, image], trigger_mode="always_last",
-          show_progress="hidden", api_name="slide", concurrency_limit=4)
+    live.commit(commit, [state, sweep_dim], [state, strip], trigger_mode="always_last", show_progress="hidden",
+                api_name="commit", concurrency_limit=4)
 
     @guard
     def set_page(st, p):
         if st is None:
             raise gr.Error("Pick a model first")
         st = {**st, "page": int(p or 0)}
-        return [st, *sliders_for(st)]
+        return [st, draw(st), *sliders_for(st)]
 
-    page.input(set_page, [state, page], [state, *sliders], api_name="set_page")
+    page.input(set_page, [state, page], [state, live, *sliders], api_name="set_page")
 
     @guard
     def sweep(st, dim):
@@ -199,8 +229,7 @@ def build(ctx: AppContext, default_model: str | None):
             raise gr.Error("Pick a model first")
         return draw_strip(st, dim)
 
-    gr.on([sweep_dim.input, *[s.release for s in sliders]], sweep, [state, sweep_dim], strip, api_name="sweep",
-          show_progress="hidden")
+    sweep_dim.input(sweep, [state, sweep_dim], strip, api_name="sweep", show_progress="hidden")
 
     def refresh_models(current):
         choices = ctx.model_choices(refresh=True)
@@ -208,7 +237,7 @@ def build(ctx: AppContext, default_model: str | None):
         return gr.Dropdown(choices=choices, value=current if current in names else (names[0] if names else None))
 
     refresh.click(refresh_models, model, model, api_name="refresh_models")
-    return {"state": state, "model": model, "image": image, "sliders": sliders, "select_model": select_model,
+    return {"state": state, "model": model, "live": live, "sliders": sliders, "select_model": select_model,
             "seed": seed, "trunc": trunc, "refresh": refresh_models, "outputs": model_outputs,
             "on_load": [(select_model, [model, seed, trunc], model_outputs)],  # other tabs add theirs
             # steps other tabs chain after a model is selected (and after the first paint), reading its state
