@@ -1,5 +1,6 @@
 """The service layer and the tabs' callbacks, called directly (no server): what a slider, a seed box or the
 Interpolate button does to the state and the pixels."""
+import json
 import os
 import time
 from pathlib import Path
@@ -46,6 +47,12 @@ def app(checkpoints):
 
 def callback(demo, api_name):
     return next(f.fn for f in demo.fns.values() if f.api_name == api_name)
+
+
+def commit(demo, st, z, cont=()):
+    """A slider let go: the page tells the server the z (and codes) it has been drawing."""
+    import gradio as gr
+    return callback(demo, "commit")(st, 0, gr.EventData(None, {"z": list(z), "cont": list(cont)}))
 
 
 def pixels(path) -> np.ndarray:
@@ -155,9 +162,12 @@ def test_infogan_codes_get_their_own_controls_strips_and_live_redraws(info_app):
     cells = np.asarray(c1.convert("L"))
     w = cells.shape[1] // 7
     assert not np.array_equal(cells[:, :w], cells[:, -w:])           # the code moves the picture
-    st2, img = callback(info_app, "drag_code")(st, 1.5, 0.0)
-    still = r.save(r.image("info", z, None, 0, [0, 0]))
-    assert st2["cont"] == [1.5, 0.0] and not np.array_equal(pixels(img), pixels(still))
+    st2, _ = commit(info_app, st, z, [1.5, 0.0])                      # a code slider let go
+    assert st2["cont"] == [1.5, 0.0] and not np.array_equal(np.asarray(r.image("info", z, None, 0, [1.5, 0])),
+                                                            np.asarray(r.image("info", z, None, 0, [0, 0])))
+    import gradio as gr
+    with pytest.raises(gr.Error, match="within"):
+        commit(info_app, st, z, [2.5, 0.0])                            # codes beyond +-2 are refused
     with pytest.raises(ConfigError, match="dimension"):
         r.sweep("info", z, 19)
     with pytest.raises(ConfigError, match="dimension"):
@@ -185,26 +195,28 @@ def test_select_model_fills_state_and_controls(app):
     st = out[0]
     assert st["model"] == "cond" and st["seed"] == 7 and len(st["z"]) == 64 and st["label"] == 0
     assert "tiny test model" in out[1] and "/" not in out[1]             # the card: summary, no path
-    assert pixels(out[2]).shape == (28, 28)
+    view = json.loads(out[2])                                           # what the page's live view draws from
+    assert view["z"] == st["z"] and view["label"] == 0 and view["num_classes"] == 10 and view["page_size"] == 8
+    assert view["draw"]["where"] == "browser" and view["draw"]["graph"].endswith("generator.onnx")
 
 
-def test_sliders_edit_only_the_visible_page(app):
+def test_a_commit_takes_the_pages_z_and_redraws_the_strip(app):
     r = app.explorer_context.renderer
     st = callback(app, "select_model")("cond", 7, 0)[0]
-    st = callback(app, "set_page")(st, 2)[0]                              # z[16] .. z[23]
-    vals = [st["z"][16 + i] for i in range(8)]
-    vals[3] = 2.5
-    st2, path = callback(app, "slide")(st, *vals)
+    out = callback(app, "set_page")(st, 2)                                # z[16] .. z[23]
+    st = out[0]
+    assert json.loads(out[1])["page"] == 2                                # the page learns which z the sliders hold
     expected = list(st["z"])
     expected[19] = 2.5
+    st2, strip = commit(app, st, expected)
     assert st2["z"] == expected and st["z"][19] != 2.5                   # the old state is not mutated
-    assert np.array_equal(pixels(path), np.asarray(r.image("cond", expected, 0)))
+    assert np.array_equal(pixels(strip), np.asarray(r.sweep("cond", expected, 0, 0, labelled=True)))
 
 
 def test_seed_reset_and_random(app):
     r = app.explorer_context.renderer
     st = callback(app, "select_model")("plain", 3, 0)[0]
-    st = callback(app, "slide")(st, *[0.0] * 8)[0]
+    st = commit(app, st, [0.0] * 64)[0]
     st = callback(app, "new_seed")(st, 3, 0, 0)[0]                        # reset: the seed's z again
     assert st["z"] == r.seed_z("plain", 3)
     out = callback(app, "random_seed")(st, 0, 0)
@@ -215,9 +227,9 @@ def test_seed_reset_and_random(app):
 
 def test_a_class_change_redraws(app):
     st = callback(app, "select_model")("cond", 1, 0)[0]
-    st7, path, _ = callback(app, "set_condition")(st, 7, None, 0, 0, 0)
-    assert st7["label"] == 7
-    assert not np.array_equal(pixels(path), pixels(callback(app, "slide")(st, *st["z"][:8])[1]))
+    st7, view, strip = callback(app, "set_condition")(st, 7, None, 0, 0, 0)
+    assert st7["label"] == 7 and json.loads(view)["label"] == 7         # the page redraws with the new class
+    assert not np.array_equal(pixels(strip), pixels(commit(app, st, st["z"])[1]))
 
 
 def test_interpolate_callback_paths(app):

@@ -128,7 +128,7 @@ def test_every_event_has_an_api_name(server):
     from explorer.ui import build_app
     demo = build_app(None)
     named = [d.get("api_name") for d in demo.config["dependencies"] if d.get("api_visibility", "public") == "public"]
-    assert {"render", "slide", "select_model", "new_seed", "interpolate", "set_page", "sweep"} <= set(named)
+    assert {"render", "commit", "select_model", "new_seed", "interpolate", "set_page", "sweep"} <= set(named)
 
 
 def test_audience_mode_shows_no_paths(checkpoints):

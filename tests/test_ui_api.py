@@ -41,9 +41,9 @@ class Page:
         self.session = uuid.uuid4().hex[:10]
         self.http = httpx.Client(timeout=60)
 
-    def call(self, api, data):
+    def call(self, api, data, event_data=None):
         body = json.dumps({"data": data, "fn_index": self.fns[api], "session_hash": self.session,
-                           "event_data": None, "trigger_id": None})   # json.dumps writes NaN as a page could
+                           "event_data": event_data, "trigger_id": None})  # json.dumps writes NaN as a page could
         r = self.http.post(f"{self.url}gradio_api/queue/join", content=body,
                            headers={"Content-Type": "application/json"})
         if r.status_code in (400, 422):   # refused before the queue (a validator): the body says why
@@ -66,34 +66,53 @@ class Page:
         return np.asarray(Image.open(io.BytesIO(r.content)))
 
 
-def test_every_event_is_named_and_the_sliders_share_one_live_listener(server):
+def test_every_event_is_named_and_no_slider_move_reaches_the_server(server):
     demo, _ = server
     deps = demo.config["dependencies"]
     names = [d["api_name"] for d in deps]
     assert all(isinstance(n, str) and n and not n.startswith("false") for n in names), names
     assert len(set(names)) == len(names)
-    slide = next(d for d in deps if d["api_name"] == "slide")
-    assert slide["trigger_mode"] == "always_last" and slide["show_progress"] == "hidden"
-    sliders = [b["id"] for b in demo.config["components"] if "zslider" in (b["props"].get("elem_classes") or [])]
-    assert len(sliders) == 8 and sorted(t for t, ev in slide["targets"] if ev == "input") == sorted(sliders)
+    sliders = {b["id"] for b in demo.config["components"]
+               if {"zslider", "codeslider"} & set(b["props"].get("elem_classes") or [])}
+    assert len(sliders) == 10 and all(b["props"].get("interactive") for b in demo.config["components"]
+                                      if b["id"] in sliders)   # moved by hand, read by the page's script
+    # the page draws every move itself: no event listens to a slider's input; its release is the page's commit
+    assert not [d["api_name"] for d in deps for t, ev in d["targets"] if t in sliders and ev == "input"]
+    commit = next(d for d in deps if d["api_name"] == "commit")
+    live = next(b["id"] for b in demo.config["components"] if b["props"].get("elem_id") == "explore-live")
+    assert commit["targets"] == [[live, "commit"]] or commit["targets"] == [(live, "commit")]
+    assert commit["trigger_mode"] == "always_last" and commit["show_progress"] == "hidden"
     render = next(d for d in deps if d["api_name"] == "render")
     assert render["api_visibility"] == "public" and render["targets"] == []   # API only: no button fires it
 
 
-def test_the_sliders_render_and_the_cli_draw_the_same_pixels(server, checkpoints, tmp_path):
-    """One z, three front doors: a slider move over the queue, /render, and `sample --npz` (its z sent back)."""
+def frame(url, demo, req: dict) -> dict:
+    """The live view's server path as the page calls it: one POST to the component's server function."""
+    live = next(b["id"] for b in demo.config["components"] if b["props"].get("elem_id") == "explore-live")
+    r = httpx.post(f"{url}gradio_api/component_server", json={"data": req, "component_id": live,
+                   "session_hash": uuid.uuid4().hex[:10], "fn_name": "frame"}, timeout=60)
+    r.raise_for_status()
+    return r.json()
+
+
+def test_the_server_frame_render_and_the_cli_draw_the_same_pixels(server, checkpoints, tmp_path):
+    """One z, three front doors: the live view's server frame, /render, and `sample --npz` (its z sent back)."""
+    import base64
     from conftest import run_cli
     demo, url = server
     from gradio_client import Client
     client = Client(url, verbose=False)
-    page = Page(url, demo)
-    page.call("select_model", ["cond", 4, 0])        # the page's z lives in gr.State on the server
     seed_z = Renderer(checkpoints).seed_z("cond", 4)
-    vals = [round(v + 0.37, 2) for v in seed_z[:8]]
-    _, img = page.call("slide", [None, *vals])
-    z = vals + seed_z[8:]
+    z = [round(v + 0.37, 2) for v in seed_z[:8]] + seed_z[8:]
+    got = frame(url, demo, {"model": "cond", "z": z, "label": 0})
     png = client.predict("cond", z, 0, api_name="/render")
-    assert np.array_equal(page.image(img), np.asarray(Image.open(png)))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(base64.b64decode(got["png"])))), np.asarray(Image.open(png)))
+    for bad, words in (({"model": "cond", "z": [float("nan")] * 64}, "NaN"), ({"model": "cond", "z": [0] * 3}, "64"),
+                       ({"model": "nope", "z": z}, "unknown model"), ("not a dict", "expected")):
+        r = httpx.post(f"{url}gradio_api/component_server", content=json.dumps({"data": bad, "component_id": next(
+            b["id"] for b in demo.config["components"] if b["props"].get("elem_id") == "explore-live"),
+            "session_hash": "x", "fn_name": "frame"}), headers={"Content-Type": "application/json"}, timeout=60)
+        assert r.status_code == 200 and words in r.json()["error"]   # a readable refusal, not a crash
     proc = run_cli("sample", "--model", "cond", "--checkpoints", checkpoints, "--seed", 4, "--n", 1, "--label", 6,
                    "--npz", tmp_path / "s.npz")
     assert proc.returncode == 0, proc.stderr
@@ -102,33 +121,37 @@ def test_the_sliders_render_and_the_cli_draw_the_same_pixels(server, checkpoints
     assert np.array_equal(saved["images"][0][..., 0], np.asarray(Image.open(png)))
 
 
-def test_ten_pages_moving_the_same_slider_at_once(server):
-    """Identical renders land in Gradio's content-hashed cache at the same moment: all must succeed."""
+def test_ten_pages_letting_go_of_the_same_slider_at_once(server):
+    """Identical strips land in Gradio's content-hashed cache at the same moment: all must succeed."""
     demo, url = server
     pages = [Page(url, demo) for _ in range(10)]
     for p in pages:
         p.call("select_model", ["plain", 9, 0])
 
     def move(p):
-        return p.image(p.call("slide", [None, *[1.5] * 8])[1])
+        return p.image(p.call("commit", [None, "z[0]"], {"z": [1.5] * 64, "cont": []})[1])
 
     with cf.ThreadPoolExecutor(10) as pool:
         shots = list(pool.map(move, pages))
     assert all(np.array_equal(shots[0], s) for s in shots)
 
 
-def test_a_bad_slider_state_is_refused_and_the_server_keeps_serving(server):
+def test_a_bad_commit_from_the_page_is_refused_and_the_server_keeps_serving(server):
+    """What a page's console could send on release: NaN, values beyond the limit, wrong lengths, bad codes."""
     demo, url = server
     page = Page(url, demo)
     page.call("select_model", ["plain", 1, 0])
-    good = page.image(page.call("slide", [None, *[0.5] * 8])[1])
-    for bad, fragment in ((99.0, "greater than maximum"), (-1e9, "less than minimum"),
-                          (float("nan"), "NaN"), (float("inf"), "greater than maximum")):
+    st, good = page.call("commit", [None, "z[0]"], {"z": [0.5] * 64, "cont": []})
+    for bad, fragment in (([99.0] + [0.5] * 63, "within"), ([float("nan")] + [0.5] * 63, "NaN"),
+                          ([float("inf")] + [0.5] * 63, "NaN or infinite"), ([0.5] * 3, "64 numbers"),
+                          ("zzz", "list of numbers"), (None, "list of")):
         with pytest.raises(RuntimeError, match=fragment):
-            page.call("slide", [None, bad, *[0.5] * 7])
+            page.call("commit", [None, "z[0]"], {"z": bad, "cont": []})
     with pytest.raises(RuntimeError, match="Pick a model first"):
-        Page(url, demo).call("slide", [None, *[0.5] * 8])   # a fresh page that never loaded a model
-    assert np.array_equal(page.image(page.call("slide", [None, *[0.5] * 8])[1]), good)  # state intact
+        Page(url, demo).call("commit", [None, None], {"z": [0.5] * 64})   # a fresh page that never loaded a model
+    # the state is intact: the next good commit draws the same strip as the first
+    assert np.array_equal(page.image(page.call("commit", [None, "z[0]"], {"z": [0.5] * 64, "cont": []})[1]),
+                          page.image(good))
 
 
 def test_interpolate_and_render_through_gradio_client(server, checkpoints):
@@ -188,7 +211,7 @@ def test_audience_mode_leaves_what_is_saved_beside_models_to_the_instructor(tmp_
             with pytest.raises(RuntimeError, match=f"{what} is off on this server"):
                 page.call(api, data)
         assert sorted(p.name for p in (root / "faces").iterdir()) == [
-            "config.json", "generator.safetensors"]      # nothing written beside the model
+            "config.json", "generator.onnx", "generator.safetensors"]      # nothing written beside the model
     finally:
         demo.close()
 

@@ -94,7 +94,7 @@ def build(ctx: AppContext, default_model: str | None):
                               info="Learned without labels; it tends to pick the digit, in an order of its own "
                                    "('mostly 8': what eval matched it to).")
             cont = [gr.Slider(-2, 2, 0, step=0.05, label=f"Continuous code c{i + 1} (InfoGAN)", visible=False,
-                              elem_classes="codeslider", elem_id=f"code-{i}",
+                              elem_classes="codeslider", elem_id=f"code-{i}", interactive=True,
                               info="Learned without labels; often slant or stroke width.") for i in range(2)]
             trunc = gr.Slider(0, 3, 0, step=0.1, label="Truncation",
                               info="0 = off. Redraw z entries larger than this: typical but less varied pictures.")
@@ -205,7 +205,8 @@ def build(ctx: AppContext, default_model: str | None):
             raise gr.Error("Pick a model first")
         told = getattr(evt, "_data", None) or {}
         m = r.models.get(st["model"])
-        z = [float(v) for v in check_z(m, told.get("z"))[0]]
+        check_z(m, told.get("z"))
+        z = [float(v) for v in told["z"]]
         cont = list(told.get("cont") or [])[: m.cfg.cont_codes]
         codes_tensor(m, st["cat"], cont)       # continuous codes: finite, within +-2
         st = {**st, "z": z, "cont": [float(v) for v in cont]}
