@@ -52,9 +52,24 @@ def open_browser(p):
         "--disable-component-update", "--no-first-run"])
 
 
+CANVAS = "#explore-live canvas.live"
+
+
+def wait_live(page, timeout: float = 60000) -> None:
+    """Until the Explore tab's live view has drawn its first picture."""
+    page.wait_for_function("window.latentExplorer && latentExplorer.stats.frames > 0", timeout=timeout)
+
+
 def image_pixels(page) -> np.ndarray:
-    src = page.locator("#explore-image img").get_attribute("src")
-    return np.asarray(Image.open(io.BytesIO(page.request.get(src).body())))
+    """The live view's canvas as the page shows it: H x W (grey pictures) or H x W x 3."""
+    w, h, data = page.evaluate("""() => { const c = document.querySelector('#explore-live canvas.live');
+        return [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]; }""")
+    rgb = np.array(data, dtype=np.uint8).reshape(h, w, 4)[..., :3]
+    return rgb[..., 0] if (rgb == rgb[..., :1]).all() else rgb
+
+
+def picture_key(page) -> bytes:
+    return image_pixels(page).tobytes()
 
 
 def press_and_drag(page, slider, steps: int) -> None:
@@ -69,10 +84,10 @@ def press_and_drag(page, slider, steps: int) -> None:
         time.sleep(0.03)
 
 
-def wait_for_new_picture(page, src: str, timeout: float = 20) -> None:
+def wait_for_new_picture(page, key: bytes, timeout: float = 20) -> None:
     deadline = time.time() + timeout
-    while page.locator("#explore-image img").get_attribute("src") == src and time.time() < deadline:
-        time.sleep(0.1)
+    while picture_key(page) == key and time.time() < deadline:
+        page.wait_for_timeout(100)
 
 
 def test_drag_a_slider_and_get_the_render_endpoints_pixels(page_url):
@@ -80,8 +95,8 @@ def test_drag_a_slider_and_get_the_render_endpoints_pixels(page_url):
     from explorer.services.pixels import Renderer
     url, root = page_url
     with browser_page(url, 1100) as page:
-        page.wait_for_selector("#explore-image img", timeout=60000)
-        first_src = page.locator("#explore-image img").get_attribute("src")
+        wait_live(page)
+        first_src = picture_key(page)
         before = image_pixels(page)
         # drag the first z slider's range input from its position to near the right end, like a hand would
         press_and_drag(page, page.locator(".zslider input[type=range]").first, 12)
@@ -96,14 +111,15 @@ def test_drag_a_slider_and_get_the_render_endpoints_pixels(page_url):
     z = Renderer(root).seed_z("digits-cdcgan", 0)
     z[:8] = values
     expected = np.asarray(Image.open(Client(url, verbose=False).predict("digits-cdcgan", z, 0, api_name="/render")))
-    assert np.array_equal(after, expected)
+    # the page rounds half-way values up, torch to even: at most 1/255 apart, here and in test_browser_live
+    assert after.shape == expected.shape and np.abs(after.astype(int) - expected).max() <= 2
 
 
 def test_no_error_pops_up_on_load_when_no_model_has_attributes(page_url):
     """Neither tiny model has attributes: the Directions tab says so in its note, not in an error toast."""
     url, _ = page_url
     with browser_page(url, 1100) as page:
-        page.wait_for_selector("#explore-image img", timeout=60000)
+        wait_live(page)
         time.sleep(2.0)   # the load chain (Directions: attributes, seeds, edit) has run
         assert page.locator("[data-testid='toast-body']").count() == 0
         page.get_by_role("tab", name="Directions").click()
@@ -113,15 +129,15 @@ def test_no_error_pops_up_on_load_when_no_model_has_attributes(page_url):
 def test_an_infogan_code_slider_redraws_while_dragged(page_url):
     url, _ = page_url
     with browser_page(url, 1100) as page:
-        page.wait_for_selector("#explore-image img", timeout=60000)
-        src = page.locator("#explore-image img").get_attribute("src")
+        wait_live(page)
+        src = picture_key(page)
         model = page.get_by_label("Model", exact=True)
         model.click()
         model.fill("info")
         page.keyboard.press("Enter")
         wait_for_new_picture(page, src)
         time.sleep(1.0)
-        before, src = image_pixels(page), page.locator("#explore-image img").get_attribute("src")
+        before, src = image_pixels(page), picture_key(page)
         press_and_drag(page, page.locator(".codeslider input[type=range]").first, 10)   # c1
         wait_for_new_picture(page, src)   # the picture changes before the mouse is released
         during = image_pixels(page)

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from conftest import SHARED_DATA
-from test_browser import browser_page, image_pixels, need_chromium
+from test_browser import CANVAS, browser_page, image_pixels, need_chromium, picture_key, wait_live
 from ui_helpers import launch, make_faces, make_model
 
 pytestmark = pytest.mark.browser
@@ -86,24 +86,24 @@ def test_the_meter_describes_the_pictures_above_it(app):
 def test_a_bad_seed_keeps_the_picture_and_says_why(app):
     _, url, _, _ = app
     with browser_page(url, 1000) as page:
-        page.wait_for_selector("#explore-image img", timeout=60000)
+        wait_live(page)
         time.sleep(1.0)
-        src, before = page.locator("#explore-image img").get_attribute("src"), image_pixels(page)
+        src, before = picture_key(page), image_pixels(page)
         seed = page.get_by_label("Seed", exact=True)
         for bad in ("-5", "1e20", "1.5"):
             seed.fill(bad)
             seed.press("Enter")
             page.get_by_text(SEED_RULE).first.wait_for(timeout=20000)
             time.sleep(0.5)
-            assert page.locator("#explore-image img").get_attribute("src") == src
+            assert picture_key(page) == src
             assert page.locator(".error:visible").filter(has_text=re.compile("^Error$")).count() == 0
         assert np.array_equal(image_pixels(page), before)
         seed.fill("5")
         seed.press("Enter")
         deadline = time.time() + 20
-        while page.locator("#explore-image img").get_attribute("src") == src and time.time() < deadline:
+        while picture_key(page) == src and time.time() < deadline:
             time.sleep(0.1)
-        assert page.locator("#explore-image img").get_attribute("src") != src   # a good seed draws again
+        assert picture_key(page) != src   # a good seed draws again
         page.get_by_role("tab", name="Directions").click()
         arith = page.get_by_label("Seeds")
         arith.fill("1, -3")
@@ -115,9 +115,9 @@ def test_a_laptop_screen_shows_explore_and_both_playground_fields(app):
     _, url, _, _ = app
     with browser_page(url, 768) as page:
         page.set_viewport_size({"width": 1366, "height": 768})
-        page.wait_for_selector("#explore-image img", timeout=60000)
+        wait_live(page)
         page.wait_for_selector("#explore-strip img", timeout=60000)
-        boxes = [page.locator("#explore-image img").bounding_box(), page.locator("#explore-strip img").bounding_box()]
+        boxes = [page.locator(CANVAS).bounding_box(), page.locator("#explore-strip img").bounding_box()]
         boxes += [s.bounding_box() for s in page.locator(".zslider input[type=range]").all()]
         assert len(boxes) == 10 and all(b["y"] >= 0 and b["y"] + b["height"] <= 768 for b in boxes), boxes
         assert page.get_by_text("drag it and the picture follows").count() == 1   # said once, not per slider
@@ -148,17 +148,17 @@ def test_playground_legends_name_the_lines_and_pause_stays_paused(app):
 def test_interpolate_opens_drawn_on_one_class_and_names_its_gif(app):
     _, url, _, _ = app
     with browser_page(url, 1100) as page:
-        page.wait_for_selector("#explore-image img", timeout=60000)
+        wait_live(page)
         page.get_by_role("tab", name="Interpolate").click()
         page.wait_for_selector("#interp-strip img", timeout=60000)      # drawn without pressing Interpolate
         assert page.get_by_label("From class").input_value() == page.get_by_label("To class").input_value() == "0"
         gif = page.locator("img[src*='.gif']").get_attribute("src")
         assert "digits-cdcgan-seeds-1-2-class-0-to-0-slerp.gif" in gif
         page.get_by_role("tab", name="Explore").click()
-        src = page.locator("#explore-image img").get_attribute("src")
+        src = picture_key(page)
         pick(page, "Model", "plain")
         deadline = time.time() + 20
-        while page.locator("#explore-image img").get_attribute("src") == src and time.time() < deadline:
+        while picture_key(page) == src and time.time() < deadline:
             time.sleep(0.1)
         page.get_by_role("tab", name="Interpolate").click()
         page.wait_for_function("document.body.innerText.includes('Model: **plain**') || "
@@ -189,7 +189,7 @@ def test_train_a_shipped_preset_from_the_tab_and_see_it_everywhere(app):
         assert "not in the list of choices" not in page.locator("body").inner_text()
         page.locator("#train-samples img").wait_for(timeout=30000)
     with browser_page(url, 1000) as fresh:   # another session, loaded after the model was saved
-        fresh.wait_for_selector("#explore-image img", timeout=60000)
+        wait_live(fresh)
         fresh.get_by_label("Model", exact=True).first.click()
         assert fresh.get_by_role("option", name=re.compile("^tab-infogan")).count() >= 1
 
@@ -222,7 +222,7 @@ def test_every_registered_loss_is_offered_with_its_own_settings(app):
 def test_refresh_lists_a_model_saved_after_the_page_loaded(app):
     _, url, root, _ = app
     with browser_page(url, 1000) as page:
-        page.wait_for_selector("#explore-image img", timeout=60000)
+        wait_live(page)
         make_model(root / "late-arrival", 0, seed=8)
         page.get_by_role("button", name="Refresh model list").click()
         time.sleep(2.0)

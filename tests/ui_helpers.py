@@ -54,9 +54,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(checkpoints: Path, audience: bool = False, data_root=None):
+def launch(checkpoints: Path, audience: bool = False, data_root=None, server_render: bool = False):
     from explorer.ui import CSS, build_app
-    demo = build_app(checkpoints, audience=audience, data_root=data_root)
+    demo = build_app(checkpoints, audience=audience, data_root=data_root, server_render=server_render)
     demo.queue(default_concurrency_limit=2)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)

@@ -184,6 +184,11 @@ window.latentExplorer = {
   get state() { return st; },
   get where() { return where; },
   get why() { return why; },
-  async drawNow() { lastInput = performance.now(); await frame(); return where; },
+  async drawNow() {
+    while (busy) await new Promise((r) => setTimeout(r, 10));   // a frame in flight (e.g. a model loading)
+    lastInput = performance.now();
+    await frame();
+    return where;
+  },
   reset() { stats.frames = 0; stats.serverFrames = 0; stats.inputToPaint.length = 0; stats.drawMs.length = 0; },
 };
