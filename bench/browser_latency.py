@@ -76,6 +76,7 @@ def pick(page, name: str) -> None:
 def measure_model(page, name: str) -> None:
     if page.evaluate("latentExplorer.state.model") != name:
         pick(page, name)
+    page.wait_for_timeout(3000)        # the page's load events (strip, other tabs) finish first
     where = page.evaluate("latentExplorer.where")
     slider = page.locator(".zslider input[type=range]").first
     box = slider.bounding_box()
@@ -89,7 +90,7 @@ def measure_model(page, name: str) -> None:
         f = 0.02 + 0.96 * (k % 100) / 99 if (k // 100) % 2 == 0 else 0.98 - 0.96 * (k % 100) / 99
         page.mouse.move(box["x"] + box["width"] * f, y)
         page.wait_for_timeout(8)
-    during = len(requests)
+    during = [u.split("/")[-1][:40] for u in requests]
     page.mouse.up()
     page.wait_for_timeout(300)
     lat = np.array(page.evaluate("latentExplorer.stats.inputToPaint"))
@@ -99,7 +100,7 @@ def measure_model(page, name: str) -> None:
     frames = page.evaluate("latentExplorer.stats.frames")
     print(f"  {name:<14} drawn in the {where}: input -> painted p50 {np.percentile(lat, 50):5.1f} ms, "
           f"p95 {np.percentile(lat, 95):5.1f} ms over {len(lat)} frames from 200 moves (draw alone p50 "
-          f"{np.percentile(draw, 50):.1f} ms); server requests during the drag: {during}")
+          f"{np.percentile(draw, 50):.1f} ms); server requests during the drag: {len(during)} {during or ''}")
     print(f"  {'':<14} continuous 5 s drag: {frames / 5:.0f} frames/s drawn ({moves / 5:.0f} input events/s)")
 
 
@@ -145,6 +146,11 @@ def main() -> None:
                 pg.wait_for_function("window.latentExplorer && latentExplorer.stats.frames > 0", timeout=180000)
                 pg.evaluate("latentExplorer.reset()")
             time.sleep(2)
+            c0, w0 = cpu_seconds(proc.pid), time.perf_counter()
+            time.sleep(10)
+            c1, w1 = cpu_seconds(proc.pid), time.perf_counter()
+            print(f"  {args.pages} pages open, nobody dragging, {w1 - w0:.1f} s: server process CPU "
+                  f"{100 * (c1 - c0) / (w1 - w0):.1f} %")
             c0, w0 = cpu_seconds(proc.pid), time.perf_counter()
             for pg in pages:   # started in every page, then awaited: the drags overlap
                 pg.evaluate(f"() => {{ window.benchSweep = ({SWEEP})([10000, '#zs-2 input[type=range]']); }}")
