@@ -114,3 +114,19 @@ def test_server_render_flag_draws_every_frame_on_the_server(tmp_path):
             assert page.evaluate("latentExplorer.stats.serverFrames") >= 1
     finally:
         demo.close()
+
+
+def test_nan_or_huge_z_set_from_the_console_is_refused_on_release(site):
+    """What a curious participant could type into the console: the page draws it, the server refuses it."""
+    demo, url = site
+    with browser_page(url) as page:
+        wait_live(page)
+        page.wait_for_timeout(1500)
+        for bad, words in (("NaN", "NaN or infinite"), ("99", "within")):
+            page.evaluate(f"latentExplorer.state.z[5] = {bad}; document.querySelector('#zs-0 input[type=range]')"
+                          ".dispatchEvent(new Event('change', {bubbles: true}))")
+            page.get_by_text(words).first.wait_for(timeout=20000)      # a readable toast
+        page.evaluate("latentExplorer.state.z[5] = 0.5; document.querySelector('#zs-0 input[type=range]')"
+                      ".dispatchEvent(new Event('change', {bubbles: true}))")
+        page.wait_for_timeout(1500)
+        assert page.evaluate("latentExplorer.where") == "browser"       # the view keeps drawing
