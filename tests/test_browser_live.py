@@ -130,3 +130,35 @@ def test_nan_or_huge_z_set_from_the_console_is_refused_on_release(site):
                       ".dispatchEvent(new Event('change', {bubbles: true}))")
         page.wait_for_timeout(1500)
         assert page.evaluate("latentExplorer.where") == "browser"       # the view keeps drawing
+
+
+def test_the_interpolate_position_slider_draws_the_strips_frames_in_the_page(site):
+    """At position i / (steps - 1) the page draws the strip's i-th picture (z and class blend as the server's
+    path), with no server frame; dragging draws the points in between."""
+    demo, url = site
+    r = demo.explorer_context.renderer
+    with browser_page(url) as page:
+        wait_live(page)
+        page.get_by_role("tab", name="Interpolate").click()
+        page.wait_for_function("window.latentPath && latentPath.state && latentPath.stats.frames > 0",
+                               timeout=60000)
+        path = page.evaluate("latentPath.state")
+        assert path["model"] == "digits-cdcgan" and page.evaluate("latentPath.where") == "browser"
+        _, _, frames = r.interpolate("digits-cdcgan", path["zs"], [0, 0], 10, "slerp", class_blend=True)
+        from explorer.render import to_uint8
+        want = to_uint8(frames)[..., 0]
+        for i in (0, 3, 9):
+            page.evaluate(f"async () => {{ latentPath.state.t = {i / 9}; await latentPath.drawNow(); }}")
+            got = page.evaluate("""() => { const c = document.querySelector('#interp-live canvas.live');
+                return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }""")
+            got = np.array(got, dtype=np.uint8).reshape(28, 28, 4)[..., 0]
+            assert np.abs(got.astype(int) - want[i]).max() <= 2, i
+        page.evaluate("latentPath.reset()")
+        box = page.locator("#interp-pos input[type=range]").bounding_box()
+        page.mouse.move(box["x"] + 3, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        for f in np.linspace(0.02, 0.98, 20):
+            page.mouse.move(box["x"] + box["width"] * f, box["y"] + box["height"] / 2)
+        page.mouse.up()
+        page.wait_for_timeout(500)
+        assert page.evaluate("latentPath.stats.frames") >= 10 and page.evaluate("latentPath.stats.serverFrames") == 0

@@ -235,9 +235,12 @@ def test_a_class_change_redraws(app):
 def test_interpolate_callback_paths(app):
     st = callback(app, "select_model")("cond", 1, 0)[0]
     run = callback(app, "interpolate")
-    strip, gif = run(st, "1, 2, 3", False, 0, 9, False, True, "slerp", 9)   # a path through three seeds
+    strip, gif, view = run(st, "1, 2, 3", False, 0, 9, False, True, "slerp", 9)   # a path through three seeds
     assert Image.open(gif).n_frames == 16 and Image.open(strip).width > 8 * Image.open(strip).height
-    strip, gif = run(st, "4", False, 2, 6, True, True, "lerp", 5)           # hold z still: classes only
+    path = json.loads(view)                                                 # what the position slider draws
+    assert path["kind"] == "path" and len(path["zs"]) == 3 and path["method"] == "slerp" and path["blend"]
+    assert path["anchors"][0][0] == 1 and path["anchors"][-1][9] == 1 and path["draw"]["where"] == "browser"
+    strip, gif, _ = run(st, "4", False, 2, 6, True, True, "lerp", 5)        # hold z still: classes only
     assert Image.open(gif).n_frames == 8
     import gradio as gr
     with pytest.raises(gr.Error, match="between 2 and 8 seeds"):

@@ -147,6 +147,19 @@ def check_label(model, label) -> int | None:
     return k
 
 
+def check_class_weights(model, weights) -> torch.Tensor:
+    """A blend of classes from outside (a point on a class-to-class path): num_classes numbers in [0, 1]."""
+    if model.num_classes == 0:
+        raise ConfigError(f"model '{model.name}' is not conditional: class weights do not apply")
+    try:
+        arr = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError("class weights must be a list of numbers") from None
+    if arr.shape != (model.num_classes,) or not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+        raise ConfigError(f"class weights must be {model.num_classes} numbers between 0 and 1")
+    return torch.from_numpy(arr.astype(np.float32))[None]
+
+
 def sweep_names(model) -> list[str]:
     """What a strip can sweep: every z entry, then an InfoGAN's continuous codes and its categorical code."""
     c = model.cfg
@@ -187,11 +200,20 @@ class Renderer:
         x = model.generate(zt, None if k is None else torch.tensor([k]), codes_tensor(model, cat, cont))
         return upscale(x[0], size)
 
-    def frame(self, name: str, z, label=None, cat=None, cont=None) -> bytes:
-        """One picture as PNG bytes, in memory: the live view's server path (no file written, none fetched)."""
+    def frame(self, name: str, z, label=None, cat=None, cont=None, class_weights=None) -> bytes:
+        """One picture as PNG bytes, in memory: the live view's server path (no file written, none fetched).
+        class_weights (a blend of classes, as along an interpolation path) replaces the label."""
         import io
+        if class_weights is None:
+            img = self.image(name, z, label, cat, cont)
+        else:
+            model = self.models.get(name)
+            w = check_class_weights(model, class_weights)
+            with torch.inference_mode():
+                img = upscale(model.generate(check_z(model, z), codes=codes_tensor(model, cat, cont),
+                                             class_weights=w)[0], 0)
         buf = io.BytesIO()
-        self.image(name, z, label, cat, cont).save(buf, format="PNG", compress_level=1)
+        img.save(buf, format="PNG", compress_level=1)
         return buf.getvalue()
 
     def portable(self, name: str) -> dict:
@@ -374,7 +396,8 @@ class Renderer:
             lo = pos.floor().clamp(max=len(ks) - 2).long()
             t = (pos - lo)[:, None]
             weights = (1 - t) * anchors[lo] + t * anchors[lo + 1] if class_blend else anchors[pos.round().long()]
-        frames = model.generate(path, codes=model.sample_codes(steps, 0), class_weights=weights)
+        codes = model.sample_codes(1, 0)   # InfoGAN: the codes stay put along the path, only z (and class) move
+        frames = model.generate(path, codes=None if codes is None else codes.repeat(steps, 1), class_weights=weights)
         per_row = steps if steps <= 16 else (steps + 1) // 2   # long paths wrap onto two rows
         strip = grid(frames, nrow=per_row, scale=max(1, 84 // frames.shape[-1]))
         gif = self._gif(frames, gif_name)

@@ -1,6 +1,7 @@
 """Shared wiring for the tabs: the app context, error translation and small layout helpers."""
 from __future__ import annotations
 
+import base64
 import functools
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ import gradio as gr
 from explorer.errors import ExplorerError
 from explorer.services import Services
 from explorer.services.pixels import Renderer, public_message
+from explorer.web import LIVE_JS
 
 
 @dataclass
@@ -90,3 +92,40 @@ def curve_frame(rows: list[dict]):
     import pandas as pd
     df = pd.DataFrame(rows, columns=["step", "value", "series"])
     return df.astype({"step": "int64", "value": "float64", "series": "object"})
+
+
+LIVE_TEMPLATE = """<div class="live-view">
+  <canvas class="live" width="28" height="28" aria-label="The generated image, drawn live"></canvas>
+  <div class="live-foot"><span class="live-status">Starting the live view…</span>
+  <a class="live-save" href="#" download="latent-explorer.png">Save picture</a></div>
+</div>"""
+LIVE_CSS = """
+.live-view { display: flex; flex-direction: column; gap: 4px; }
+canvas.live { width: 100%; height: var(--live-height, 250px); object-fit: contain; image-rendering: pixelated; }
+.live-foot { display: flex; justify-content: space-between; gap: 8px; font-size: var(--text-sm);
+             color: var(--body-text-color-subdued); }
+"""
+
+
+def frame_for(ctx: AppContext):
+    """A live view's server path, called by the page once per animation frame while a slider moves when it
+    cannot draw itself: one POST, the picture back as base64 PNG, no state round trip, no file."""
+    def frame(req: dict) -> dict:
+        try:
+            if not isinstance(req, dict):
+                raise ExplorerError("expected {model, z, label, class_weights, cat, cont}")
+            png = ctx.renderer.frame(req.get("model"), req.get("z"), req.get("label"), req.get("cat"),
+                                     req.get("cont"), req.get("class_weights"))
+        except ExplorerError as e:
+            return {"error": public_message(e, ctx.renderer.models.root, ctx.audience)}
+        return {"png": base64.b64encode(png).decode("ascii")}
+    return frame
+
+
+def live_view(ctx: AppContext, elem_id: str) -> gr.HTML:
+    """A canvas the page draws the generator on (explorer/web/live.js); its value is the view's state as JSON,
+    sent by the server whenever it changes it. Its server function `frame` is the fallback path."""
+    runtime = ctx.site.runtime_url if ctx.site is not None and not ctx.site.problems else None
+    return gr.HTML("", html_template=LIVE_TEMPLATE, css_template=LIVE_CSS, js_on_load=LIVE_JS,
+                   head=f'<script src="{runtime}ort.wasm.min.js"></script>' if runtime else None,
+                   server_functions=[frame_for(ctx)], elem_id=elem_id, padding=False)

@@ -1,16 +1,13 @@
 """Explore tab: a model, a seed, and sliders over z that redraw the image while you drag."""
 from __future__ import annotations
 
-import base64
 import json
 import random
 
 import gradio as gr
 
-from explorer.errors import ExplorerError
-from explorer.services.pixels import check_seed, check_z, codes_tensor, public_message, sweep_names
-from explorer.ui.common import AppContext, explainer, guarded, validator
-from explorer.web import LIVE_JS
+from explorer.services.pixels import check_seed, check_z, codes_tensor, sweep_names
+from explorer.ui.common import AppContext, explainer, guarded, live_view, validator
 
 PAGE = 8  # sliders shown at once
 
@@ -39,36 +36,8 @@ def code_names(m) -> list[str]:
             for k in range(m.cfg.cat_codes)]
 
 
-LIVE_TEMPLATE = """<div class="live-view">
-  <canvas class="live" width="28" height="28" aria-label="The generated image, drawn live from z"></canvas>
-  <div class="live-foot"><span class="live-status">Starting the live view…</span>
-  <a class="live-save" href="#" download="latent-explorer.png">Save picture</a></div>
-</div>"""
-LIVE_CSS = """
-.live-view { display: flex; flex-direction: column; gap: 4px; }
-canvas.live { width: 100%; height: 250px; object-fit: contain; image-rendering: pixelated; }
-.live-foot { display: flex; justify-content: space-between; gap: 8px; font-size: var(--text-sm);
-             color: var(--body-text-color-subdued); }
-"""
-
-
 def _state(name, seed, z, label=None, cat=None, cont=None, page=0):
     return {"model": name, "seed": seed, "z": z, "label": label, "cat": cat, "cont": cont or [], "page": page}
-
-
-def frame_for(ctx: AppContext):
-    """The live view's server path, called by the page once per animation frame while a slider moves when it
-    cannot draw itself: one POST, the picture back as base64 PNG, no state round trip, no file."""
-    def frame(req: dict) -> dict:
-        try:
-            if not isinstance(req, dict):
-                raise ExplorerError("expected {model, z, label, cat, cont}")
-            png = ctx.renderer.frame(req.get("model"), req.get("z"), req.get("label"), req.get("cat"),
-                                     req.get("cont"))
-        except ExplorerError as e:
-            return {"error": public_message(e, ctx.renderer.models.root, ctx.audience)}
-        return {"png": base64.b64encode(png).decode("ascii")}
-    return frame
 
 
 def build(ctx: AppContext, default_model: str | None):
@@ -105,10 +74,7 @@ def build(ctx: AppContext, default_model: str | None):
                                          "models also list their codes: compare a code's strip with a z entry's.")
         # image and strip in the middle, the sliders on the right: all three fit a 1366x768 laptop screen
         with gr.Column(scale=2, min_width=320):
-            runtime = ctx.site.runtime_url if ctx.site is not None and not ctx.site.problems else None
-            live = gr.HTML("", html_template=LIVE_TEMPLATE, css_template=LIVE_CSS, js_on_load=LIVE_JS,
-                           head=f'<script src="{runtime}ort.wasm.min.js"></script>' if runtime else None,
-                           server_functions=[frame_for(ctx)], elem_id="explore-live", padding=False)
+            live = live_view(ctx, "explore-live")
             strip = gr.Image(label="What the sweep dimension does, left to right (its value under each)",
                              format="png", type="filepath", interactive=False, height=120,
                              elem_classes="crisp strip", elem_id="explore-strip")
@@ -131,7 +97,7 @@ def build(ctx: AppContext, default_model: str | None):
     def draw(st):
         """The live view's value: the state the page draws from, and where it draws (see explorer/web/live.js)."""
         m = r.models.get(st["model"])
-        return json.dumps({**st, "page_size": PAGE, "num_classes": m.num_classes, "cat_codes": m.cfg.cat_codes,
+        return json.dumps({**st, "kind": "explore", "page_size": PAGE, "num_classes": m.num_classes, "cat_codes": m.cfg.cat_codes,
                            "cont_codes": m.cfg.cont_codes, "draw": ctx.draw_plan(st["model"])})
 
     def draw_strip(st, dim):

@@ -1,11 +1,13 @@
 """Interpolate tab: walk between latent points (and classes), as a strip and an animated GIF."""
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 
 from explorer.errors import ConfigError
 from explorer.services.pixels import SEED_RULE, check_seed
-from explorer.ui.common import AppContext, explainer, guarded, validator
+from explorer.ui.common import AppContext, explainer, guarded, live_view, validator
 
 HELP = """
 Pick two (or more) points in z and the generator draws the pictures in between. If the pictures change
@@ -68,8 +70,13 @@ def build(ctx: AppContext, explore: dict):
             strip = gr.Image(label="Strip: start on the left, end on the right", format="png", type="filepath",
                              interactive=False, elem_classes="crisp strip", buttons=["download"], height=170,
                              elem_id="interp-strip")
-            gif = gr.Image(label="Animation (right-click or download to save)", type="filepath", format="gif",
-                           interactive=False, buttons=["download"], height=280)
+            gr.Slider(0, 1, 0, step=0.001, label="Position along the path", elem_id="interp-pos",
+                      interactive=True, info="0 is the start, 1 the end. Your browser draws every point in "
+                                             "between while you drag, not only the strip's steps.")
+            with gr.Row():
+                path_live = live_view(ctx, "interp-live")
+                gif = gr.Image(label="Animation (right-click or download to save)", type="filepath", format="gif",
+                               interactive=False, buttons=["download"], height=280)
 
     def interpolate_controls(name):
         """The class pickers for the Explore tab's model (hidden for unconditional models)."""
@@ -99,7 +106,7 @@ def build(ctx: AppContext, explore: dict):
         name = st["model"]
         m = r.models.get(name)
         if m.is_points:
-            return gr.skip(), gr.skip()   # the note says why: a 2-D model draws points, not pictures
+            return gr.skip(), gr.skip(), gr.skip()   # the note says why: a 2-D model draws points, not pictures
         if hold_v and m.num_classes:  # class to class at one z: the first point (or the Explore z)
             zs = [st["z"] if current else r.seed_z(name, parse_seeds(seeds_text, least=1)[0])] * 2
         else:
@@ -115,12 +122,25 @@ def build(ctx: AppContext, explore: dict):
         classes = f"-class-{m.class_names[labels[0]]}-to-{m.class_names[labels[-1]]}" if labels else ""
         img, gif_path, _ = r.interpolate(name, zs, labels, int(steps_v), method_v, class_blend=bool(morph_v),
                                          gif_name=f"{name}-{where}{classes}-{method_v}.gif")
-        return r.save(img), gif_path
+        return r.save(img), gif_path, path_state(m, zs, labels, bool(morph_v), method_v)
+
+    def path_state(m, zs, labels, blend: bool, method_v: str) -> str:
+        """The position slider's live view: the path's points and classes, drawn in the page at any position
+        (explorer/web/live.js computes the point as Renderer.interpolate does; the codes stay put)."""
+        c = m.cfg
+        codes = m.sample_codes(1, 0)
+        return json.dumps({
+            "kind": "path", "model": m.name, "zs": [[float(v) for v in z] for z in zs], "method": method_v,
+            "anchors": [[float(j == k) for j in range(m.num_classes)] for k in labels] if labels else None,
+            "blend": blend, "t": 0.0, "label": None, "num_classes": m.num_classes, "cat_codes": c.cat_codes,
+            "cont_codes": c.cont_codes, "cat": int(codes[0, :c.cat_codes].argmax()) if c.cat_codes else None,
+            "cont": [float(v) for v in codes[0, c.cat_codes:]] if codes is not None else [],
+            "draw": ctx.draw_plan(m.name)})
 
     inputs = [explore["state"], seeds, use_current, from_cls, to_cls, hold, morph, method, steps]
     check = validator(None, parse_seeds, None, None, None, None, None, None, None)
-    go.click(interpolate, inputs, [strip, gif], api_name="interpolate", validator=check)
+    go.click(interpolate, inputs, [strip, gif, path_live], api_name="interpolate", validator=check)
     # a new model (and the first paint) draws the default path at once instead of an empty tab; it waits for
     # Explore's own select_model, which fills the state the path reads
     explore["after_model"].append(((interpolate_controls, explore["model"], controls),
-                                   (interpolate, inputs, [strip, gif])))
+                                   (interpolate, inputs, [strip, gif, path_live])))

@@ -1,7 +1,9 @@
-// The Explore tab's live view: the body of a gr.HTML's js_on_load (Gradio passes element, trigger, props,
-// server, upload, watch). It draws the generator on a canvas on every animation frame while a z slider or a
-// code slider moves: in the page with onnxruntime-web where the model has a checked generator.onnx, else with
-// one light request per frame to the server (server.frame). No request at all while dragging in the page.
+// A live view: the body of a gr.HTML's js_on_load (Gradio passes element, trigger, props, server, upload,
+// watch). It draws the generator on a canvas on every animation frame while a slider moves: in the page with
+// onnxruntime-web where the model has a checked generator.onnx, else with one light request per frame to the
+// server (server.frame). No request at all while dragging in the page. Two kinds share this code:
+//   "explore": the Explore tab's z sliders (#zs-N) and code sliders (#code-N) move z and the codes;
+//   "path":    the Interpolate tab's position slider (#interp-pos) moves along the path the strip shows.
 // The server sends the view's state as this component's value (JSON) whenever it changes it (model, seed,
 // page, class, codes); when a slider is let go, the page tells the server the new z and codes (the "commit"
 // event), so the strip, Interpolate, Directions and shared state follow. The server checks what it is told.
@@ -15,7 +17,7 @@ const sessions = new Map();              // graph url -> promise of an onnxrunti
 const broken = new Map();                // graph url -> why the page cannot run it (then: the server draws)
 let st = null;                           // the view's state, as the server last sent it, moved by the sliders
 let where = "starting", why = "";
-let busy = false, again = false, pending = false, lastInput = 0, runtimeReady = null;
+let busy = false, again = false, pending = false, lastInput = 0, runtimeReady = null, loading = false;
 
 function say() {
   const ms = stats.drawMs.length ? stats.drawMs[stats.drawMs.length - 1] : null;
@@ -51,12 +53,47 @@ function session(d) {
   return sessions.get(d.graph);
 }
 
+function lerp(a, b, t) { return a.map((v, i) => v + t * (b[i] - v)); }
+
+function slerp(a, b, t) {
+  // as explorer/latent/space.py: a great circle with the norm interpolated (lerp when nearly parallel)
+  const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+  const na = norm(a), nb = norm(b);
+  const ua = a.map((v) => v / na), ub = b.map((v) => v / nb);
+  const dot = Math.min(1 - 1e-7, Math.max(-1 + 1e-7, ua.reduce((s, v, i) => s + v * ub[i], 0)));
+  const omega = Math.acos(dot);
+  if (omega < 1e-4) return lerp(a, b, t);
+  const s = Math.sin(omega), wa = Math.sin((1 - t) * omega) / s, wb = Math.sin(t * omega) / s;
+  const n = (1 - t) * na + t * nb;
+  return ua.map((v, i) => (wa * v + wb * ub[i]) * n);
+}
+
+function pathPoint() {
+  // z and class weights at position t in [0, 1] along the path through st.zs (as Renderer.interpolate)
+  const k = st.zs.length, pos = Math.min(1, Math.max(0, st.t)) * (k - 1);
+  const lo = Math.min(Math.floor(pos), k - 2), u = pos - lo;
+  const z = (st.method === "lerp" ? lerp : slerp)(st.zs[lo], st.zs[lo + 1], u);
+  let weights = null;
+  if (st.anchors) {
+    weights = st.blend ? lerp(st.anchors[lo], st.anchors[lo + 1], u) : st.anchors[Math.round(pos)];
+  }
+  return {z, weights};
+}
+
+function current() {
+  // {z, weights (class blend) or null} of what the view shows now
+  return st.kind === "path" ? pathPoint() : {z: st.z, weights: null};
+}
+
 function generatorInput() {
-  // what the generator takes: z, then the class one-hot, the categorical code one-hot, the continuous codes
-  const x = new Float32Array(st.z.length + st.num_classes + st.cat_codes + st.cont_codes);
-  x.set(st.z);
-  let o = st.z.length;
-  if (st.num_classes) { x[o + (st.label || 0)] = 1; o += st.num_classes; }
+  // what the generator takes: z, then the class one-hot (or blend), the categorical code one-hot, the
+  // continuous codes
+  const {z, weights} = current();
+  const x = new Float32Array(z.length + st.num_classes + st.cat_codes + st.cont_codes);
+  x.set(z);
+  let o = z.length;
+  if (weights) { x.set(weights, o); o += st.num_classes; }
+  else if (st.num_classes) { x[o + (st.label || 0)] = 1; o += st.num_classes; }
   if (st.cat_codes) { x[o + (st.cat || 0)] = 1; o += st.cat_codes; }
   for (let j = 0; j < st.cont_codes; j++) x[o + j] = st.cont[j] || 0;
   return x;
@@ -78,6 +115,7 @@ function paint(data, dims) {
 }
 
 async function drawInPage(d) {
+  loading = !sessions.has(d.graph);        // this frame also fetches and compiles the model: not timed
   const s = await session(d);
   const x = generatorInput();
   const out = await s.run({zc: new ort.Tensor("float32", x, [1, x.length])});
@@ -85,7 +123,9 @@ async function drawInPage(d) {
 }
 
 async function drawOnServer() {
-  const r = await server.frame({model: st.model, z: st.z, label: st.label, cat: st.cat, cont: st.cont});
+  const {z, weights} = current();
+  const r = await server.frame({model: st.model, z, label: st.label, class_weights: weights, cat: st.cat,
+                                cont: st.cont});
   if (!r || r.error) throw new Error(r ? r.error : "no answer from the server");
   const bmp = await createImageBitmap(await (await fetch("data:image/png;base64," + r.png)).blob());
   if (canvas.width !== bmp.width || canvas.height !== bmp.height) { canvas.width = bmp.width; canvas.height = bmp.height; }
@@ -116,12 +156,16 @@ async function frame() {
   if (busy) { again = true; return; }
   busy = true;
   const t0 = lastInput, start = performance.now();
+  loading = false;
   try {
     await draw();
     const end = performance.now();
     stats.frames++;
-    stats.drawMs.push(end - start);
-    stats.inputToPaint.push(end - t0);
+    if (loading) stats.loadMs = end - start;
+    else {
+      stats.drawMs.push(end - start);
+      stats.inputToPaint.push(end - t0);
+    }
     if (stats.drawMs.length > KEEP) { stats.drawMs.shift(); stats.inputToPaint.shift(); }
   } catch (e) {
     stats.errors.push(String(e && e.message ? e.message : e));
@@ -141,10 +185,12 @@ function want(t) {
 
 function moved(e) {
   if (!st) return;
-  const box = e.target.closest && e.target.closest(".zslider, .codeslider");
+  const box = e.target.closest && e.target.closest(".zslider, .codeslider, #interp-pos");
   if (!box || !box.id) return;
   const v = parseFloat(e.target.value);
   if (!Number.isFinite(v)) return;        // a half-typed number: wait for the rest
+  if ((box.id === "interp-pos") !== (st.kind === "path")) return;    // another view's slider
+  if (st.kind === "path") { st.t = v; want(e.timeStamp); return; }
   let m = box.id.match(/^zs-(\d+)$/);
   if (m) {
     const i = st.page * st.page_size + Number(m[1]);
@@ -159,7 +205,7 @@ function moved(e) {
 
 function released(e) {
   // a slider let go (or a number typed and confirmed): the server learns the z the page has been drawing
-  if (!st || !e.target.closest || !e.target.closest(".zslider, .codeslider")) return;
+  if (!st || st.kind === "path" || !e.target.closest || !e.target.closest(".zslider, .codeslider")) return;
   trigger("commit", {z: st.z, cont: st.cont});
 }
 
@@ -167,6 +213,7 @@ function adopt() {
   let next = null;
   try { next = props.value ? JSON.parse(props.value) : null; } catch (e) { next = null; }
   if (!next || !next.model) return;
+  if (next.kind === "path" && st && st.kind === "path") next.t = st.t;   // a new path keeps the position
   st = next;
   want();
 }
@@ -179,7 +226,7 @@ adopt();
 say();
 
 // for tests and the benchmark: the state, the timings, and drawing on demand
-window.latentExplorer = {
+window[element.closest("#interp-live") ? "latentPath" : "latentExplorer"] = {
   stats,
   get state() { return st; },
   get where() { return where; },
