@@ -22,3 +22,13 @@ def check_seed(seed) -> int:
     if value is None or not 0 <= int(value) < 2**32:
         raise ConfigError(f"{SEED_RULE}; got {seed!r}")
     return int(value)
+
+
+def check_whole(value, lo: int, hi: int, what: str) -> int:
+    """Any other whole number from outside (a step count, a direction's index, a page): finite, whole, within
+    lo..hi, not a boolean; else refused with one readable sentence naming `what`."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) \
+        and np.isfinite(value) and float(value).is_integer() and lo <= value <= hi
+    if not ok:
+        raise ConfigError(f"{what} must be a whole number from {lo} to {hi}; got {value!r}")
+    return int(value)

@@ -123,7 +123,7 @@ def test_interpolation_steps_are_bounded(checkpoints):
     r = Renderer(checkpoints)
     z = r.seed_z("plain", 1)
     for steps in (1, 33):
-        with pytest.raises(ConfigError, match="between 2 and 32"):
+        with pytest.raises(ConfigError, match="steps must be a whole number from 2 to 32"):
             r.interpolate("plain", [z, z], None, steps, "lerp")
     with pytest.raises(ConfigError, match="method"):
         r.interpolate("plain", [z, r.seed_z("plain", 2)], None, 5, "cubic")
@@ -263,3 +263,9 @@ def test_scratch_folder_is_removed_with_its_renderer(checkpoints, tmp_path):
     del r
     gc.collect()
     assert any(given.iterdir())  # a folder the caller chose is the caller's
+
+
+def test_a_nan_playground_speed_pauses_it_with_a_reason(app):
+    """The Playground timer's speed, sent as NaN over raw HTTP, stops the run with a sentence (no int(NaN))."""
+    out = callback(app, "playground_tick")(None, None, None, None, 0, None, float("nan"))
+    assert "speed must be a whole number from 1 to 100; got nan" in out[-2]

@@ -46,6 +46,7 @@ def test_renderer_draws_reproducibly(checkpoints):
 @pytest.mark.parametrize("z,fragment", [
     ([0.0] * 63, "64 numbers"), ([float("nan")] + [0.0] * 63, "NaN"), ([float("inf")] + [0.0] * 63, "NaN or infinite"),
     ([50.0] + [0.0] * 63, "within"), ("abc", "list of numbers"), ([[0.0] * 64], "64 numbers"),
+    ([True] + [0.0] * 63, "not true/false"), ({"z": 1}, "list of numbers"),
 ])
 def test_bad_z_is_refused(checkpoints, z, fragment):
     r = Renderer(checkpoints)

@@ -305,3 +305,25 @@ def test_the_playground_refuses_bad_choices_and_keeps_the_runs(server):
             page.call("playground_step_both", [None, *args, LAYERS])
     out = page.call("playground_step_both", [None, "8gaussians", "bce", "none", 0, LAYERS])
     assert "generator step 2," in out[2]   # the page's run survived every refused call
+
+
+def test_nan_over_raw_http_gets_a_readable_refusal_from_every_counting_control(server, checkpoints, tmp_path):
+    """Numbers a slider's bounds would stop, sent as NaN over raw HTTP: one readable sentence each, not None."""
+    demo, url = server
+    page = Page(url, demo)
+    st = page.call("select_model", ["cond", 1, 0])[0]
+    nan = float("nan")
+    with pytest.raises(RuntimeError, match="steps must be a whole number from 2 to 32; got nan"):
+        page.call("interpolate", [st, "1, 2", False, None, None, False, True, "slerp", nan])
+    with pytest.raises(RuntimeError, match="steps must be a whole number"):
+        page.call("interpolate", [st, "1, 2", False, None, None, False, True, "slerp", 4.5])
+
+
+def test_a_principal_direction_number_is_checked(tmp_path):
+    from explorer.errors import ConfigError
+    from explorer.services import Services
+    from ui_helpers import make_faces
+    studio = Services.open(make_faces(tmp_path), training=False).directions
+    for bad in (float("nan"), 10, -1, 2.5, True, "3"):
+        with pytest.raises(ConfigError, match="principal direction's number must be a whole number from 0 to 9"):
+            studio.pc_walk("faces", bad, [1], 3.0)

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import torch
 
-from explorer.checks import check_seed
+from explorer.checks import check_seed, check_whole
 from explorer.errors import ConfigError, ExplorerError
 from explorer.latent import directions as D
 from explorer.latent.edit import (METHODS_SHOWN, clamp_strength, compute_directions, cosine_matrix, get_direction,
@@ -153,7 +153,8 @@ class DirectionStudio:
         which is what a person reads to name it."""
         e = self._entry(name)
         model, judge = e["model"], e["judge"]
-        d = get_direction(self._dirs(e), "pca", f"pc{int(k)}", model, e["names"], e["pc_names"])  # may compute
+        k = check_whole(k, 0, self.pc_count(name) - 1, "the principal direction's number")
+        d = get_direction(self._dirs(e), "pca", f"pc{k}", model, e["names"], e["pc_names"])  # may compute
         strength, _ = clamp_strength(float(strength))
         z = torch.cat([model.sample_z(1, check_seed(s)) for s in seeds])
         steps = torch.linspace(-strength, strength, 5)

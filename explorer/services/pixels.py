@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from explorer.checks import SEED_RULE, check_seed
+from explorer.checks import SEED_RULE, check_seed, check_whole
 from explorer.errors import CheckpointError, ConfigError, ExplorerError
 from explorer.latent import interpolate_path, truncate
 from explorer.models.conditioning import codes_from_controls
@@ -111,6 +111,9 @@ class ModelCache:
 
 def check_z(model, z) -> torch.Tensor:
     """A z from outside (API, sliders) as a 1 x D tensor, or a readable refusal."""
+    if isinstance(z, (str, bytes, dict)) or (isinstance(z, (list, tuple))
+                                             and any(isinstance(v, (bool, np.bool_)) for v in z)):
+        raise ConfigError("z must be a list of numbers (not text, not true/false)")
     try:
         arr = np.asarray(z, dtype=np.float64)
     except (TypeError, ValueError):
@@ -381,9 +384,7 @@ class Renderer:
         model = self.models.get(name)
         if model.is_points:
             raise ConfigError("interpolation draws images; this is a 2-D point model")
-        if not isinstance(steps, (int, float)) or not 2 <= int(steps) <= max_steps:
-            raise ConfigError(f"steps must be between 2 and {max_steps}, got {steps}")
-        steps = int(steps)
+        steps = check_whole(steps, 2, max_steps, "steps")
         pts = torch.cat([check_z(model, z) for z in zs])
         path = interpolate_path(pts, steps, method)
         weights = None

@@ -6,6 +6,7 @@ import random
 
 import gradio as gr
 
+from explorer.checks import check_whole
 from explorer.services.pixels import check_seed, check_z, codes_tensor, sweep_names
 from explorer.ui.common import AppContext, explainer, guarded, live_view, validator
 
@@ -185,7 +186,8 @@ def build(ctx: AppContext, default_model: str | None):
     def set_page(st, p):
         if st is None:
             raise gr.Error("Pick a model first")
-        st = {**st, "page": int(p or 0)}
+        pages = (r.models.get(st["model"]).z_dim + PAGE - 1) // PAGE
+        st = {**st, "page": check_whole(p or 0, 0, pages - 1, "the page of z")}
         return [st, draw(st), *sliders_for(st)]
 
     page.input(set_page, [state, page], [state, live, *sliders], api_name="set_page")

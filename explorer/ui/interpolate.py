@@ -120,7 +120,7 @@ def build(ctx: AppContext, explore: dict):
             labels = [a] + [a] * (len(zs) - 2) + [b]
         where = "explore-z" if current else "seeds-" + "-".join(map(str, parse_seeds(seeds_text, least=1)))
         classes = f"-class-{m.class_names[labels[0]]}-to-{m.class_names[labels[-1]]}" if labels else ""
-        img, gif_path, _ = r.interpolate(name, zs, labels, int(steps_v), method_v, class_blend=bool(morph_v),
+        img, gif_path, _ = r.interpolate(name, zs, labels, steps_v, method_v, class_blend=bool(morph_v),
                                          gif_name=f"{name}-{where}{classes}-{method_v}.gif")
         return r.save(img), gif_path, path_state(m, zs, labels, bool(morph_v), method_v)
 

@@ -5,6 +5,7 @@ import time
 
 import gradio as gr
 
+from explorer.checks import check_whole
 from explorer.errors import ExplorerError
 from explorer.render import histogram, plane
 from explorer.services.playground import Session
@@ -141,15 +142,16 @@ def build(ctx: AppContext) -> dict:
 
     def tick(sess, d, lft, rgt, sd, lay, n):
         try:
+            n = check_whole(n, 1, 100, "speed")
             sess = session(sess, d, lft, rgt, sd)
             t0 = time.perf_counter()
             if not sess.playing:   # paused while this refresh waited: draw nothing, keep the timer off
                 return [sess] + [gr.skip()] * len(outputs) + [gr.skip(), gr.Timer(active=False)]
-            done = sess.advance("both", int(n), budget_s=BUDGET_S)
+            done = sess.advance("both", n, budget_s=BUDGET_S)
             rate = done / max(time.perf_counter() - t0, 1e-9)
             note = f"Playing: {rate:.0f} generator steps/s per run."
             if done < n:
-                note += f" (This machine managed {done} of {int(n)} steps in this refresh.)"
+                note += f" (This machine managed {done} of {n} steps in this refresh.)"
             if not sess.playing:   # Pause pressed during this refresh: its picture lands, "Paused." stays
                 return [sess, *_frames(sess, lay), gr.skip(), gr.Timer(active=False)]
             return [sess, *_frames(sess, lay), note, gr.skip()]
