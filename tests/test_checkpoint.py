@@ -132,3 +132,25 @@ def test_cli_reports_bad_checkpoints_in_one_line(tmp_path, damage):
     proc = run_cli("sample", "--model", d, "--n", 2, "--out", tmp_path / "s.png")
     assert_one_line_error(proc, "generator.safetensors")
     assert not marker.exists()
+
+
+def test_a_link_out_of_the_model_folder_is_refused_before_it_is_read(tmp_path):
+    """A model folder whose files are links to somewhere else (a system file, another folder's data)."""
+    import os
+    from ui_helpers import make_model
+    from explorer.errors import CheckpointError
+    from explorer.store.checkpoint import load_generator
+    make_model(tmp_path / "m", 0)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in ("generator.safetensors", "config.json"):
+        os.replace(tmp_path / "m" / name, outside / name)
+        os.symlink(outside / name, tmp_path / "m" / name)
+        with pytest.raises(CheckpointError, match=f"{name} in m/ is a link to a file outside its model folder"):
+            load_generator(tmp_path / "m")
+        os.remove(tmp_path / "m" / name)
+        os.replace(outside / name, tmp_path / "m" / name)
+    load_generator(tmp_path / "m")                     # back in place: it loads
+    linked_root = tmp_path / "linked"
+    os.symlink(tmp_path, linked_root)                  # a linked checkpoints folder is fine
+    load_generator(linked_root / "m")

@@ -107,8 +107,23 @@ def save_checkpoint(out: Path, config: dict, nets: dict[str, torch.nn.Module], s
 
 # ---------- reading ----------
 
+def inside_folder(path: Path) -> Path:
+    """`path` itself, when it is a file of its own folder: a link that leads out of the model's folder (to a
+    system file, another user's data) is refused before anything reads it."""
+    path = Path(path)
+    try:
+        real = path.resolve(strict=False)
+        folder = path.parent.resolve(strict=False)
+    except (OSError, RuntimeError):   # a link loop
+        raise CheckpointError(f"{path.name} cannot be resolved (a link loop?)") from None
+    if real.parent != folder:
+        raise CheckpointError(f"{path.name} in {path.parent.name}/ is a link to a file outside its model folder; "
+                              "refused")
+    return path
+
+
 def read_config(model_dir: Path) -> dict:
-    path = Path(model_dir) / "config.json"
+    path = inside_folder(Path(model_dir) / "config.json")
     try:
         cfg = json.loads(path.read_text())
     except FileNotFoundError:
@@ -128,6 +143,7 @@ def load_weights(module: torch.nn.Module, path: Path) -> torch.nn.Module:
     float16 (to keep large shipped generators small) are cast to the module's float32 on load."""
     if not path.is_file():
         raise CheckpointError(f"missing weights file {path}")
+    inside_folder(path)
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
@@ -150,6 +166,8 @@ def load_weights(module: torch.nn.Module, path: Path) -> torch.nn.Module:
 
 def load_state(path: Path) -> dict:
     """Resume state (optimizers, RNG, step). weights_only=True: a pickle payload is refused, never run."""
+    if Path(path).exists():
+        inside_folder(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -213,6 +231,7 @@ def load_directions(model_dir: Path) -> dict[str, torch.Tensor] | None:
     path = Path(model_dir) / "directions.safetensors"
     if not path.is_file():
         return None
+    inside_folder(path)
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError):

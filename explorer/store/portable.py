@@ -196,6 +196,8 @@ def _inspect(path: Path, model):
 
     if not path.is_file():
         raise ValueError(f"there is no {path.name} (python -m explorer export --model {model.name} writes one)")
+    if path.resolve().parent != path.parent.resolve():
+        raise ValueError(f"{path.name} is a link to a file outside its model folder; refused")
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as e:   # DecodeError on a truncated or foreign file
