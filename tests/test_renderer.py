@@ -269,3 +269,23 @@ def test_a_nan_playground_speed_pauses_it_with_a_reason(app):
     """The Playground timer's speed, sent as NaN over raw HTTP, stops the run with a sentence (no int(NaN))."""
     out = callback(app, "playground_tick")(None, None, None, None, 0, None, float("nan"))
     assert "speed must be a whole number from 1 to 100; got nan" in out[-2]
+
+
+def test_a_model_with_a_garbage_config_is_listed_as_damaged_with_its_reason(tmp_path):
+    """It used to vanish from the list; now the picker shows it and choosing it says why, in the CLI too."""
+    from conftest import run_cli
+    from explorer.errors import CheckpointError
+    from explorer.services import Services
+    from explorer.ui.common import AppContext
+    make_model(tmp_path / "good", 0)
+    make_model(tmp_path / "bad", 0)
+    (tmp_path / "bad" / "config.json").write_text("{ not json")
+    ctx = AppContext(Services.open(tmp_path, training=False), audience=True)
+    choices = dict((v, k) for k, v in ctx.model_choices(refresh=True))
+    assert choices["good"].startswith("good: tiny test model")
+    assert choices["bad"].startswith("bad: DAMAGED") and "not valid JSON" in choices["bad"]
+    assert str(tmp_path) not in choices["bad"]                          # audience mode: no path
+    with pytest.raises(CheckpointError, match="model 'bad' is damaged: .*not valid JSON"):
+        ctx.renderer.models.get("bad")
+    proc = run_cli("models", "--checkpoints", tmp_path)
+    assert proc.returncode == 0 and any(line.split()[:2] == ["bad", "broken"] for line in proc.stdout.splitlines())

@@ -45,6 +45,7 @@ class ModelCache:
         self._listing: tuple[float, list[dict]] = (-1e9, [])
         self._lock = threading.Lock()
         self.scans = 0   # how many times the folder was read (tests check the hot path does not)
+        self.damaged: list[dict] = []   # model folders whose config.json cannot be read: {name, reason}
 
     def names(self) -> list[dict]:
         """Every generator in the folder with its one-line summary (classifiers are judges, not listed)."""
@@ -56,14 +57,16 @@ class ModelCache:
     def refresh(self) -> list[dict]:
         """Read the folder now; a model whose weights changed on disk (retrained) is loaded afresh next time."""
         self.scans += 1
-        out = []
+        out, damaged = [], []
         for name in list_model_names(self.root):
             try:
                 cfg = read_config(self.root / name)
-            except ExplorerError:
+            except ExplorerError as e:   # listed apart, with the reason, rather than silently missing
+                damaged.append({"name": name, "reason": str(e)})
                 continue
             if cfg.get("kind") == "gan":
                 out.append({"name": name, "summary": cfg.get("summary", "")})
+        self.damaged = damaged
         with self._lock:
             for name, (stamp, _) in list(self._models.items()):
                 if stamp is not None and stamp != self._weights_mtime(name):
@@ -96,6 +99,9 @@ class ModelCache:
         if not isinstance(name, str) or name not in {m["name"] for m in listing}:
             listing = self.refresh()      # a model saved since the last read
             if not isinstance(name, str) or name not in {m["name"] for m in listing}:
+                broken = next((m["reason"] for m in self.damaged if m["name"] == name), None)
+                if broken:
+                    raise CheckpointError(f"model '{name}' is damaged: {broken}")
                 known = ", ".join(m["name"] for m in listing) or "none"
                 raise ConfigError(f"unknown model '{name}' (models: {known})")
         with self._lock:

@@ -44,7 +44,11 @@ class AppContext:
     def model_choices(self, refresh: bool = False) -> list[tuple[str, str]]:
         """(label, name) for every generator; refresh=True reads the folder now instead of on its schedule."""
         models = self.renderer.models
-        return [(f"{m['name']}: {m['summary']}", m["name"]) for m in (models.refresh() if refresh else models.names())]
+        good = models.refresh() if refresh else models.names()
+        # a damaged folder is listed too, with why: choosing it says so again instead of it silently missing
+        damaged = [(f"{m['name']}: DAMAGED, {public_message(ValueError(m['reason']), models.root, self.audience)}",
+                    m["name"]) for m in models.damaged]
+        return [(f"{m['name']}: {m['summary']}", m["name"]) for m in good] + damaged
 
 
 def guarded(ctx: AppContext):
