@@ -36,14 +36,14 @@ def main(argv=None) -> int:
             print("error: --auth must look like USER:PASS", file=sys.stderr)
             return 2
         auth = (user, password)
-    from explorer.ui import CSS, build_app, start_queue
+    from explorer.ui import CSS, LAUNCH_LIMITS, build_app, start_queue
     demo = build_app(args.checkpoints, audience=args.audience, data_root=args.data_root,
                      allowed_data=args.allow_data, server_render=args.server_render)
     start_queue(demo)
     # a service manager's stop (SIGTERM) ends the app like Ctrl-C does, so its clean-up (scratch folders) runs
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     demo.launch(server_name=args.host, server_port=args.port, auth=auth, share=args.share, css=CSS,
-                footer_links=["api"])
+                footer_links=["api"], **LAUNCH_LIMITS)
     return 0
 
 

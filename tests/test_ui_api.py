@@ -327,3 +327,21 @@ def test_a_principal_direction_number_is_checked(tmp_path):
     for bad in (float("nan"), 10, -1, 2.5, True, "3"):
         with pytest.raises(ConfigError, match="principal direction's number must be a whole number from 0 to 9"):
             studio.pc_walk("faces", bad, [1], 3.0)
+
+
+def test_uploads_above_the_limit_are_refused(server):
+    """Anyone reaching the port can post to Gradio's upload route: a few MB at most, as launch.py sets it."""
+    _, url = server
+    small = httpx.post(f"{url}gradio_api/upload", files={"files": ("a.png", b"\x89PNG" + b"0" * 1000)}, timeout=60)
+    assert small.status_code == 200
+    big = httpx.post(f"{url}gradio_api/upload", files={"files": ("b.bin", b"0" * 6_000_000)}, timeout=60)
+    assert big.status_code == 413 and "maximum allowed size" in big.text
+
+
+def test_pillow_refuses_a_decompression_bomb_before_decoding():
+    from PIL import Image
+    import explorer.ui  # noqa: F401  (sets the limit)
+    bomb = io.BytesIO()
+    Image.new("1", (10000, 5000)).save(bomb, format="PNG")           # 50 Mpixels, a few KB on disk
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(io.BytesIO(bomb.getvalue())).load()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 import torch
+from PIL import Image
 from gradio import processing_utils
 
 from explorer.services import Services
@@ -17,6 +18,11 @@ CSS = """
 .strip img { object-fit: contain !important; max-width: 100%; height: auto !important; }
 """
 
+
+# what demo.launch gets besides host and port: uploads are refused above a few MB (Gradio's own default is no
+# limit, so anyone reaching the port could fill the disk). Nothing in the app uploads more than one picture.
+LAUNCH_LIMITS = {"max_file_size": "5mb"}
+Image.MAX_IMAGE_PIXELS = 16_000_000   # Pillow refuses bigger pictures before decoding them (a decompression bomb)
 
 QUEUE_IDLE_POLL_S = 0.005      # how often an idle queue looks for work (Gradio: 1 ms)
 PROGRESS_POLL_S = 0.05         # how often progress bars are refreshed (Gradio: 10 ms, even with none shown)
