@@ -82,6 +82,11 @@ def cmd_train(args) -> int:
         args.out = str(Path("runs") / args.preset) if args.preset else None
     if args.out is None:
         raise ConfigError("train needs --preset NAME (or --resume with --out DIR)")
+    if args.resume and not (Path(args.out) / "state.pt").is_file():
+        if not args.preset:
+            raise ConfigError(f"nothing to resume in {args.out} (no checkpoint yet) and no --preset to start from")
+        print(f"note: no checkpoint in {args.out} yet: starting the run fresh", file=sys.stderr)
+        args.resume = False
     if args.resume:
         cfg = resume_config(args.out, args.steps)
         if args.preset and args.preset in PRESETS and get_preset(args.preset).task != cfg.task:

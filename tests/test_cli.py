@@ -191,3 +191,12 @@ def test_train_takes_a_loss_and_its_hyperparameters(tmp_path):
     assert_one_line_error(run_cli("train", "--preset", "digits-classifier", "--z-dim", 8, "--out", tmp_path / "y"),
                           "trains a classifier")
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_resume_on_a_folder_with_no_checkpoint_yet_starts_fresh_with_a_note(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("train", "--preset", "toy-8gaussians-bce", "--steps", 5, "--out", out, "--resume", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "no checkpoint in" in proc.stderr and "starting the run fresh" in proc.stderr
+    assert (out / "state.pt").is_file()
+    assert_one_line_error(run_cli("train", "--out", tmp_path / "empty", "--resume"), "nothing to resume")
