@@ -249,3 +249,61 @@ def test_a_run_shorter_than_the_preview_interval_still_reports_its_final_samples
           callback=lambda ev: events.append(ev) or True)
     assert events[-1]["state"] == "finished" and events[-1]["samples"] is not None   # the Train tab shows it
     assert all(e.get("samples") is None for e in events[:-1])                      # no preview came before
+
+
+KILLABLE = """
+import sys
+from pathlib import Path
+from explorer.training.loop import resume_config, train
+from explorer.training.presets import get_preset
+out, resume = Path(sys.argv[1]), sys.argv[2] == "1"
+cfg = get_preset("toy-8gaussians-bce").replace(steps=300, checkpoint_every=15, log_every=5, sample_every=100)
+print("ready", flush=True)
+train(resume_config(out) if resume else cfg, out, resume=resume, progress=False)
+"""
+
+
+@pytest.mark.slow
+def test_killed_at_random_moments_it_always_resumes_to_the_unbroken_result(tmp_path):
+    """kill -9 at ten random moments (saves included, a save every 15 steps): after each kill the folder loads,
+    and resuming each time ends on exactly the weights of a run never interrupted."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    from explorer.store.checkpoint import load_state
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+
+    def run(out, resume, kill_after=None):
+        p = subprocess.Popen([sys.executable, "-c", KILLABLE, str(out), "1" if resume else "0"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        t0 = time.perf_counter()
+        if kill_after is None:
+            assert p.wait(120) == 0, p.stderr.read()
+            return time.perf_counter() - t0
+        time.sleep(kill_after)
+        p.send_signal(signal.SIGKILL)
+        p.wait(30)
+
+    took = run(tmp_path / "unbroken", False)           # how long a whole run lasts: the kills fall within it
+    out, rng, kills, resumed = tmp_path / "killed", random.Random(7), 0, 0
+    while kills < 10:
+        started = (out / "state.pt").is_file()
+        resumed += started
+        if started and load_state(out / "state.pt")["step"] == 300:
+            break                                              # it finished between two kills
+        run(out, started, kill_after=rng.uniform(0.1, 0.5) * took)
+        kills += 1
+        if (out / "state.pt").is_file():                       # whatever moment it died at, what is there loads
+            load_generator(out)
+            assert load_state(out / "state.pt")["step"] % 15 == 0
+    if load_state(out / "state.pt")["step"] < 300:
+        run(out, True)
+    a, b = load_file(tmp_path / "unbroken" / "generator.safetensors"), load_file(out / "generator.safetensors")
+    assert kills >= 5 and resumed >= 3, (kills, resumed)     # killed mid-run, resumed from checkpoints, often
+    assert all(torch.equal(a[k], b[k]) for k in a)
