@@ -40,11 +40,20 @@ def main(argv=None) -> int:
     demo = build_app(args.checkpoints, audience=args.audience, data_root=args.data_root,
                      allowed_data=args.allow_data, server_render=args.server_render)
     start_queue(demo)
-    # a service manager's stop (SIGTERM) ends the app like Ctrl-C does, so its clean-up (scratch folders) runs
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    demo.launch(server_name=args.host, server_port=args.port, auth=auth, share=args.share, css=CSS,
-                footer_links=["api"], **LAUNCH_LIMITS)
+    # a service manager's stop (SIGTERM) ends the app as Ctrl-C does: Gradio closes the server first (requests in
+    # flight end), then the scratch folder goes, so nothing is written into it after it was removed
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        demo.launch(server_name=args.host, server_port=args.port, auth=auth, share=args.share, css=CSS,
+                    footer_links=["api"], **LAUNCH_LIMITS)
+    finally:
+        demo.close()
+        demo.explorer_context.renderer.close()
     return 0
+
+
+def _interrupt(*_):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -289,3 +289,24 @@ def test_a_model_with_a_garbage_config_is_listed_as_damaged_with_its_reason(tmp_
         ctx.renderer.models.get("bad")
     proc = run_cli("models", "--checkpoints", tmp_path)
     assert proc.returncode == 0 and any(line.split()[:2] == ["bad", "broken"] for line in proc.stdout.splitlines())
+
+
+def test_the_scratch_folder_is_bounded_by_count_as_well_as_age(tmp_path):
+    from explorer.services import pixels
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    now = time.time()
+    for i in range(30):   # 10 fresh, 20 between a minute and an hour old, and one ancient folder with a GIF
+        p = folder / f"{i}.png"
+        p.write_bytes(b"x")
+        age = 1 if i < 10 else 60 + i
+        os.utime(p, (now - age, now - age))
+    (folder / "old-gif").mkdir()
+    os.utime(folder / "old-gif", (now - 4000, now - 4000))
+    (folder / "web").mkdir()                                           # the page's files: never swept
+    os.utime(folder / "web", (now - 4000, now - 4000))
+    removed = pixels.sweep_folder(folder, max_age_s=3600, max_files=12, skip=("web",))
+    left = sorted(p.name for p in folder.iterdir())
+    assert removed == 19 and "web" in left and "old-gif" not in left
+    assert all(f"{i}.png" in left for i in range(10))                  # the fresh ones stay, whatever the count
+    assert len(left) == 13                                             # 12 pictures kept, plus web/

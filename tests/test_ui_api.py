@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -242,9 +243,24 @@ def test_a_stopped_server_leaves_no_scratch_folder(checkpoints, tmp_path):
             except httpx.HTTPError:
                 time.sleep(0.5)
         assert list(tmp.glob("latent-explorer-*")), "the running app has its scratch folder"
+        stop = threading.Event()
+
+        def render_until_stopped():   # requests in flight when the signal comes, each writing a picture
+            while not stop.is_set():
+                try:
+                    httpx.post(f"http://127.0.0.1:{port}/gradio_api/call/render",
+                               json={"data": ["plain", [0.1] * 64, None]}, timeout=5)
+                except httpx.HTTPError:
+                    pass
+
+        load = [threading.Thread(target=render_until_stopped) for _ in range(4)]
+        for t in load:
+            t.start()
+        time.sleep(2.0)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
+        stop.set()
         proc.kill()
     assert not list(tmp.glob("latent-explorer-*"))
 

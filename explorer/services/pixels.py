@@ -27,6 +27,9 @@ Z_LIMIT = 10.0        # |z| beyond this is far outside N(0, I) (sliders span -3.
 DISPLAY = 320         # 2-D point views and GIF frames, in pixels (images go out at native size; the page
                       # upscales them with CSS image-rendering: pixelated, which keeps them crisp and tiny)
 STRIP_CELL = 96
+SCRATCH_MAX_AGE_S = 300      # pictures older than this are swept from the scratch folder
+SCRATCH_MAX_FILES = 400      # and never more than this many (the oldest go first, none under KEEP_YOUNG_S old)
+KEEP_YOUNG_S = 10            # a picture this fresh may still be on its way to a page: never swept
 POINTS_EXTENT = 5.0   # 2-D models are drawn over [-5, 5]^2
 
 
@@ -189,8 +192,9 @@ class Renderer:
         self.models = ModelCache(checkpoints, allow_paths)
         self.scratch = Path(scratch or tempfile.mkdtemp(prefix="latent-explorer-"))
         self.scratch.mkdir(parents=True, exist_ok=True)
-        if scratch is None:  # a folder we made is ours to remove: when the renderer goes, or at exit
-            weakref.finalize(self, shutil.rmtree, str(self.scratch), ignore_errors=True)
+        # a folder we made is ours to remove: on close(), when the renderer goes, or at exit
+        self._remove = weakref.finalize(self, shutil.rmtree, str(self.scratch), ignore_errors=True) \
+            if scratch is None else None
         self._writes = 0
         self._lock = threading.Lock()
         self._clouds = weakref.WeakKeyDictionary()  # 2-D model -> {size: its sample cloud}; read-only once drawn
@@ -275,15 +279,14 @@ class Renderer:
         with os.fdopen(fd, "wb") as f:
             img.save(f, format="PNG", compress_level=1)
         self._writes += 1
-        if self._writes % 200 == 0:
-            cutoff = time.time() - 300
-            for p in self.scratch.glob("*"):
-                try:
-                    if p.stat().st_mtime < cutoff:   # PNGs, and the folders that hold a named GIF each
-                        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
-                except OSError:
-                    pass
+        if self._writes % 50 == 0:   # bounded by age and by count, whatever the load
+            sweep_folder(self.scratch, SCRATCH_MAX_AGE_S, SCRATCH_MAX_FILES, skip=("web",))
         return path
+
+    def close(self) -> None:
+        """Remove the scratch folder now (the app calls this once its server has stopped)."""
+        if self._remove is not None:
+            self._remove()
 
     # ---- strips ----
     @torch.inference_mode()
@@ -432,6 +435,31 @@ class Renderer:
         z = truncate(model.sample_z(1, seed), truncation or None, seed)
         return [round(float(v), 6) for v in z[0]]
 
+
+
+def sweep_folder(folder: Path, max_age_s: float, max_files: int, skip: tuple[str, ...] = ()) -> int:
+    """Remove what sits directly in `folder` (files, or folders holding one named file each) when older than
+    max_age_s, then the oldest beyond max_files, sparing anything under KEEP_YOUNG_S old and the names in
+    `skip`. Returns how many entries were removed. Safe against entries vanishing meanwhile."""
+    now, entries = time.time(), []
+    for p in Path(folder).glob("*"):
+        if p.name in skip:
+            continue
+        try:
+            entries.append((p.stat().st_mtime, p))
+        except OSError:
+            continue
+    entries.sort()
+    doomed = [p for t, p in entries if now - t > max_age_s]
+    alive = [(t, p) for t, p in entries if now - t <= max_age_s]
+    excess = len(alive) - max_files
+    doomed += [p for t, p in alive[:max(excess, 0)] if now - t > KEEP_YOUNG_S]
+    for p in doomed:
+        try:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
+        except OSError:
+            pass
+    return len(doomed)
 
 
 def public_message(err: Exception, root: Path | None, audience: bool) -> str:

@@ -1,12 +1,17 @@
 """The Gradio app: one module per tab, wiring only; pixels come from explorer.services.pixels."""
 from __future__ import annotations
 
+import threading
+import time
+from pathlib import Path
+
 import gradio as gr
 import torch
 from PIL import Image
 from gradio import processing_utils
 
 from explorer.services import Services
+from explorer.services.pixels import sweep_folder
 from explorer.ui import directions, explore, interpolate, playground, train
 from explorer.ui.common import AppContext, guarded
 from explorer.web import Site
@@ -24,6 +29,10 @@ CSS = """
 LAUNCH_LIMITS = {"max_file_size": "5mb"}
 Image.MAX_IMAGE_PIXELS = 16_000_000   # Pillow refuses bigger pictures before decoding them (a decompression bomb)
 
+CACHE_SWEEP_S = 60            # Gradio's file cache is swept this often, by age and by count:
+CACHE_MAX_AGE_S = 1800
+CACHE_MAX_FILES = 3000
+
 QUEUE_IDLE_POLL_S = 0.005      # how often an idle queue looks for work (Gradio: 1 ms)
 PROGRESS_POLL_S = 0.05         # how often progress bars are refreshed (Gradio: 10 ms, even with none shown)
 
@@ -39,6 +48,17 @@ def start_queue(demo: gr.Blocks, concurrency: int = 2) -> gr.Blocks:
         if isinstance(getattr(queue, attr, None), float):
             setattr(queue, attr, max(getattr(queue, attr), floor))
     return demo
+
+
+def bound_cache(folder: str) -> None:
+    """A background sweep of Gradio's file cache (every picture an event returns lands there): Gradio only
+    removes files older than its delete_cache age, so under load the folder grew without bound."""
+    def sweep_forever():
+        while True:
+            time.sleep(CACHE_SWEEP_S)
+            if Path(folder).is_dir():
+                sweep_folder(Path(folder), CACHE_MAX_AGE_S, CACHE_MAX_FILES)
+    threading.Thread(target=sweep_forever, daemon=True, name="latent-explorer-cache-bound").start()
 
 
 def chain_after(dep, steps, suffix: str):
@@ -99,6 +119,7 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
             for fn, inputs, outputs, *then in other_loads + on_load_dirs + play["on_load"]:
                 dep = demo.load(fn, inputs, outputs, api_name=f"load_{fn.__name__}", api_visibility="undocumented")
                 chain_after(dep, then[0] if then else [], "on_load")
+    bound_cache(demo.GRADIO_CACHE)
     demo.explorer_context = ctx
     demo.jobs = jobs
     return demo
