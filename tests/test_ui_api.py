@@ -361,3 +361,24 @@ def test_pillow_refuses_a_decompression_bomb_before_decoding():
     Image.new("1", (10000, 5000)).save(bomb, format="PNG")           # 50 Mpixels, a few KB on disk
     with pytest.raises(Image.DecompressionBombError):
         Image.open(io.BytesIO(bomb.getvalue())).load()
+
+
+def test_malformed_api_calls_get_a_sentence_not_a_null_error(server):
+    """Raw HTTP with the wrong number of values or the wrong types: a readable refusal each."""
+    _, url = server
+
+    def call(data):
+        eid = httpx.post(f"{url}gradio_api/call/render", json={"data": data}, timeout=30).json()["event_id"]
+        return httpx.get(f"{url}gradio_api/call/render/{eid}", timeout=30).text
+
+    assert "didn't receive enough input values" in call([])
+    assert "didn't receive enough input values" in call(["plain"])
+    assert "z must be a list of numbers" in call(["plain", "abc", None])
+    assert "not true/false" in call(["plain", [True] * 64, None])
+    assert '"error": null' not in call(["plain", [0.1] * 64, "x"])
+
+
+def test_an_unknown_api_name_is_a_404_with_a_sentence(server):
+    _, url = server
+    r = httpx.post(f"{url}gradio_api/call/no_such_thing", json={"data": []}, timeout=30)
+    assert r.status_code == 404 and "no such API endpoint (no_such_thing)" in r.json()["error"]

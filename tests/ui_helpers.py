@@ -55,9 +55,9 @@ def free_port() -> int:
 
 
 def launch(checkpoints: Path, audience: bool = False, data_root=None, server_render: bool = False):
-    from explorer.ui import CSS, LAUNCH_LIMITS, build_app, start_queue
+    from explorer.ui import CSS, build_app, launch_limits, start_queue
     demo = start_queue(build_app(checkpoints, audience=audience, data_root=data_root, server_render=server_render))
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS,
-                **LAUNCH_LIMITS)
+                show_error=not audience, **launch_limits())
     return demo, f"http://127.0.0.1:{port}/"

@@ -9,6 +9,7 @@ import gradio as gr
 import torch
 from PIL import Image
 from gradio import processing_utils
+from gradio.route_utils import FnIndexInferError
 
 from explorer.services import Services
 from explorer.services.pixels import sweep_folder
@@ -24,9 +25,19 @@ CSS = """
 """
 
 
-# what demo.launch gets besides host and port: uploads are refused above a few MB (Gradio's own default is no
-# limit, so anyone reaching the port could fill the disk). Nothing in the app uploads more than one picture.
-LAUNCH_LIMITS = {"max_file_size": "5mb"}
+def _unknown_endpoint(request, exc):
+    """An API name that does not exist: a 404 with a sentence (Gradio answers 500 and logs a traceback)."""
+    from fastapi.responses import JSONResponse
+    return JSONResponse({"error": f"no such API endpoint ({str(exc).rsplit(':', 1)[-1].strip()}); "
+                                  "the page's 'Use via API' link lists them"}, status_code=404)
+
+
+def launch_limits() -> dict:
+    """What demo.launch gets besides host and port: uploads are refused above a few MB (Gradio's own default is
+    no limit, so anyone reaching the port could fill the disk; nothing in the app uploads more than one
+    picture), and an unknown API name gets a 404 with a sentence. A fresh dict each time: Gradio writes into
+    app_kwargs when it builds the app."""
+    return {"max_file_size": "5mb", "app_kwargs": {"exception_handlers": {FnIndexInferError: _unknown_endpoint}}}
 Image.MAX_IMAGE_PIXELS = 16_000_000   # Pillow refuses bigger pictures before decoding them (a decompression bomb)
 
 CACHE_SWEEP_S = 60            # Gradio's file cache is swept this often, by age and by count:
