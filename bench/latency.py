@@ -57,9 +57,9 @@ class Session:
         self.hash = uuid.uuid4().hex[:10]
         self.http = httpx.Client(timeout=60)
 
-    def call(self, api: str, data: list) -> list:
+    def call(self, api: str, data: list, event_data=None) -> list:
         r = self.http.post(f"{self.url}gradio_api/queue/join", json={
-            "data": data, "fn_index": self.fns[api], "session_hash": self.hash, "event_data": None,
+            "data": data, "fn_index": self.fns[api], "session_hash": self.hash, "event_data": event_data,
             "trigger_id": None})
         r.raise_for_status()
         with self.http.stream("GET", f"{self.url}gradio_api/queue/data", params={"session_hash": self.hash}) as s:

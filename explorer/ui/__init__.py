@@ -40,9 +40,9 @@ def launch_limits() -> dict:
     return {"max_file_size": "5mb", "app_kwargs": {"exception_handlers": {FnIndexInferError: _unknown_endpoint}}}
 Image.MAX_IMAGE_PIXELS = 16_000_000   # Pillow refuses bigger pictures before decoding them (a decompression bomb)
 
-CACHE_SWEEP_S = 60            # Gradio's file cache is swept this often, by age and by count:
+CACHE_SWEEP_S = 10            # Gradio's file cache is swept this often, by age and by count:
 CACHE_MAX_AGE_S = 1800
-CACHE_MAX_FILES = 3000
+CACHE_MAX_FILES = 2000
 
 QUEUE_IDLE_POLL_S = 0.005      # how often an idle queue looks for work (Gradio: 1 ms)
 PROGRESS_POLL_S = 0.05         # how often progress bars are refreshed (Gradio: 10 ms, even with none shown)
