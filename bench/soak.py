@@ -33,8 +33,20 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def open_fds(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return -1
+
+
 def temp_files(tmp: Path) -> int:
-    return sum(1 for p in tmp.rglob("*") if p.is_file() and "/web/" not in p.as_posix())
+    """Files under tmp (the page's own runtime and model files aside); the app deletes as this counts."""
+    n = 0
+    for folder, dirs, files in os.walk(tmp, onerror=lambda e: None):
+        dirs[:] = [d for d in dirs if d != "web"]
+        n += len(files)
+    return n
 
 
 def main() -> None:
@@ -50,8 +62,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="soak-"))
     port = free_port()
     env = {**os.environ, "TMPDIR": str(tmp), "GRADIO_TEMP_DIR": str(tmp / "gradio")}
+    log = open(tmp / "server.log", "w")   # what the server printed, kept for a look after the run
     proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     for _ in range(400):
         try:
@@ -86,8 +99,9 @@ def main() -> None:
                         errors.append(f"{what}: {e!r}"[:160])
 
     threads = [threading.Thread(target=user, args=(k,), daemon=True) for k in range(args.users)]
-    print(f"{args.users} users for {args.minutes:g} min against {url} (TMPDIR {tmp})")
-    print(f"{'min':>5} {'requests':>9} {'errors':>7} {'p95 ms':>8} {'RSS MB':>8} {'temp files':>11}")
+    print(f"{args.users} users for {args.minutes:g} min against {url} (TMPDIR {tmp}; the server's output in "
+          f"{tmp / 'server.log'})")
+    print(f"{'min':>5} {'requests':>9} {'errors':>7} {'p95 ms':>8} {'RSS MB':>8} {'temp files':>11} {'open fds':>9}")
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -100,11 +114,13 @@ def main() -> None:
                 n_err = len(errors)
             p95 = 1000 * np.percentile(window, 95) if window else float("nan")
             print(f"{(time.perf_counter() - start) / 60:5.1f} {seen:9d} {n_err:7d} {p95:8.0f} "
-                  f"{rss_mb(proc.pid):8.0f} {temp_files(tmp):11d}", flush=True)
+                  f"{rss_mb(proc.pid):8.0f} {temp_files(tmp):11d} {open_fds(proc.pid):9d}"
+                  + (f"  last error: {errors[-1]}" if n_err else ""), flush=True)
     finally:
         stop.set()
+        deadline = time.time() + 30          # users mid-request finish or are left behind (daemon threads)
         for t in threads:
-            t.join(30)
+            t.join(max(0.1, deadline - time.time()))
         proc.terminate()
         proc.wait(60)
     print(f"errors: {len(errors)}" + (f", first: {errors[:3]}" if errors else ""))

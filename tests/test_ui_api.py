@@ -382,3 +382,35 @@ def test_an_unknown_api_name_is_a_404_with_a_sentence(server):
     _, url = server
     r = httpx.post(f"{url}gradio_api/call/no_such_thing", json={"data": []}, timeout=30)
     assert r.status_code == 404 and "no such API endpoint (no_such_thing)" in r.json()["error"]
+
+
+def test_a_flood_of_api_sessions_does_not_stop_the_queue(checkpoints):
+    """Gradio evicts the oldest session's message box after N others (2,000; 3 here): a page that was open
+    before the flood keeps working, and so does everyone else (the queue used to stop for good: 503)."""
+    demo, url = launch(checkpoints)
+    try:
+        demo._queue.pending_messages_per_session.max_size = 3
+        page = Page(url, demo)
+        page.call("select_model", ["plain", 1, 0])
+        for _ in range(6):    # six API calls, each a session of its own: the page's box is evicted
+            eid = httpx.post(f"{url}gradio_api/call/render", json={"data": ["plain", [0.1] * 64, None]}).json()
+            httpx.get(f"{url}gradio_api/call/render/{eid['event_id']}", timeout=30).raise_for_status()
+        assert page.image(page.call("commit", [None, "z[0]"], {"z": [0.2] * 64, "cont": []})[1]).size > 0
+        assert "plain" in Page(url, demo).call("select_model", ["plain", 2, 0])[1]
+        assert not demo._queue.stopped
+    finally:
+        demo.close()
+
+
+def test_a_status_message_for_an_evicted_session_does_not_kill_the_queue(checkpoints):
+    """The failure bench/soak.py found, at its root: a queued event's session box evicted by 2,000 newer
+    sessions; the queue's next status message for it raised KeyError and stopped the queue for good."""
+    from types import SimpleNamespace
+    from explorer.ui import build_app, start_queue
+    demo = start_queue(build_app(checkpoints))
+    queue = demo._queue
+    event = SimpleNamespace(session_hash="gone", alive=True, _id="e1")
+    assert "gone" not in queue.pending_messages_per_session
+    queue.send_message(event, SimpleNamespace(event_id=None))          # raised KeyError before
+    box = queue.pending_messages_per_session["gone"]
+    assert box.get_nowait().event_id == "e1"                            # the page's stream gets it

@@ -58,7 +58,27 @@ def start_queue(demo: gr.Blocks, concurrency: int = 2) -> gr.Blocks:
     for attr, floor in (("sleep_when_free", QUEUE_IDLE_POLL_S), ("progress_update_sleep_when_free", PROGRESS_POLL_S)):
         if isinstance(getattr(queue, attr, None), float):
             setattr(queue, attr, max(getattr(queue, attr), floor))
+    if queue is not None and hasattr(queue, "send_message") and hasattr(queue, "pending_messages_per_session"):
+        keep_message_boxes(queue)
     return demo
+
+
+def keep_message_boxes(queue) -> None:
+    """Gradio 6.31 keeps each session's message box in an LRU of 2,000 that evicts by age of creation; every
+    API call (/call/..., gradio_client) is a new session, so after 2,000 of them a long-open page's box is
+    evicted, and the next status message for its queued event raises KeyError inside the queue's processing
+    loop, which stops the queue for good: every later event gets 503 (found by bench/soak.py at about 9,000
+    requests). A missing box is made again instead, and the page's stream picks it up."""
+    from asyncio import Queue as AsyncQueue
+    send = queue.send_message
+
+    def send_message(event, message):
+        boxes = queue.pending_messages_per_session
+        if getattr(event, "alive", True) and event.session_hash not in boxes:
+            boxes[event.session_hash] = AsyncQueue()
+        send(event, message)
+
+    queue.send_message = send_message
 
 
 def bound_cache(folder: str) -> None:
