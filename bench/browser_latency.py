@@ -125,16 +125,18 @@ def main() -> None:
             t0 = time.perf_counter()
             page.reload()
             page.wait_for_function("window.latentExplorer && latentExplorer.stats.frames > 0", timeout=120000)
-            print(f"  first render after a reload (browser cache revalidated): {1000 * (time.perf_counter() - t0):.0f} ms")
+            print(f"  first render after a reload (browser cache revalidated): "
+                  f"{1000 * (time.perf_counter() - t0):.0f} ms")
             for name in args.models:
                 measure_model(page, name)
             from explorer.web import MANIFEST, VENDOR
             runtime = sum((VENDOR / f).stat().st_size for f in MANIFEST["files"])
             from explorer.store.checkpoint import checkpoints_dir
             ck = checkpoints_dir(args.checkpoints)
-            print(f"  page weight added: onnxruntime-web {runtime / 1e6:.1f} MB (once per browser); per model: " +
-                  ", ".join(f"{m} {sum((ck / m / f).stat().st_size for f in ('generator.onnx', 'generator.safetensors')) / 1e6:.1f} MB"
-                            for m in args.models))
+            sizes = {m: sum((ck / m / f).stat().st_size for f in ("generator.onnx", "generator.safetensors"))
+                     for m in args.models}
+            print(f"  page weight added: onnxruntime-web {runtime / 1e6:.1f} MB (once per browser); per model: "
+                  + ", ".join(f"{m} {b / 1e6:.1f} MB" for m, b in sizes.items()))
             page.close()
             pages = []
             for _ in range(args.pages):
@@ -158,8 +160,8 @@ def main() -> None:
                 pg.evaluate("window.benchSweep")
             c1, w1 = cpu_seconds(proc.pid), time.perf_counter()
             frames = sum(pg.evaluate("latentExplorer.stats.frames") for pg in pages)
-            print(f"  {args.pages} pages dragging at once for {w1 - w0:.1f} s: {frames / (w1 - w0):.0f} frames/s in all "
-                  f"({frames / (w1 - w0) / args.pages:.1f} per page, the pages sharing this machine's cores); "
+            print(f"  {args.pages} pages dragging at once for {w1 - w0:.1f} s: {frames / (w1 - w0):.0f} frames/s "
+                  f"in all ({frames / (w1 - w0) / args.pages:.1f} per page, the pages sharing this machine's cores); "
                   f"server process CPU {100 * (c1 - c0) / (w1 - w0):.1f} %")
             browser.close()
     finally:

@@ -38,6 +38,8 @@ def launch_limits() -> dict:
     picture), and an unknown API name gets a 404 with a sentence. A fresh dict each time: Gradio writes into
     app_kwargs when it builds the app."""
     return {"max_file_size": "5mb", "app_kwargs": {"exception_handlers": {FnIndexInferError: _unknown_endpoint}}}
+
+
 Image.MAX_IMAGE_PIXELS = 16_000_000   # Pillow refuses bigger pictures before decoding them (a decompression bomb)
 
 CACHE_SWEEP_S = 10            # Gradio's file cache is swept this often, by age and by count:

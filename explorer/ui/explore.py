@@ -98,8 +98,9 @@ def build(ctx: AppContext, default_model: str | None):
     def draw(st):
         """The live view's value: the state the page draws from, and where it draws (see explorer/web/live.js)."""
         m = r.models.get(st["model"])
-        return json.dumps({**st, "kind": "explore", "page_size": PAGE, "num_classes": m.num_classes, "cat_codes": m.cfg.cat_codes,
-                           "cont_codes": m.cfg.cont_codes, "draw": ctx.draw_plan(st["model"])})
+        return json.dumps({**st, "kind": "explore", "page_size": PAGE, "num_classes": m.num_classes,
+                           "cat_codes": m.cfg.cat_codes, "cont_codes": m.cfg.cont_codes,
+                           "draw": ctx.draw_plan(st["model"])})
 
     def draw_strip(st, dim):
         return r.save(r.sweep(st["model"], st["z"], dim or 0, st["label"], st["cat"], st["cont"], labelled=True))
@@ -174,9 +175,12 @@ def build(ctx: AppContext, default_model: str | None):
         m = r.models.get(st["model"])
         check_z(m, told.get("z"))
         z = [float(v) for v in told["z"]]
-        cont = list(told.get("cont") or [])[: m.cfg.cont_codes]
+        try:
+            cont = [float(v) for v in list(told.get("cont") or [])[: m.cfg.cont_codes]]
+        except (TypeError, ValueError):
+            raise gr.Error("continuous codes must be numbers", print_exception=False) from None
         codes_tensor(m, st["cat"], cont)       # continuous codes: finite, within +-2
-        st = {**st, "z": z, "cont": [float(v) for v in cont]}
+        st = {**st, "z": z, "cont": cont}
         return st, draw_strip(st, dim)
 
     live.commit(commit, [state, sweep_dim], [state, strip], trigger_mode="always_last", show_progress="hidden",

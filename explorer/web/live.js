@@ -128,7 +128,10 @@ async function drawOnServer() {
                                 cont: st.cont});
   if (!r || r.error) throw new Error(r ? r.error : "no answer from the server");
   const bmp = await createImageBitmap(await (await fetch("data:image/png;base64," + r.png)).blob());
-  if (canvas.width !== bmp.width || canvas.height !== bmp.height) { canvas.width = bmp.width; canvas.height = bmp.height; }
+  if (canvas.width !== bmp.width || canvas.height !== bmp.height) {
+    canvas.width = bmp.width;
+    canvas.height = bmp.height;
+  }
   painter.drawImage(bmp, 0, 0);
   stats.serverFrames++;
 }
