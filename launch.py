@@ -36,10 +36,11 @@ def main(argv=None) -> int:
             print("error: --auth must look like USER:PASS", file=sys.stderr)
             return 2
         auth = (user, password)
-    from explorer.ui import CSS, build_app, launch_limits, start_queue
+    from explorer.ui import CSS, build_app, launch_limits, log_requests_refused, start_queue
     demo = build_app(args.checkpoints, audience=args.audience, data_root=args.data_root,
                      allowed_data=args.allow_data, server_render=args.server_render)
     start_queue(demo)
+    log_requests_refused()
     # show_error: a malformed request (wrong arity, a string for a number) gets Gradio's own sentence rather than
     # {"error": null}; participants (--audience) get only the app's own messages, which never carry paths
     # a service manager's stop (SIGTERM) ends the app as Ctrl-C does: Gradio closes the server first (requests in
@@ -47,7 +48,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         demo.launch(server_name=args.host, server_port=args.port, auth=auth, share=args.share, css=CSS,
-                    footer_links=["api"], show_error=not args.audience, **launch_limits())
+                    footer_links=["api"], show_error=not args.audience, **launch_limits(demo))
     finally:
         demo.close()
         demo.explorer_context.renderer.close()

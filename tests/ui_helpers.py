@@ -59,5 +59,5 @@ def launch(checkpoints: Path, audience: bool = False, data_root=None, server_ren
     demo = start_queue(build_app(checkpoints, audience=audience, data_root=data_root, server_render=server_render))
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS,
-                show_error=not audience, **launch_limits())
+                show_error=not audience, **launch_limits(demo))
     return demo, f"http://127.0.0.1:{port}/"

@@ -1,20 +1,14 @@
 """The Gradio app: one module per tab, wiring only; pixels come from explorer.services.pixels."""
 from __future__ import annotations
 
-import threading
-import time
-from pathlib import Path
-
 import gradio as gr
 import torch
-from PIL import Image
 from gradio import processing_utils
-from gradio.route_utils import FnIndexInferError
 
 from explorer.services import Services
-from explorer.services.pixels import sweep_folder
 from explorer.ui import directions, explore, interpolate, playground, train
 from explorer.ui.common import AppContext, guarded
+from explorer.ui.server import bound_cache, launch_limits, log_requests_refused, readable_calls, start_queue
 from explorer.web import Site
 
 CSS = """
@@ -23,75 +17,6 @@ CSS = """
 .crisp img { image-rendering: pixelated; }
 .strip img { object-fit: contain !important; max-width: 100%; height: auto !important; }
 """
-
-
-def _unknown_endpoint(request, exc):
-    """An API name that does not exist: a 404 with a sentence (Gradio answers 500 and logs a traceback)."""
-    from fastapi.responses import JSONResponse
-    return JSONResponse({"error": f"no such API endpoint ({str(exc).rsplit(':', 1)[-1].strip()}); "
-                                  "the page's 'Use via API' link lists them"}, status_code=404)
-
-
-def launch_limits() -> dict:
-    """What demo.launch gets besides host and port: uploads are refused above a few MB (Gradio's own default is
-    no limit, so anyone reaching the port could fill the disk; nothing in the app uploads more than one
-    picture), and an unknown API name gets a 404 with a sentence. A fresh dict each time: Gradio writes into
-    app_kwargs when it builds the app."""
-    return {"max_file_size": "5mb", "app_kwargs": {"exception_handlers": {FnIndexInferError: _unknown_endpoint}}}
-
-
-Image.MAX_IMAGE_PIXELS = 16_000_000   # Pillow refuses bigger pictures before decoding them (a decompression bomb)
-
-CACHE_SWEEP_S = 10            # Gradio's file cache is swept this often, by age and by count:
-CACHE_MAX_AGE_S = 1800
-CACHE_MAX_FILES = 2000
-
-QUEUE_IDLE_POLL_S = 0.005      # how often an idle queue looks for work (Gradio: 1 ms)
-PROGRESS_POLL_S = 0.05         # how often progress bars are refreshed (Gradio: 10 ms, even with none shown)
-
-
-def start_queue(demo: gr.Blocks, concurrency: int = 2) -> gr.Blocks:
-    """demo.queue(...) with gentler idle polls. Gradio's queue wakes every 1 ms while it has nothing to do and
-    its progress loop every 10 ms, about 6 % of a core here with no page open; slider moves no longer travel
-    through the queue (the page draws them), so 5 ms and 50 ms cost nothing a user sees and leave the CPU to
-    the work. (Private attributes of Gradio 6's queue: left alone if a later Gradio renames them.)"""
-    demo.queue(default_concurrency_limit=concurrency)
-    queue = getattr(demo, "_queue", None)
-    for attr, floor in (("sleep_when_free", QUEUE_IDLE_POLL_S), ("progress_update_sleep_when_free", PROGRESS_POLL_S)):
-        if isinstance(getattr(queue, attr, None), float):
-            setattr(queue, attr, max(getattr(queue, attr), floor))
-    if queue is not None and hasattr(queue, "send_message") and hasattr(queue, "pending_messages_per_session"):
-        keep_message_boxes(queue)
-    return demo
-
-
-def keep_message_boxes(queue) -> None:
-    """Gradio 6.31 keeps each session's message box in an LRU of 2,000 that evicts by age of creation; every
-    API call (/call/..., gradio_client) is a new session, so after 2,000 of them a long-open page's box is
-    evicted, and the next status message for its queued event raises KeyError inside the queue's processing
-    loop, which stops the queue for good: every later event gets 503 (found by bench/soak.py at about 9,000
-    requests). A missing box is made again instead, and the page's stream picks it up."""
-    from asyncio import Queue as AsyncQueue
-    send = queue.send_message
-
-    def send_message(event, message):
-        boxes = queue.pending_messages_per_session
-        if getattr(event, "alive", True) and event.session_hash not in boxes:
-            boxes[event.session_hash] = AsyncQueue()
-        send(event, message)
-
-    queue.send_message = send_message
-
-
-def bound_cache(folder: str) -> None:
-    """A background sweep of Gradio's file cache (every picture an event returns lands there): Gradio only
-    removes files older than its delete_cache age, so under load the folder grew without bound."""
-    def sweep_forever():
-        while True:
-            time.sleep(CACHE_SWEEP_S)
-            if Path(folder).is_dir():
-                sweep_folder(Path(folder), CACHE_MAX_AGE_S, CACHE_MAX_FILES)
-    threading.Thread(target=sweep_forever, daemon=True, name="latent-explorer-cache-bound").start()
 
 
 def chain_after(dep, steps, suffix: str):
@@ -153,8 +78,10 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
                 dep = demo.load(fn, inputs, outputs, api_name=f"load_{fn.__name__}", api_visibility="undocumented")
                 chain_after(dep, then[0] if then else [], "on_load")
     bound_cache(demo.GRADIO_CACHE)
+    readable_calls(demo)
     demo.explorer_context = ctx
     demo.jobs = jobs
     return demo
 
 
+__all__ = ["CSS", "build_app", "launch_limits", "log_requests_refused", "start_queue"]

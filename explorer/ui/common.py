@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import logging
 from dataclasses import dataclass
 
 import gradio as gr
@@ -11,6 +12,8 @@ from explorer.errors import ExplorerError
 from explorer.services import Services
 from explorer.services.pixels import Renderer, public_message
 from explorer.web import LIVE_JS
+
+refused = logging.getLogger("explorer.requests")   # the user's mistakes, one line each (explorer.ui.server)
 
 
 @dataclass
@@ -52,14 +55,17 @@ class AppContext:
 
 
 def guarded(ctx: AppContext):
-    """Decorator: the user's mistakes (ExplorerError) become a readable gr.Error; the server keeps serving."""
+    """Decorator: the user's mistakes (ExplorerError) become a readable gr.Error, logged as one line with no
+    traceback; the server keeps serving."""
     def deco(fn):
         @functools.wraps(fn)
         def inner(*args, **kwargs):
             try:
                 return fn(*args, **kwargs)
             except ExplorerError as e:
-                raise gr.Error(public_message(e, ctx.renderer.models.root, ctx.audience), print_exception=False)
+                message = public_message(e, ctx.renderer.models.root, ctx.audience)
+                refused.info("refused %s: %s", fn.__name__, message)
+                raise gr.Error(message, print_exception=False) from None
         return inner
     return deco
 

@@ -7,6 +7,7 @@ import random
 import gradio as gr
 
 from explorer.checks import check_whole
+from explorer.errors import ExplorerError
 from explorer.services.pixels import check_seed, check_z, codes_tensor, sweep_names
 from explorer.ui.common import AppContext, explainer, guarded, live_view, validator
 
@@ -108,7 +109,7 @@ def build(ctx: AppContext, default_model: str | None):
     @guard
     def select_model(name, seed_v, trunc_v):
         if not name:
-            raise gr.Error("No models found: train one (python -m explorer train --preset ...) or pass --checkpoints")
+            raise ExplorerError("No models found: train one (python -m explorer train --preset ...) or pass --checkpoints")
         m = r.models.get(name)
         seed_v = check_seed(0 if seed_v is None else seed_v)
         z = r.seed_z(name, seed_v, trunc_v)
@@ -136,7 +137,7 @@ def build(ctx: AppContext, default_model: str | None):
     @guard
     def new_seed(st, seed_v, trunc_v, dim):
         if st is None:
-            raise gr.Error("Pick a model first")
+            raise ExplorerError("Pick a model first")
         z = r.seed_z(st["model"], seed_v, trunc_v)
         st = {**st, "seed": check_seed(seed_v), "z": z}
         return [st, draw(st), draw_strip(st, dim), *sliders_for(st)]
@@ -156,7 +157,7 @@ def build(ctx: AppContext, default_model: str | None):
     @guard
     def set_codes(st, label_v, cat_v, c1, c2, dim):
         if st is None:
-            raise gr.Error("Pick a model first")
+            raise ExplorerError("Pick a model first")
         st = {**st, "label": label_v if st["label"] is not None else None,
               "cat": cat_v if st["cat"] is not None else None, "cont": [c1, c2][: len(st["cont"])]}
         return st, draw(st), draw_strip(st, dim)
@@ -170,7 +171,7 @@ def build(ctx: AppContext, default_model: str | None):
         it shows; the strip follows. Checked as any z from outside is: NaN or values beyond the limit are
         refused and the state stays as it was."""
         if st is None:
-            raise gr.Error("Pick a model first")
+            raise ExplorerError("Pick a model first")
         told = getattr(evt, "_data", None) or {}
         m = r.models.get(st["model"])
         check_z(m, told.get("z"))
@@ -189,7 +190,7 @@ def build(ctx: AppContext, default_model: str | None):
     @guard
     def set_page(st, p):
         if st is None:
-            raise gr.Error("Pick a model first")
+            raise ExplorerError("Pick a model first")
         pages = (r.models.get(st["model"]).z_dim + PAGE - 1) // PAGE
         st = {**st, "page": check_whole(p or 0, 0, pages - 1, "the page of z")}
         return [st, draw(st), *sliders_for(st)]
@@ -199,7 +200,7 @@ def build(ctx: AppContext, default_model: str | None):
     @guard
     def sweep(st, dim):
         if st is None:
-            raise gr.Error("Pick a model first")
+            raise ExplorerError("Pick a model first")
         return draw_strip(st, dim)
 
     sweep_dim.input(sweep, [state, sweep_dim], strip, api_name="sweep", show_progress="hidden")

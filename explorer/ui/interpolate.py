@@ -5,7 +5,7 @@ import json
 
 import gradio as gr
 
-from explorer.errors import ConfigError
+from explorer.errors import ConfigError, ExplorerError
 from explorer.services.pixels import SEED_RULE, check_seed
 from explorer.ui.common import AppContext, explainer, guarded, live_view, validator
 
@@ -102,7 +102,7 @@ def build(ctx: AppContext, explore: dict):
     def interpolate(st, seeds_text, current, a, b, hold_v, morph_v, method_v, steps_v):
         """A path through the seeds (and from one class to another): the strip and a looping GIF."""
         if st is None:
-            raise gr.Error("Pick a model on the Explore tab first")
+            raise ExplorerError("Pick a model on the Explore tab first")
         name = st["model"]
         m = r.models.get(name)
         if m.is_points:
