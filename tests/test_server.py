@@ -101,10 +101,13 @@ def test_malformed_calls_are_refused_in_a_sentence_and_logged_in_one_line(audien
     for route in ("queue/join", "run/predict"):     # a function number that does not exist
         r = httpx.post(f"{url}gradio_api/{route}", json={"data": [], "fn_index": 999, "session_hash": "x"})
         assert r.status_code == 404 and "no such API endpoint (999)" in r.json()["error"]
+    r = httpx.post(f"{url}gradio_api/call/interpolate",        # refused beside the box, before the queue
+                   json={"data": [None, "1, x", False, None, None, False, False, "slerp", 4]})
+    assert r.status_code == 422 and '"is_valid":false' in r.text
     lines = [r.getMessage() for r in caplog.records if r.name == "explorer.requests"]
     assert [line.split(":")[0] for line in lines] == [
         "refused render", "refused select_model", "refused interpolate", "refused /gradio_api/queue/join",
-        "refused /gradio_api/run/predict"]
+        "refused /gradio_api/run/predict", "refused a value"]
     assert all(r.exc_info is None for r in caplog.records)
     assert "Traceback" not in capfd.readouterr().err
 

@@ -10,16 +10,16 @@ from explorer.store.config import TrainConfig
 
 
 def make_model(folder: Path, num_classes: int = 0, z_dim: int = 64, seed: int = 0, cat_codes: int = 0,
-               cont_codes: int = 0) -> None:
+               cont_codes: int = 0, shape=(1, 28, 28)) -> None:
     cfg = TrainConfig(task="infogan" if cat_codes or cont_codes else "gan",
                       model=ModelConfig(z_dim=z_dim, width=8, num_classes=num_classes, cat_codes=cat_codes,
-                                        cont_codes=cont_codes))
+                                        cont_codes=cont_codes, shape=tuple(shape)))
     torch.manual_seed(seed)
     net = build_generator(cfg.model)
     for p in net.parameters():  # untrained weights draw near-flat images; spread them so pixels differ
         p.data.normal_(0, 0.3)
     conf = {"kind": "gan", "name": folder.name, "summary": f"tiny test model ({num_classes} classes)",
-            "train": cfg.to_dict(), "dataset": {"name": "digits", "shape": [1, 28, 28], "options": {}},
+            "train": cfg.to_dict(), "dataset": {"name": "digits" if shape[0] == 1 else "faces", "shape": list(shape), "options": {}},
             "class_names": [str(i) for i in range(num_classes)], "attributes": [],
             "codes": {"categorical": cat_codes, "continuous": cont_codes}}
     save_checkpoint(folder, conf, {"generator": net.eval()})

@@ -3,6 +3,7 @@ from explorer.models import classifiers, dcgan, infogan, mlp  # noqa: F401  (reg
 from explorer.models.base import (CLASSIFIERS, CRITICS, GENERATORS, GeneratorModel, ModelConfig, build_classifier,
                                   build_critic, build_generator)
 from explorer.models.conditioning import condition, one_hot
+from explorer.models.encoder import Encoder
 
-__all__ = ["CLASSIFIERS", "CRITICS", "GENERATORS", "GeneratorModel", "ModelConfig", "build_classifier",
+__all__ = ["CLASSIFIERS", "CRITICS", "Encoder", "GENERATORS", "GeneratorModel", "ModelConfig", "build_classifier",
            "build_critic", "build_generator", "condition", "one_hot"]

@@ -66,9 +66,29 @@ def model_card(conf: dict) -> str:
                   f"are read from `{conf['onnx']['weights']}`; the explorer's page runs it with onnxruntime-web "
                   "after checking it against torch (max difference <= 1e-4). Rewritten by `python -m explorer "
                   f"export --model {conf.get('name') or 'NAME'}`.", ""]
+    lines += encoder_section(conf.get("encoder"))
     if conf.get("notes"):
         lines += ["## Notes", conf["notes"], ""]
     return "\n".join(lines)
+
+
+def encoder_section(enc: dict | None) -> list[str]:
+    """The card's lines on the encoder that inverts this generator (Invert: a picture in, its z out)."""
+    if not enc:
+        return []
+    m = enc.get("metrics", {})
+    figures = ", ".join(f"{k.replace('_', ' ')} {m[k]:.4g}" for k in ("z_error", "pixel_error", "class_accuracy",
+                                                                         "code_accuracy") if k in m)
+    lines = ["## Encoder (inversion)",
+             f"`{enc['file']}` maps a picture to this generator's z in one pass: the first guess of Invert, "
+             "which then optimises z from it.",
+             f"- trained by: `{enc.get('command') or 'python -m explorer train --preset ...'}`, "
+             f"{enc.get('steps')} steps in {(enc.get('wall_time_s') or 0) / 60:.1f} min, on the generator's own samples"]
+    if figures:
+        lines.append(f"- at the end of training (one batch of the generator's samples): {figures}")
+    if enc.get("inversion"):
+        lines += [f"- {line}" for line in enc["inversion"]]
+    return lines + [""]
 
 
 def code_sweep_file(j: int) -> str:

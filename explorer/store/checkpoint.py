@@ -250,3 +250,34 @@ def record_metrics(model_dir, key: str, value: dict) -> None:
     cfg["metrics"] = {**cfg.get("metrics", {}), key: value}
     write_json(model_dir / "config.json", cfg)
     (model_dir / "README.md").write_text(model_card({**cfg, "name": cfg.get("name") or model_dir.name}))
+
+
+ENCODER_FILE = "encoder.safetensors"
+
+
+def attach_encoder(generator_dir, run_dir, width: int, metrics: dict) -> None:
+    """Copy a finished encoder run's weights beside its generator and name them in the generator's config.json
+    ("encoder": file, width, the run's final figures), rebuilding the generator's card."""
+    from explorer.store.card import model_card
+    generator_dir, run_dir = Path(generator_dir), Path(run_dir)
+    src = inside_folder(run_dir / ENCODER_FILE)
+    _atomic_write(generator_dir / ENCODER_FILE, lambda p: shutil.copyfile(src, p))
+    cfg = read_config(generator_dir)
+    run = read_config(run_dir).get("provenance", {})
+    cfg["encoder"] = {"file": ENCODER_FILE, "width": width, "steps": run.get("step"),
+                      "wall_time_s": run.get("wall_time_s"), "command": run.get("command"),
+                      "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))}}
+    write_json(generator_dir / "config.json", cfg)
+    (generator_dir / "README.md").write_text(model_card({**cfg, "name": cfg.get("name") or generator_dir.name}))
+
+
+def load_encoder(model):
+    """The encoder saved beside a GeneratorModel (eval mode), or None when it has none."""
+    from explorer.models import Encoder
+    info = model.meta.get("encoder")
+    if not info:
+        return None
+    if not isinstance(info, dict) or info.get("file") != ENCODER_FILE or not isinstance(info.get("width"), int):
+        raise CheckpointError(f"{model.name}/config.json names its encoder in a form this version cannot read")
+    net = Encoder(model.cfg, info["width"])
+    return load_weights(net, Path(model.meta["path"]) / ENCODER_FILE).eval()

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from explorer.errors import ConfigError
 from explorer.models.base import ModelConfig
 
-TASKS = ("gan", "infogan", "classifier")
+TASKS = ("gan", "infogan", "classifier", "encoder")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    task: str = "gan"                         # "gan", "infogan" or "classifier"
+    task: str = "gan"                         # "gan", "infogan", "classifier" or "encoder"
     dataset: str = "digits"                   # a name in explorer.data.DATASETS
     data_options: dict = field(default_factory=dict)   # e.g. {"correlation": 0.8}, {"distribution": "ring"}
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -32,6 +32,8 @@ class TrainConfig:
     classifier_arch: str = "cnn"              # classifier task: registry name
     classifier_width: int = 32
     judge: str | None = None                  # classifier used by `eval` / directions (checkpoint name)
+    generator: str | None = None              # encoder task: the generator it learns to invert (checkpoint name)
+    pixel_weight: float = 1.0                 # encoder task: weight of the pixel term beside the error in z
     seed: int = 0
     log_every: int = 10
     sample_every: int = 250
@@ -76,6 +78,8 @@ class TrainConfig:
             raise ConfigError(f"lr-decay-to must be in (0, 1] (1 keeps the rate constant), got {self.lr_decay_to}")
         if self.info_lambda < 0 or self.info_lambda_cont < 0:
             raise ConfigError("the InfoGAN information weights must be >= 0")
+        if self.task == "encoder" and not self.generator:
+            raise ConfigError("an encoder needs the generator it inverts: set generator to a model's name")
         if self.model.z_dim <= 0:
             raise ConfigError(f"z-dim must be positive, got {self.model.z_dim}")
         return self

@@ -54,7 +54,7 @@ def _config_json(cfg: TrainConfig, data, step: int, elapsed: float, metrics: dic
     info = data.info
     return {
         "name": name,
-        "kind": "classifier" if cfg.task == "classifier" else "gan",
+        "kind": {"classifier": "classifier", "encoder": "encoder"}.get(cfg.task, "gan"),
         "summary": describe(cfg),
         "train": cfg.to_dict(),
         "dataset": {"name": info.name, "shape": list(info.shape), "options": info.options},
@@ -189,6 +189,8 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
     for net in task.nets.values():
         D.assert_in_sync(net, dist)
     save(final)
+    if state == "finished" and dist.is_main and hasattr(task, "publish"):   # e.g. an encoder, beside its generator
+        task.publish(out, {**last_metrics, **final})
     if dist.is_main and callback is not None:
         callback({"step": step, "total_steps": cfg.steps, "elapsed": elapsed, "metrics": last_metrics,
                   "state": state, "samples": task.preview()})   # a run shorter than sample_every shows its result

@@ -257,3 +257,103 @@ class ClassifierTask:
     def preview(self):
         x, _, _ = self.data.get_batch(torch.arange(min(64, len(self.data))))
         return grid(x, nrow=8, scale=2)
+
+
+@TASKS.register("encoder")
+class EncoderTask:
+    """An encoder for a trained generator, learnt on the generator's own samples (the generator stays fixed):
+    for x = G(z, c), E(x) should give back z (squared error), the class and the categorical code
+    (cross-entropy) and the continuous codes (squared error), and G fed E's guess should redraw x
+    (pixel_weight x squared error in pixels). At the end it is published beside its generator."""
+
+    def __init__(self, cfg: TrainConfig, data, dist: DistInfo):
+        from explorer.models import Encoder
+        from explorer.store.checkpoint import load_generator
+        self.cfg, self.dist = cfg, dist
+        self.model = load_generator(cfg.generator)
+        self.gcfg = self.model.cfg
+        if tuple(self.gcfg.shape) != tuple(cfg.model.shape) or len(self.gcfg.shape) != 3:
+            raise ConfigError(f"an encoder inverts image generators whose pictures match its dataset: "
+                              f"'{cfg.generator}' draws {tuple(self.gcfg.shape)}, the dataset holds "
+                              f"{tuple(cfg.model.shape)}")
+        self.G = self.model.net.to(dist.device).eval().requires_grad_(False)
+        self.E = Encoder(self.gcfg, cfg.model.width).to(dist.device)
+        self.opt = make_optimizer(cfg.optimizer or "adam", self.E.parameters(), cfg.lr_g or 1e-3,
+                                  cfg.betas or (0.9, 0.999))
+        self.e = wrap(self.E, dist)
+        self.samples_per_step = cfg.batch_size
+
+    @property
+    def nets(self) -> dict:
+        return {"encoder": self.E}
+
+    @property
+    def optimizers(self) -> dict:
+        return {"e": self.opt}
+
+    @torch.no_grad()
+    def draw(self, n: int, seed: int | None = None):
+        """n of the generator's pictures with what made them: (x, z, labels or None, codes or None)."""
+        g, dev = self.gcfg, self.dist.device
+        if seed is None:
+            z = torch.randn(n, g.z_dim, device=dev)
+            labels = torch.randint(0, g.num_classes, (n,), device=dev) if g.num_classes else None
+            codes = random_codes(g, n, dev)
+        else:
+            z = self.model.sample_z(n, seed).to(dev)
+            labels = torch.arange(n, device=dev) % g.num_classes if g.num_classes else None
+            codes = self.model.sample_codes(n, seed)
+            codes = codes.to(dev) if codes is not None else None
+        return self.G(z, condition(g, n, labels=labels, codes=codes, device=dev)), z, labels, codes
+
+    def guess_condition(self, parts: dict, n: int) -> torch.Tensor | None:
+        """What the generator sees beside z, from the encoder's output (softmax of its logits: differentiable)."""
+        codes = [F.softmax(parts["cat_logits"], 1)] if parts["cat_logits"] is not None else []
+        codes += [parts["cont"]] if parts["cont"] is not None else []
+        weights = F.softmax(parts["class_logits"], 1) if parts["class_logits"] is not None else None
+        return condition(self.gcfg, n, codes=torch.cat(codes, 1) if codes else None, class_weights=weights,
+                         device=self.dist.device)
+
+    def step(self, next_batch, measure: bool) -> dict:
+        n, g = self.cfg.batch_size, self.gcfg
+        x, z, labels, codes = self.draw(n)
+        parts = self.E.split(self.e(x))
+        loss_z = F.mse_loss(parts["z"], z)
+        loss, stats = loss_z, {"z_error": loss_z.item()}
+        if labels is not None:
+            loss = loss + F.cross_entropy(parts["class_logits"], labels)
+            stats["class_accuracy"] = (parts["class_logits"].argmax(1) == labels).float().mean().item()
+        if g.cat_codes:
+            target = codes[:, :g.cat_codes].argmax(1)
+            loss = loss + F.cross_entropy(parts["cat_logits"], target)
+            stats["code_accuracy"] = (parts["cat_logits"].argmax(1) == target).float().mean().item()
+        if g.cont_codes:
+            loss = loss + F.mse_loss(parts["cont"], codes[:, g.cat_codes:])
+        if self.cfg.pixel_weight:
+            redrawn = self.G(parts["z"], self.guess_condition(parts, n))
+            loss_px = F.mse_loss(redrawn, x)
+            loss = loss + self.cfg.pixel_weight * loss_px
+            stats["pixel_error"] = loss_px.item()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if measure:
+            stats["grad_norm"] = grad_norm(self.E)
+        self.opt.step()
+        return {"loss": loss.item(), **stats}
+
+    @torch.no_grad()
+    def preview(self):
+        """Top row: the generator's pictures on a fixed z; below: the generator redrawing the encoder's guess."""
+        was_training = self.E.training
+        self.E.eval()
+        try:
+            x, *_ = self.draw(8, PREVIEW_SEED)
+            redrawn = self.G(self.E.split(self.E(x))["z"], self.guess_condition(self.E.split(self.E(x)), 8))
+            return grid(torch.cat([x, redrawn]), nrow=8, scale=2)
+        finally:
+            self.E.train(was_training)
+
+    def publish(self, out, metrics: dict) -> None:
+        """Put the finished encoder beside its generator (encoder.safetensors, named in its config.json)."""
+        from explorer.store.checkpoint import attach_encoder
+        attach_encoder(self.model.meta["path"], out, self.cfg.model.width, metrics)

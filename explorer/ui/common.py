@@ -83,6 +83,7 @@ def validator(*rules):
                     rule(value)
                 out.append(gr.validate(True, ""))
             except ExplorerError as e:
+                refused.info("refused a value: %s", e)
                 out.append(gr.validate(False, str(e)))
         return out + [gr.validate(True, "")] * (len(values) - len(out))
     return validate

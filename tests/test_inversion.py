@@ -1,0 +1,118 @@
+"""Inversion: the encoder task, the optimisation from its guess, and MNIST-style preparation of a drawing."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from explorer.errors import ConfigError, DataError
+from explorer.latent.inversion import invert, prepare_digit, prepare_picture
+from explorer.models import ModelConfig
+from explorer.store.checkpoint import load_encoder, load_generator
+from explorer.store.config import TrainConfig
+from explorer.training.loop import train
+from ui_helpers import make_model
+
+
+def encoder_config(generator, steps=6) -> TrainConfig:
+    """The dataset only fixes the pictures' shape (the encoder learns on the generator's own samples): the
+    rendered faces, a few of them, so no files are needed."""
+    return TrainConfig(task="encoder", dataset="faces", data_options={"n": 16}, generator=str(generator),
+                       model=ModelConfig(shape=(3, 32, 32), width=8), steps=steps, batch_size=8, log_every=2,
+                       sample_every=3, checkpoint_every=3)
+
+
+@pytest.fixture
+def faces_generator(tmp_path):
+    """A tiny conditional generator of 32 px colour pictures (3 classes)."""
+    make_model(tmp_path / "cond", num_classes=3, z_dim=16, seed=3, shape=(3, 32, 32))
+    return tmp_path / "cond"
+
+
+def test_an_encoder_trains_in_the_loop_and_is_published_beside_its_generator(tmp_path, faces_generator):
+    make_model(tmp_path / "digits", z_dim=16)
+    with pytest.raises(ConfigError, match="'.*digits' draws \\(1, 28, 28\\)"):    # 28 px digits, 32 px faces
+        train(encoder_config(tmp_path / "digits"), tmp_path / "bad", progress=False)
+    run = tmp_path / "run"
+    result = train(encoder_config(faces_generator), run, progress=False)
+    assert result["state"] == "finished" and result["metrics"]["z_error"] > 0
+    assert json.loads((run / "config.json").read_text())["kind"] == "encoder"
+    conf = json.loads((faces_generator / "config.json").read_text())
+    assert conf["encoder"]["file"] == "encoder.safetensors" and conf["encoder"]["steps"] == 6
+    model = load_generator(faces_generator)
+    encoder = load_encoder(model)
+    assert encoder(torch.zeros(2, 3, 32, 32)).shape == (2, 16 + 3)          # z, then the class logits
+    assert "encoder" in (faces_generator / "README.md").read_text().lower()
+
+
+def test_an_encoder_run_resumes_exactly(tmp_path, faces_generator):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train(encoder_config(faces_generator, 6), whole, progress=False)
+    train(encoder_config(faces_generator, 3), parts, progress=False)
+    train(encoder_config(faces_generator, 6), parts, resume=True, progress=False)
+    from safetensors.torch import load_file
+    a, b = load_file(str(whole / "encoder.safetensors")), load_file(str(parts / "encoder.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_encoder_needs_its_generator():
+    with pytest.raises(ConfigError, match="needs the generator it inverts"):
+        TrainConfig(task="encoder").validated()
+
+
+def test_inversion_finds_a_picture_the_generator_drew(tmp_path):
+    """From a random start, Adam on z brings the picture closer; a conditional model keeps the best class."""
+    make_model(tmp_path / "cond", num_classes=10, z_dim=16, seed=3)
+    model = load_generator(tmp_path / "cond")
+    with torch.no_grad():
+        target = model.generate(model.sample_z(1, 42), torch.tensor([7]))
+    seen = []
+    result = invert(model, target, steps=60, lr=0.05, progress=lambda s, e: seen.append(e))
+    assert result.error < result.curve[0][1] * 0.7
+    assert result.label in range(10) and result.z.shape == (1, 16)
+    assert seen and seen[-1] == pytest.approx(result.curve[-1][1])
+    redrawn = model.generate(result.z, torch.tensor([result.label]))
+    assert float(((redrawn - target) ** 2).mean()) == pytest.approx(result.error, rel=1e-4)
+
+
+def test_inversion_finds_an_infogans_codes_with_z(tmp_path):
+    make_model(tmp_path / "info", z_dim=8, cat_codes=10, cont_codes=2)
+    model = load_generator(tmp_path / "info")
+    with torch.no_grad():
+        target = model.generate(model.sample_z(1, 5), None, model.sample_codes(1, 5, cat=4))
+    result = invert(model, target, steps=40)
+    assert result.codes.shape == (1, 12) and result.codes[0, :10].sum() == 1
+    assert result.error < result.curve[0][1]
+
+
+def stroke(size=200, dark_on_light=False, width=18) -> Image.Image:
+    bg, ink = (255, 0) if dark_on_light else (0, 255)
+    im = Image.new("L", (size, size), bg)
+    ImageDraw.Draw(im).line([(60, 30), (150, 170)], fill=ink, width=width)   # a slanted "1", off centre
+    return im
+
+
+def test_a_drawing_is_prepared_as_mnist_was():
+    x = prepare_digit(stroke())
+    assert x.shape == (1, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
+    ink = (x[0, 0] + 1) / 2
+    rows, cols = np.nonzero(ink.numpy() > 0.1)
+    assert rows.max() - rows.min() + 1 <= 21 and cols.max() - cols.min() + 1 <= 21
+    ys, xs = np.indices((28, 28))
+    m = ink.numpy() / ink.numpy().sum()
+    assert abs((ys * m).sum() - 14) < 1 and abs((xs * m).sum() - 14) < 1       # centred by mass
+    assert torch.allclose(prepare_digit(stroke(dark_on_light=True)), x, atol=0.05)
+
+
+@pytest.mark.parametrize("picture", [Image.new("L", (50, 50), 0), Image.new("L", (50, 50), 255),
+                                     Image.new("RGB", (9, 9), (40, 40, 40))])
+def test_an_empty_drawing_is_refused(picture):
+    with pytest.raises(DataError, match="the picture is empty"):
+        prepare_digit(picture)
+
+
+def test_a_photo_is_cropped_square_and_resized():
+    im = Image.fromarray(np.random.default_rng(0).integers(0, 255, (60, 90, 3), dtype=np.uint8))
+    x = prepare_picture(im, (3, 32, 32))
+    assert x.shape == (1, 3, 32, 32) and -1 <= x.min() and x.max() <= 1
