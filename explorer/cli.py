@@ -9,6 +9,7 @@ import os
 import shlex
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -120,7 +121,8 @@ def cmd_sample(args) -> int:
         return 0
     if not args.out and not args.npz:
         raise ConfigError("sample needs --out FILE.png and/or --npz FILE.npz")
-    got = renderer.samples(args.model, args.n, args.seed, args.label, args.code, args.truncation)
+    given = _z_file(args, renderer.models.get(args.model))
+    got = renderer.samples(args.model, args.n, args.seed, args.label, args.code, args.truncation, given=given)
     lab, cod = (None if got[k] is None else got[k].numpy() for k in ("labels", "codes"))
     if args.npz:
         if renderer.models.get(args.model).is_points:
@@ -186,14 +188,51 @@ def _progress(f: float, msg: str) -> None:
 def cmd_edit(args) -> int:
     if not (args.out or args.npz):
         raise ConfigError("edit needs --out FILE.png and/or --npz FILE.npz")
-    got = _services(args).directions.edit_rows(args.model, args.attribute, args.method, args.strength, args.seed, args.n,
-                                  args.penalty)
+    services = _services(args)
+    given = _z_file(args, services.pixels.models.get(args.model))
+    got = services.directions.edit_rows(args.model, args.attribute, args.method, args.strength, args.seed, args.n,
+                                        args.penalty, z=None if given is None else given["z"])
     for note in got["notes"]:
         print(f"note: {note}", file=sys.stderr)
     if args.npz:
         _write_npz(args.npz, images=to_uint8(got["images"]), z=got["z"].numpy(), z_before=got["z_before"].numpy())
     if args.out:
         _write_png(got["grid"], args.out)
+    return 0
+
+
+def _z_file(args, model):
+    """--z FILE.npz (what `invert` writes) read for `model`, or None when not given."""
+    if not getattr(args, "z", None):
+        return None
+    from explorer.services.inversion import load_z_file
+    return load_z_file(args.z, model)
+
+
+def cmd_invert(args) -> int:
+    """A picture in, its z out: the encoder's guess, then the search from it (as the app's Invert step)."""
+    from explorer.services.inversion import save_z_file
+    if not (args.out or args.npz):
+        raise ConfigError("invert needs --out FILE.png and/or --npz FILE.npz")
+    services = _services(args)
+    last = [0.0]
+
+    def progress(step, error):
+        if not args.quiet and (step == args.steps or time.monotonic() - last[0] > 1):
+            last[0] = time.monotonic()
+            print(f"  step {step}/{args.steps}: pixel error {error:.4f}", file=sys.stderr)
+
+    got = services.inversion.invert(args.model, args.image, args.steps, progress=progress)
+    r = got["result"]
+    if got["note"]:
+        print(f"note: {got['note']}", file=sys.stderr)
+    found = f", class {services.pixels.models.get(args.model).class_names[r.label]}" if r.label is not None else ""
+    print(f"{got['model']}: pixel error {r.guess_error:.4f} (encoder) -> {r.error:.4f} after {args.steps} steps"
+          f"{found}; |z| is {r.prior_distance:.1f} standard deviations from where N(0, I) puts it", file=sys.stderr)
+    if args.npz:
+        save_z_file(args.npz, got["model"], r)
+    if args.out:   # what the model saw, the encoder's guess, the result
+        _write_png(grid(torch.cat([got["input"], r.guess, r.image]), nrow=3, scale=4), args.out)
     return 0
 
 
@@ -273,7 +312,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "J from -2 to 2 (columns)")
     s.add_argument("--out", help="PNG grid")
     s.add_argument("--npz", help="NPZ with images (uint8 NxHxWxC), z, labels / points")
+    s.add_argument("--z", help="draw these z (an .npz from invert) instead of the seed's")
     s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("invert", help="find the z that draws a picture (then sample or edit it with --z)")
+    model_args(s)
+    s.add_argument("--image", required=True, help="a PNG/JPEG: a digit (white on black or black on white) or a face")
+    s.add_argument("--steps", type=int, default=150, help="search steps after the encoder's guess (0..1000)")
+    s.add_argument("--npz", help="write the found z (and class, codes) here, for sample/edit --z")
+    s.add_argument("--out", help="PNG: what the model saw, the encoder's guess, the result")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_invert)
 
     s = sub.add_parser("interpolate", help="walk between two latent points (and classes)")
     model_args(s)
@@ -298,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--penalty", type=finite_float, default=1.0, help="penalty weight of the penalized method")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--n", type=positive_int, default=8)
+    s.add_argument("--z", help="edit these z (an .npz from invert) instead of the seed's samples")
     s.add_argument("--out")
     s.add_argument("--npz")
     s.set_defaults(func=cmd_edit)

@@ -116,3 +116,84 @@ def test_a_photo_is_cropped_square_and_resized():
     im = Image.fromarray(np.random.default_rng(0).integers(0, 255, (60, 90, 3), dtype=np.uint8))
     x = prepare_picture(im, (3, 32, 32))
     assert x.shape == (1, 3, 32, 32) and -1 <= x.min() and x.max() <= 1
+
+
+# ---------- the CLI: invert, then sample and edit the found z ----------
+
+@pytest.fixture
+def cli_models(tmp_path):
+    make_model(tmp_path / "cond", num_classes=10, z_dim=16, seed=3)
+    make_model(tmp_path / "plain", z_dim=16, seed=4)
+    stroke().save(tmp_path / "drawn.png")
+    return tmp_path
+
+
+def cli(*args):
+    from explorer.cli import main
+    return main([str(a) for a in args])
+
+
+def test_invert_then_sample_the_found_z(cli_models, capsys):
+    """As a user scripts it: invert a drawing, then `sample --z` redraws the result exactly."""
+    root = cli_models
+    from conftest import run_cli
+    proc = run_cli("invert", "--model", root / "cond", "--image", root / "drawn.png", "--steps", 20,
+                   "--npz", root / "found.npz", "--out", root / "invert.png")
+    assert proc.returncode == 0, proc.stderr
+    assert "has no encoder yet" in proc.stderr and "pixel error" in proc.stderr
+    assert Image.open(root / "invert.png").size[0] > 3 * 28 * 4      # input, guess, result side by side
+    found = np.load(root / "found.npz")
+    assert found["z"].shape == (1, 16) and str(found["model"]) == "cond" and 0 <= int(found["label"][0]) < 10
+    assert cli("sample", "--model", root / "cond", "--z", root / "found.npz", "--npz", root / "again.npz") == 0
+    again = np.load(root / "again.npz")
+    model = load_generator(root / "cond")
+    with torch.no_grad():
+        expected = model.generate(torch.from_numpy(found["z"]), torch.from_numpy(found["label"]))
+    from explorer.render import to_uint8
+    assert np.array_equal(again["images"], to_uint8(expected))
+
+
+@pytest.mark.parametrize("make, args, message", [
+    (lambda r: (r / "script.png").write_text("#!/bin/sh\necho hi\n"), ["--image", "script.png"], "not a picture"),
+    (lambda r: Image.new("L", (64, 64)).save(r / "blank.png"), ["--image", "blank.png"], "the picture is empty"),
+    (lambda r: None, ["--image", "drawn.png", "--steps", "5000"], "steps must be a whole number from 0 to 1000"),
+    (lambda r: None, ["--image", "missing.png"], "was not found"),
+])
+def test_invert_refuses_bad_pictures_in_one_line(cli_models, capsys, make, args, message):
+    root = cli_models
+    make(root)
+    args = [str(root / a) if a.endswith(".png") else a for a in args]
+    assert cli("invert", "--model", root / "cond", *args, "--npz", root / "x.npz") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_a_z_file_must_fit_the_model(cli_models, capsys):
+    root = cli_models
+    np.savez(root / "other.npz", model=np.array("cond"), z=np.zeros((1, 16), np.float32), label=np.array([3]))
+    np.savez(root / "nan.npz", z=np.full((1, 16), np.nan, np.float32))
+    np.savez(root / "short.npz", z=np.zeros((1, 5), np.float32))
+    (root / "junk.npz").write_bytes(b"not a zip")
+    np.save(root / "pickled.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (root / "pickled.npz").write_bytes((root / "pickled.npy").read_bytes())
+    for name, message in (("other.npz", "was found for 'cond', not 'plain'"), ("nan.npz", "NaN"),
+                          ("short.npz", "plain needs 16 numbers per row"), ("junk.npz", "is not a z file"),
+                          ("pickled.npz", "is not a z file"), ("none.npz", "no z file at")):
+        assert cli("sample", "--model", root / "plain", "--z", root / name, "--npz", root / "s.npz") == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, (name, err)
+    np.savez(root / "nolabel.npz", z=np.zeros((1, 16), np.float32))
+    assert cli("sample", "--model", root / "cond", "--z", root / "nolabel.npz", "--npz", root / "s.npz") == 2
+    assert "needs a class label in 0..9" in capsys.readouterr().err
+
+
+def test_points_cannot_be_inverted(tmp_path, capsys):
+    from explorer.store.checkpoint import save_checkpoint
+    from explorer.models import build_generator
+    cfg = TrainConfig(dataset="toy2d", model=ModelConfig(arch="mlp", z_dim=2, shape=(2,), width=8))
+    save_checkpoint(tmp_path / "toy", {"kind": "gan", "name": "toy", "train": cfg.to_dict(), "class_names": [],
+                                       "dataset": {"name": "toy2d", "shape": [2], "options": {}}, "attributes": []},
+                    {"generator": build_generator(cfg.model)})
+    stroke().save(tmp_path / "d.png")
+    assert cli("invert", "--model", tmp_path / "toy", "--image", tmp_path / "d.png", "--npz", tmp_path / "x.npz") == 2
+    assert "draws 2-D points" in capsys.readouterr().err

@@ -193,3 +193,21 @@ def test_a_one_shot_api_call_leaves_no_session_state_behind(audience):
     join(url, demo, "select_model", ["plain", 1, 0], session)
     assert session in demo.state_holder.session_data
     assert demo.state_holder.capacity == 2000
+
+
+def test_a_flood_of_sessions_evicts_idle_message_boxes_first():
+    """A page whose event waits keeps its message box however many API sessions come after it (its stream
+    ended with a 404 mid-answer when Gradio's LRU evicted it); idle boxes go, oldest first; callers who never
+    read their answers cannot grow the boxes past the hard limit."""
+    from types import SimpleNamespace
+    from explorer.ui.server import MessageBoxes
+    queue = SimpleNamespace(pending_event_ids_session={"page": {"e1"}})
+    boxes = MessageBoxes(queue, max_size=3)
+    boxes["page"] = "page's box"
+    for i in range(10):
+        boxes[f"api{i}"] = i
+    assert "page" in boxes and len(boxes) == 3 and list(boxes)[1:] == ["api8", "api9"]
+    queue.pending_event_ids_session = {f"never-read{i}": {"e"} for i in range(40)}
+    for i in range(40):
+        boxes[f"never-read{i}"] = i
+    assert len(boxes) <= MessageBoxes.HARD_LIMIT * 3

@@ -13,7 +13,7 @@ class Encoder(nn.Module):
     follows the generator's: z_dim entries of z, then num_classes logits, then cat_codes logits and
     cont_codes values."""
 
-    def __init__(self, cfg: ModelConfig, width: int = 64):
+    def __init__(self, cfg: ModelConfig, width: int = 32):
         super().__init__()
         c, h, w = cfg.shape
         self.cfg = cfg
@@ -24,8 +24,8 @@ class Encoder(nn.Module):
             nn.Flatten())
         with torch.no_grad():
             flat = self.body(torch.zeros(2, c, h, w)).shape[1]
-        self.head = nn.Sequential(nn.Linear(flat, 512), nn.LeakyReLU(0.2, True),
-                                  nn.Linear(512, cfg.z_dim + cfg.cond_dim))
+        self.head = nn.Sequential(nn.Linear(flat, 8 * width), nn.LeakyReLU(0.2, True),
+                                  nn.Linear(8 * width, cfg.z_dim + cfg.cond_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))

@@ -5,6 +5,7 @@
     services.directions   # DirectionStudio: feature directions, their judging, PCA naming, entanglement
     services.jobs         # JobManager: background training runs (None in audience mode)
     services.playground   # Session: a visitor's live 2-D runs
+    services.inversion    # Inverter: a picture in, the z (class, codes) that draws it out
     explorer.services.evaluation   # evaluate() and inventory(): what `eval` and `models` print
 
 No gradio here: each service returns pictures and tables or raises ExplorerError, which a front end words.
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from explorer.services.directions import DirectionStudio
+from explorer.services.inversion import Inverter
 from explorer.services.jobs import JobManager
 from explorer.services.pixels import Renderer
 from explorer.services.playground import Session
@@ -24,6 +26,7 @@ class Services:
     pixels: Renderer
     directions: DirectionStudio
     jobs: JobManager | None
+    inversion: Inverter
     playground: type = Session   # one per visitor: services.playground(distribution, left, right, seed)
 
     @classmethod
@@ -35,7 +38,7 @@ class Services:
         root = pixels.models.root
         jobs = JobManager(root, data_root=data_root, allowed_roots=allowed_data,
                           on_saved=pixels.models.refresh) if training else None
-        return cls(pixels, DirectionStudio(pixels.models, root), jobs)
+        return cls(pixels, DirectionStudio(pixels.models, root), jobs, Inverter(pixels.models, root))
 
 
-__all__ = ["DirectionStudio", "JobManager", "Renderer", "Services", "Session"]
+__all__ = ["DirectionStudio", "Inverter", "JobManager", "Renderer", "Services", "Session"]

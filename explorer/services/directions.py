@@ -84,9 +84,10 @@ class DirectionStudio:
         return {"model": model.name, "judge": judge, "penalty": penalty, "results": results, "cosines": cosines}
 
     def edit_rows(self, name: str, attribute: str, method: str, strength: float, seed: int, n: int,
-                  penalty: float = 1.0) -> dict:
+                  penalty: float = 1.0, z: torch.Tensor | None = None) -> dict:
         """n samples pushed along one direction: each row the sample, then 4 steps to the full strength.
-        Returns the grid, the edited images, z before and after, and notes (clamping, which PC)."""
+        Returns the grid, the edited images, z before and after, and notes (clamping, which PC).
+        `z` (rows of z, e.g. an inverted picture's) replaces the seed's samples."""
         model = self._entry(name)["model"]
         _, _, note = self.directions(name)          # found and saved beside the model on first use
         d = self.direction(name, method, attribute, penalty)
@@ -96,7 +97,7 @@ class DirectionStudio:
         strength, clamped = clamp_strength(strength)
         if clamped:
             notes.append(f"strength clamped to {strength} (edits beyond that leave the region z lives in)")
-        z = model.sample_z(n, check_seed(seed))
+        z = model.sample_z(n, check_seed(seed)) if z is None else z
         ramp = torch.linspace(0, 1, 5)
         with torch.no_grad():   # only here: finding a direction above needs gradients
             edited = model.generate(z + strength * d)

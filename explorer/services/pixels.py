@@ -342,12 +342,18 @@ class Renderer:
         return grid(x, nrow=n, scale=max(1, STRIP_CELL // x.shape[-1])), values
 
     @torch.inference_mode()
-    def samples(self, name: str, n: int, seed, label=None, code=None, truncation: float | None = None) -> dict:
+    def samples(self, name: str, n: int, seed, label=None, code=None, truncation: float | None = None,
+                given: dict | None = None) -> dict:
         """n samples from one seed, as `sample` writes them: {"x": images N x C x H x W or points N x 2, "z",
         "labels", "codes" (None where they do not apply), "picture": a grid, or a scatter for points}.
         Conditional models cycle through the classes unless a label is given; InfoGAN codes are drawn from the
-        seed, the categorical one fixed when `code` is given."""
+        seed, the categorical one fixed when `code` is given. `given` (a z file's {"z", "label", "codes"}, as
+        explorer.services.inversion.load_z_file reads it) draws exactly those instead."""
         model = self.models.get(name)
+        if given is not None:
+            z, labels, codes = given["z"], given["label"], given["codes"]
+            x = model.generate(z, labels, codes)
+            return {"x": x, "z": z, "labels": labels, "codes": codes, "picture": grid(x, nrow=min(len(z), 8), scale=2)}
         seed = check_seed(seed)
         if model.num_classes == 0 and label is not None:
             raise ConfigError(f"model '{model.name}' is not conditional: a class label does not apply")

@@ -25,6 +25,8 @@ def describe(cfg: TrainConfig) -> str:
         data += f" (attribute correlation {opts['correlation']})"
     if cfg.task == "classifier":
         return f"{cfg.classifier_arch} classifier for {data}, {cfg.steps} steps"
+    if cfg.task == "encoder":
+        return f"encoder (inversion) for {cfg.generator}, {cfg.steps} steps on its samples"
     m = cfg.model
     kind = {"dcgan": "DCGAN", "mlp": "MLP GAN", "infogan": "DCGAN (InfoGAN paper net)"}.get(m.arch, m.arch)
     if m.num_classes:

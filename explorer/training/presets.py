@@ -89,6 +89,21 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
+def encoder_preset(generator: str, shape, dataset: str, steps: int, **data_options) -> TrainConfig:
+    """An encoder for a shipped generator, learnt on its samples (the dataset only fixes the pictures' shape);
+    published beside the generator when the run finishes."""
+    return TrainConfig(task="encoder", dataset=dataset, data_options=data_options, generator=generator,
+                       model=ModelConfig(shape=shape, width=32), steps=steps, batch_size=64, lr_g=1e-3,
+                       lr_decay_to=0.05, log_every=20, sample_every=500, checkpoint_every=500)
+
+
+PRESETS.update({f"{g}-encoder": encoder_preset(g, shape, dataset, steps, **options) for g, shape, dataset, steps, options in (
+    ("digits-cdcgan", DIGITS, "digits", 3000, {}),
+    ("digits-dcgan", DIGITS, "digits", 3000, {}),
+    ("faces-dcgan", FACES, "faces", 3000, {"n": 512}),
+)})
+
+
 def get_preset(name: str) -> TrainConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset '{name}' (known: {', '.join(sorted(PRESETS))})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
@@ -246,11 +247,16 @@ def forget_one_shot_sessions(demo: gr.Blocks, queue) -> None:
 
 def keep_message_boxes(queue) -> None:
     """Gradio 6.31 keeps each session's message box in an LRU of 2,000 that evicts by age of creation; every
-    API call (/call/..., gradio_client) is a new session, so after 2,000 of them a long-open page's box is
-    evicted, and the next status message for its queued event raises KeyError inside the queue's processing
-    loop, which stops the queue for good: every later event gets 503 (found by bench/soak.py at about 9,000
-    requests). A missing box is made again instead, and the page's stream picks it up."""
+    API call (/call/..., gradio_client) is a new session, so under a flood of them an open page's box was
+    evicted while its event waited: its stream ended with a 404 mid-answer, or the queue's next status message
+    for the event raised KeyError inside the processing loop, which stopped the queue for good (every later
+    event 503; found by bench/soak.py at about 9,000 requests). Now the oldest box with nothing pending goes
+    first (MessageBoxes), and a missing box is made again instead of failing."""
     from asyncio import Queue as AsyncQueue
+    old = queue.pending_messages_per_session
+    boxes = MessageBoxes(queue, getattr(old, "max_size", 2000))
+    boxes.update(old)
+    queue.pending_messages_per_session = boxes
     send = queue.send_message
 
     def send_message(event, message):
@@ -260,6 +266,35 @@ def keep_message_boxes(queue) -> None:
         send(event, message)
 
     queue.send_message = send_message
+
+
+class MessageBoxes(OrderedDict):
+    """Sessions' message boxes, at most max_size of them, the oldest idle one evicted first: a box whose
+    session has an event pending (queued, running, or its answer not yet read) is kept, up to HARD_LIMIT x
+    max_size boxes (past that the oldest goes whatever it holds, so callers who never read their answers
+    cannot fill the memory)."""
+
+    HARD_LIMIT = 5
+
+    def __init__(self, queue, max_size: int):
+        super().__init__()
+        self.queue, self.max_size = queue, max_size
+
+    def __setitem__(self, key, value) -> None:
+        if key in self:
+            self.move_to_end(key)
+        elif len(self) >= self.max_size:
+            self._evict()
+        super().__setitem__(key, value)
+
+    def _evict(self) -> None:
+        pending = self.queue.pending_event_ids_session
+        for key in self:
+            if not pending.get(key):
+                del self[key]
+                return
+        if len(self) >= self.HARD_LIMIT * self.max_size:
+            self.popitem(last=False)
 
 
 def bound_cache(folder: str) -> None:

@@ -90,7 +90,7 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
     from explorer.data.digits import files_present
     guard = guarded(ctx)
     explainer(HELP)
-    names = sorted(PRESETS)
+    names = sorted(n for n in PRESETS if PRESETS[n].task != "encoder")   # encoders: `train` (a generator's)
     fashion_here = files_present("FashionMNIST", jobs.data_root)
     first = "toy-8gaussians-bce"
     sh = shown_settings(first)
