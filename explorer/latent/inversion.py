@@ -155,9 +155,10 @@ def invert(model, target: torch.Tensor, encoder=None, steps: int = STEPS, featur
             if cont is not None:
                 cont.clamp_(-2, 2)
         if step % 5 == 0 or step == steps:
-            curve.append((step, float(pixel.min())))
+            best_now = float(pixel.detach().min())
+            curve.append((step, best_now))
             if progress is not None:
-                progress(step, float(pixel.min()))
+                progress(step, best_now)
     with torch.no_grad():
         images, pixel = errors(z, soft=False)
     best = int(pixel.argmin())

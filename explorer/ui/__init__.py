@@ -6,7 +6,7 @@ import torch
 from gradio import processing_utils
 
 from explorer.services import Services
-from explorer.ui import directions, explore, interpolate, playground, train
+from explorer.ui import directions, explore, interpolate, invert, playground, train
 from explorer.ui.common import AppContext, guarded
 from explorer.ui.server import bound_cache, launch_limits, log_requests_refused, readable_calls, start_queue
 from explorer.web import Site
@@ -16,6 +16,7 @@ CSS = """
 .hint p { font-size: var(--text-sm); color: var(--body-text-color-subdued); margin: 0; }
 .crisp img { image-rendering: pixelated; }
 .strip img { object-fit: contain !important; max-width: 100%; height: auto !important; }
+#invert-face img { width: 112px !important; height: 112px !important; }
 """
 
 
@@ -42,11 +43,13 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
     with gr.Blocks(title="Latent Explorer", delete_cache=(600, 3600)) as demo:
         gr.Markdown("## Latent Explorer\nSee inside a GAN: every picture is drawn live from a vector z.",
                     elem_id="app-title")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Explore", id="explore"):
                 ex = explore.build(ctx, default)
             with gr.Tab("Interpolate", id="interpolate"):
                 interpolate.build(ctx, ex)
+            with gr.Tab("Invert", id="invert"):
+                invert.build(ctx, ex, tabs)
             with gr.Tab("Directions", id="directions"):
                 on_load_dirs, dirs_model = directions.build(ctx)
             with gr.Tab("Playground", id="playground"):

@@ -213,6 +213,9 @@ def build(ctx: AppContext, default_model: str | None):
     refresh.click(refresh_models, model, model, api_name="refresh_models")
     return {"state": state, "model": model, "live": live, "sliders": sliders, "select_model": select_model,
             "seed": seed, "trunc": trunc, "refresh": refresh_models, "outputs": model_outputs,
+            # what another tab needs to put a z into Explore (Invert's "Open in Explore")
+            "draw": draw, "draw_strip": draw_strip, "sliders_for": sliders_for, "code_names": code_names,
+            "strip": strip, "sweep_dim": sweep_dim, "label": label, "cat": cat, "cont": cont,
             "on_load": [(select_model, [model, seed, trunc], model_outputs)],  # other tabs add theirs
             # steps other tabs chain after a model is selected (and after the first paint), reading its state
             "model_event": model_event, "after_model": []}

@@ -1,0 +1,91 @@
+"""The Invert tab in headless Chromium, as a student uses it: draw a digit on the pad, invert it, watch the
+search, open the found z in Explore; a faces model inverts a held-out face."""
+import json
+
+import numpy as np
+import pytest
+
+from test_browser import browser_page, need_chromium, wait_live
+from ui_helpers import launch, make_model
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    need_chromium()
+    root = tmp_path_factory.mktemp("invert-ck")
+    make_model(root / "digits-cdcgan", 10, z_dim=16, seed=3)
+    make_model(root / "faces", z_dim=16, seed=5, shape=(3, 32, 32))
+    demo, url = launch(root)
+    yield demo, url
+    demo.close()
+
+
+def explore_state(page) -> dict:
+    """The state the Explore tab's live view draws from (its value, as JSON)."""
+    return page.evaluate("() => window.latentExplorer.state")
+
+
+def draw_a_one(page) -> None:
+    canvas = page.locator("#invert-sketch canvas").last
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.2
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for f in np.linspace(0, 1, 12):
+        page.mouse.move(x0 + box["width"] * 0.1 * f, y0 + box["height"] * 0.6 * f)
+    page.mouse.up()
+
+
+def test_draw_invert_and_open_in_explore(app):
+    demo, url = app
+    with browser_page(url) as page:
+        wait_live(page)
+        page.get_by_role("tab", name="Invert").click()
+        page.wait_for_selector("#invert-sketch canvas")
+        page.get_by_text("Inverting **digits-cdcgan**", exact=False).or_(
+            page.get_by_text("Inverting digits-cdcgan", exact=False)).first.wait_for(timeout=20000)
+        page.locator("#invert-run").click()             # nothing drawn yet: a readable refusal
+        page.get_by_text("the picture is empty: draw a digit").first.wait_for(timeout=20000)
+        draw_a_one(page)
+        page.locator("#invert-run").click()
+        verdict = page.locator("#invert-verdict")
+        verdict.get_by_text("Pixel error", exact=False).wait_for(timeout=60000)
+        text = verdict.inner_text()
+        assert "Class found" in text and "no encoder yet" in text and "standard deviations" in text
+        for elem in ("#invert-seen", "#invert-guess", "#invert-result"):
+            assert page.locator(f"{elem} img").count() == 1
+        page.screenshot(path=str(demo.explorer_context.renderer.scratch / "invert.png"))
+        before = explore_state(page)
+        page.locator("#invert-open").click()
+        page.wait_for_function("(z) => JSON.stringify(window.latentExplorer.state.z) !== z",
+                               arg=json.dumps(before["z"]), timeout=20000)
+        page.get_by_role("tab", name="Explore", selected=True).wait_for(timeout=20000)   # Explore is shown
+        after = explore_state(page)
+        assert after["model"] == "digits-cdcgan" and len(after["z"]) == 16 and after["z"] != before["z"]
+        slider = float(page.locator("#zs-0 input[type=number]").input_value())
+        assert slider == pytest.approx(max(-3, min(3, after["z"][0])), abs=0.01)
+
+
+def test_a_faces_model_inverts_a_held_out_face(app):
+    """Picking a faces model on Explore turns the Invert tab to held-out faces; one is shown and inverted."""
+    demo, url = app
+    with browser_page(url) as page:
+        wait_live(page)
+        model = page.get_by_label("Model", exact=True)
+        model.click()
+        model.fill("faces")
+        page.keyboard.press("Enter")
+        page.wait_for_function("window.latentExplorer.state && window.latentExplorer.state.model === 'faces'",
+                               timeout=30000)
+        page.get_by_role("tab", name="Invert").click()
+        radio = page.get_by_role("radio", name="Held-out face")
+        radio.wait_for(timeout=20000)
+        page.wait_for_function("() => document.querySelector('input[value=\"Held-out face\"]').checked",
+                               timeout=20000)
+        page.locator("#invert-sketch").wait_for(state="hidden", timeout=20000)
+        page.locator("#invert-face img").wait_for(timeout=30000)
+        page.locator("#invert-run").click()
+        page.locator("#invert-verdict").get_by_text("Pixel error", exact=False).wait_for(timeout=60000)
+        assert "Class found" not in page.locator("#invert-verdict").inner_text()     # not a conditional model
