@@ -17,7 +17,8 @@ from explorer.errors import DataError
 from explorer.models.conditioning import condition
 
 DIGIT_BOX = 20        # MNIST: the digit's bounding box fits 20 x 20, centred by mass in 28 x 28
-STEPS = 150
+STEPS = 100
+CLASS_STEPS = 12     # a conditional model: steps with every class searched at once, before the best goes on
 LR = 0.05
 FEATURE_WEIGHT = 0.05
 PRIOR_WEIGHT = 0.02
@@ -97,79 +98,76 @@ def invert(model, target: torch.Tensor, encoder=None, steps: int = STEPS, featur
            progress=None) -> Inversion:
     """Find z (and class, codes) for `target` (1 x C x H x W in [-1, 1]). `encoder` gives the start (None: a
     seeded random z); `features` (a callable, pictures -> features) adds the judge's feature error;
-    `progress(step, error)` is called as it goes."""
+    `progress(step, error)` is called as it goes. A conditional model searches every class from the same
+    start for the first CLASS_STEPS steps (one batch), then only the best one."""
     cfg, net = model.cfg, model.net
     if encoder is not None:
         z0, class_logits, codes0 = encoder_guess(model, encoder, target)
     else:
         z0, class_logits, codes0 = model.sample_z(1, seed), None, model.sample_codes(1, seed)
     k = max(cfg.num_classes, 1)                      # one candidate per class, optimised together
-    labels = torch.arange(k) if cfg.num_classes else None
-    z = z0.repeat(k, 1).clone().requires_grad_(True)
-    params = [z]
-    cat_logits = cont = None
-    if cfg.cat_codes:
-        cat_logits = (codes0[:, :cfg.cat_codes] * 4).repeat(k, 1).clone().requires_grad_(True)
-        params.append(cat_logits)
-    if cfg.cont_codes:
-        cont = codes0[:, cfg.cat_codes:].repeat(k, 1).clone().requires_grad_(True)
-        params.append(cont)
-
-    def draw(z_, soft: bool = True):
-        codes = []
-        if cat_logits is not None:
-            codes.append(F.softmax(cat_logits, 1) if soft else F.one_hot(cat_logits.argmax(1), cfg.cat_codes).float())
-        if cont is not None:
-            codes.append(cont)
-        return net(z_, condition(cfg, z_.shape[0], labels=labels, codes=torch.cat(codes, 1) if codes else None))
-
-    target_k = target.expand(k, *target.shape[1:])
+    cand = {"z": z0.repeat(k, 1), "labels": torch.arange(k) if cfg.num_classes else None,
+            "cat": (codes0[:, :cfg.cat_codes] * 4).repeat(k, 1) if cfg.cat_codes else None,
+            "cont": codes0[:, cfg.cat_codes:].repeat(k, 1) if cfg.cont_codes else None}
     target_features = features(target).detach() if features is not None else None
-
-    def errors(z_, soft=True):
-        image = draw(z_, soft)
-        pixel = ((image - target_k) ** 2).flatten(1).mean(1)
-        return image, pixel
-
-    with torch.no_grad():
-        guess_images, guess_pixel = errors(z)
-    if class_logits is not None:     # the encoder's class is the guess shown
-        first = int(class_logits.argmax(1))
-    else:
-        first = int(guess_pixel.argmin())
-    guess, guess_error = guess_images[first:first + 1].detach(), float(guess_pixel[first])
-    opt = torch.optim.Adam(params, lr=lr)
     d = cfg.z_dim
-    curve = [(0, float(guess_pixel.min()))]
-    for step in range(1, steps + 1):
-        image, pixel = errors(z)
-        loss = pixel
+
+    def losses(c, soft: bool = True):
+        """(pictures, pixel error per candidate, pixel + feature error per candidate)."""
+        codes = []
+        if c["cat"] is not None:
+            codes.append(F.softmax(c["cat"], 1) if soft else F.one_hot(c["cat"].argmax(1), cfg.cat_codes).float())
+        if c["cont"] is not None:
+            codes.append(c["cont"])
+        n = c["z"].shape[0]
+        image = net(c["z"], condition(cfg, n, labels=c["labels"], codes=torch.cat(codes, 1) if codes else None))
+        pixel = ((image - target) ** 2).flatten(1).mean(1)
+        match = pixel
         if target_features is not None:
-            loss = loss + feature_weight * ((features(image) - target_features) ** 2).flatten(1).mean(1)
-        loss = loss + prior_weight * ((z.norm(dim=1) - math.sqrt(d)) / math.sqrt(d)) ** 2
-        opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        opt.step()
-        with torch.no_grad():
-            z.clamp_(-6, 6)
-            if cont is not None:
-                cont.clamp_(-2, 2)
-        if step % 5 == 0 or step == steps:
-            best_now = float(pixel.detach().min())
-            curve.append((step, best_now))
-            if progress is not None:
-                progress(step, best_now)
+            match = pixel + feature_weight * ((features(image) - target_features) ** 2).flatten(1).mean(1)
+        return image, pixel, match
+
+    def keep(c, i: int) -> dict:
+        return {key: None if v is None else v[i:i + 1].detach().clone() for key, v in c.items()}
+
     with torch.no_grad():
-        images, pixel = errors(z, soft=False)
-    best = int(pixel.argmin())
+        guess_images, guess_pixel, _ = losses(cand)
+    first = int(class_logits.argmax(1)) if class_logits is not None else int(guess_pixel.argmin())
+    guess, guess_error = guess_images[first:first + 1].detach(), float(guess_pixel[first])
+    curve = [(0, float(guess_pixel.min()))]
+    split = min(steps // 4, CLASS_STEPS) if k > 1 else 0
+    done = 0
+    for phase_steps in (split, steps - split):
+        if k > 1 and done == split and done > 0:      # every class tried: go on with the best one
+            with torch.no_grad():
+                cand = keep(cand, int(losses(cand)[2].argmin()))
+        params = [v.requires_grad_(True) for key, v in cand.items() if key != "labels" and v is not None]
+        opt = torch.optim.Adam(params, lr=lr) if params else None
+        for _ in range(phase_steps):
+            done += 1
+            _, pixel, match = losses(cand)
+            loss = match + prior_weight * ((cand["z"].norm(dim=1) - math.sqrt(d)) / math.sqrt(d)) ** 2
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            opt.step()
+            with torch.no_grad():
+                cand["z"].clamp_(-6, 6)
+                if cand["cont"] is not None:
+                    cand["cont"].clamp_(-2, 2)
+            if done % 5 == 0 or done == steps:
+                best_now = float(pixel.detach().min())
+                curve.append((done, best_now))
+                if progress is not None:
+                    progress(done, best_now)
+    with torch.no_grad():
+        images, pixel, match = losses(cand, soft=False)
+    best = int(match.argmin())
+    found = keep(cand, best)
     codes = None
     if cfg.code_dim:
-        parts = []
-        if cat_logits is not None:
-            parts.append(F.one_hot(cat_logits.argmax(1), cfg.cat_codes).float())
-        if cont is not None:
-            parts.append(cont)
-        codes = torch.cat(parts, 1)[best:best + 1].detach()
-    return Inversion(z=z[best:best + 1].detach(), label=best if cfg.num_classes else None, codes=codes, guess=guess,
-                     image=images[best:best + 1].detach(), guess_error=guess_error, error=float(pixel[best]),
-                     curve=curve)
+        parts = [F.one_hot(found["cat"].argmax(1), cfg.cat_codes).float()] if found["cat"] is not None else []
+        parts += [found["cont"]] if found["cont"] is not None else []
+        codes = torch.cat(parts, 1)
+    label = int(found["labels"][0]) if cfg.num_classes else None
+    return Inversion(z=found["z"], label=label, codes=codes, guess=guess, image=images[best:best + 1].detach(),
+                     guess_error=guess_error, error=float(pixel[best]), curve=curve)
