@@ -192,7 +192,7 @@ def test_a_one_shot_api_call_leaves_no_session_state_behind(audience):
     session = uuid.uuid4().hex[:10]
     join(url, demo, "select_model", ["plain", 1, 0], session)
     assert session in demo.state_holder.session_data
-    assert demo.state_holder.capacity == 2000
+    assert demo.state_holder.capacity == 2000 and demo._queue.ANALYTICS_MAX_EVENTS == 1000   # bounded tables
 
 
 def test_a_flood_of_sessions_evicts_idle_message_boxes_first():
@@ -205,8 +205,10 @@ def test_a_flood_of_sessions_evicts_idle_message_boxes_first():
     boxes = MessageBoxes(queue, max_size=3)
     boxes["page"] = "page's box"
     for i in range(10):
+        queue.pending_event_ids_session[f"api{i}"] = set()     # answered: Gradio keeps an empty set per session
         boxes[f"api{i}"] = i
     assert "page" in boxes and len(boxes) == 3 and list(boxes)[1:] == ["api8", "api9"]
+    assert set(queue.pending_event_ids_session) == {"page", "api8", "api9"}      # evicted with their boxes
     queue.pending_event_ids_session = {f"never-read{i}": {"e"} for i in range(40)}
     for i in range(40):
         boxes[f"never-read{i}"] = i

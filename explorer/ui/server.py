@@ -25,6 +25,7 @@ QUEUE_IDLE_POLL_S = 0.005      # how often an idle queue looks for work (Gradio:
 PROGRESS_POLL_S = 0.05         # how often progress bars are refreshed (Gradio: 10 ms, even with none shown)
 
 SESSIONS_KEPT = 2000           # pages whose state is kept (Gradio: 10,000, at about 270 KB each here)
+ANALYTICS_KEPT = 1000          # Gradio's per-event timing records kept (Gradio: 10,000)
 
 # The server's folders as they travel on the wire (see PathTokens)
 TOKENS = {"cache": "~cache", "scratch": "~scratch"}
@@ -219,6 +220,8 @@ def start_queue(demo: gr.Blocks, concurrency: int = 2) -> gr.Blocks:
     for attr, floor in (("sleep_when_free", QUEUE_IDLE_POLL_S), ("progress_update_sleep_when_free", PROGRESS_POLL_S)):
         if isinstance(getattr(queue, attr, None), float):
             setattr(queue, attr, max(getattr(queue, attr), floor))
+    if isinstance(getattr(queue, "ANALYTICS_MAX_EVENTS", None), int):   # per-event timing records (10,000)
+        queue.ANALYTICS_MAX_EVENTS = min(queue.ANALYTICS_MAX_EVENTS, ANALYTICS_KEPT)
     if queue is not None and hasattr(queue, "send_message") and hasattr(queue, "pending_messages_per_session"):
         keep_message_boxes(queue)
         forget_one_shot_sessions(demo, queue)
@@ -292,6 +295,7 @@ class MessageBoxes(OrderedDict):
         for key in self:
             if not pending.get(key):
                 del self[key]
+                pending.pop(key, None)   # Gradio leaves an answered session's empty set behind: one per API call
                 return
         if len(self) >= self.HARD_LIMIT * self.max_size:
             self.popitem(last=False)
