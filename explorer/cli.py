@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("invert", help="find the z that draws a picture (then sample or edit it with --z)")
     model_args(s)
     s.add_argument("--image", required=True, help="a PNG/JPEG: a digit (white on black or black on white) or a face")
-    s.add_argument("--steps", type=int, default=100, help="search steps after the encoder's guess (0..1000)")
+    s.add_argument("--steps", type=int, default=50, help="search steps after the encoder's guess (0..1000)")
     s.add_argument("--npz", help="write the found z (and class, codes) here, for sample/edit --z")
     s.add_argument("--out", help="PNG: what the model saw, the encoder's guess, the result")
     s.add_argument("--quiet", action="store_true")

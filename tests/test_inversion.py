@@ -72,7 +72,8 @@ def test_inversion_finds_a_picture_the_generator_drew(tmp_path):
     assert result.error < result.curve[0][1] * 0.7
     assert result.label in range(10) and result.z.shape == (1, 16)
     assert seen and seen[-1] == pytest.approx(result.curve[-1][1])
-    redrawn = model.generate(result.z, torch.tensor([result.label]))
+    with torch.no_grad():
+        redrawn = model.generate(result.z, torch.tensor([result.label]))
     assert float(((redrawn - target) ** 2).mean()) == pytest.approx(result.error, rel=1e-4)
 
 

@@ -17,7 +17,7 @@ from explorer.errors import DataError
 from explorer.models.conditioning import condition
 
 DIGIT_BOX = 20        # MNIST: the digit's bounding box fits 20 x 20, centred by mass in 28 x 28
-STEPS = 100
+STEPS = 50
 CLASS_STEPS = 12     # a conditional model: steps with every class searched at once, before the best goes on
 LR = 0.05
 FEATURE_WEIGHT = 0.05

@@ -54,7 +54,7 @@ def build(ctx: AppContext, explore: dict, tabs):
                                       info="Which of the renderer's test faces (0 to 99,999).")
                 face = gr.Image(label="The face", type="numpy", interactive=False, height=140,
                                 elem_classes="crisp", elem_id="invert-face")
-            steps = gr.Slider(0, 500, 100, step=10, label="Search steps",
+            steps = gr.Slider(0, 500, 50, step=10, label="Search steps",
                               info="After the encoder's guess; 0 shows the guess alone.")
             go = gr.Button("Invert", variant="primary", elem_id="invert-run")
         with gr.Column(scale=2, min_width=360):
