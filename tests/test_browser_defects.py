@@ -136,6 +136,7 @@ def test_playground_legends_name_the_lines_and_pause_stays_paused(app):
         page.wait_for_function("/generator step [1-9]/.test(document.body.innerText)", timeout=60000)
         time.sleep(2.0)
         page.get_by_role("button", name="Pause", exact=True).click()
+        page.wait_for_function("document.body.innerText.includes('Paused.')", timeout=20000)   # a busy machine
         for _ in range(4):    # a refresh that was under way lands, and the status still says Paused
             time.sleep(1.0)
             body = page.locator("body").inner_text()
