@@ -149,12 +149,9 @@ def build(ctx: AppContext, explore: dict, tabs):
                 yield gr.skip(), gr.skip(), gr.skip(), curve_frame(rows), \
                     f"Searching… step {points[-1][0]} of {steps_n}", gr.skip()
         if "error" in box:
-            err = box["error"]
-            text = public_message(err, r.models.root, ctx.audience) if isinstance(err, ExplorerError) \
-                else "the search failed; see the server's log"
-            if not isinstance(err, ExplorerError):
-                raise err
-            raise gr.Error(text, print_exception=False)
+            if not isinstance(box["error"], ExplorerError):
+                raise box["error"]            # a bug: Gradio reports it, the log keeps its traceback
+            raise gr.Error(public_message(box["error"], r.models.root, ctx.audience), print_exception=False)
         got = box["out"]
         res = got["result"]
         m = r.models.get(name)
@@ -164,7 +161,8 @@ def build(ctx: AppContext, explore: dict, tabs):
         lesson = ("typical of a random z: edits should behave as on samples" if far < 2 else
                   "further out than random z's usually are: edits may behave less cleanly than on samples")
         note = f"\n\n*{got['note']}*" if got["note"] else ""
-        text = (f"Pixel error {res.guess_error:.4f} from the encoder's guess, **{res.error:.4f}** after "
+        start = "the random start" if got["note"] else "the encoder's guess"
+        text = (f"Pixel error {res.guess_error:.4f} from {start}, **{res.error:.4f}** after "
                 f"{steps_n} steps.{cls} |z| is {far:.1f} standard deviations from where N(0, I) puts z: {lesson}."
                 f"{note}")
         value = {"model": name, "z": [float(v) for v in res.z[0]], "label": res.label,
