@@ -65,6 +65,20 @@ class Inverter:
             return prepare_digit(image)
         return prepare_picture(image, tuple(model.image_shape))
 
+    def held_out_face(self, name: str, k) -> np.ndarray | None:
+        """Test-split face number k from the renderer (uint8 H x W x 3, at the model's size and attribute
+        correlation): a picture the generator never trained on. None for a model that does not draw faces."""
+        model = self._entry(name)[0]
+        if model.meta.get("dataset", {}).get("name") != "faces":
+            return None
+        from explorer.data.faces import load_faces
+        k = check_whole(0 if k is None else k, 0, 99_999, "the held-out face")
+        options = model.meta.get("train", {}).get("data_options", {})
+        # one face per seed: the test split's random streams are never the training split's
+        data = load_faces(None, split="test", n=1, seed=k, image_size=model.image_shape[1],
+                          correlation=options.get("correlation", 0.0))
+        return data.x[0].permute(1, 2, 0).numpy()
+
     def invert(self, name: str, picture, steps=STEPS, progress=None) -> dict:
         """{"model", "input" (what the model sees), "result" (an Inversion), "note" (or None)}."""
         steps = check_whole(steps, 0, MAX_STEPS, "the number of steps")

@@ -348,7 +348,8 @@ class EncoderTask:
         self.E.eval()
         try:
             x, *_ = self.draw(8, PREVIEW_SEED)
-            redrawn = self.G(self.E.split(self.E(x))["z"], self.guess_condition(self.E.split(self.E(x)), 8))
+            parts = self.E.split(self.E(x))
+            redrawn = self.G(parts["z"], self.guess_condition(parts, 8))
             return grid(torch.cat([x, redrawn]), nrow=8, scale=2)
         finally:
             self.E.train(was_training)

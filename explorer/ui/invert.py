@@ -81,16 +81,7 @@ def build(ctx: AppContext, explore: dict, tabs):
         if st is None:
             return gr.skip()
         try:
-            m = r.models.get(st["model"])
-            if tuple(m.image_shape) != (3, 32, 32) and tuple(m.image_shape) != (3, 64, 64):
-                return None
-            from explorer.data.faces import load_faces
-            k = check_whole(0 if k is None else k, 0, 99_999, "the held-out face")
-            options = m.meta.get("train", {}).get("data_options", {})
-            # test-split faces: their random streams are never the training split's
-            data = load_faces(None, split="test", n=1, seed=k, image_size=m.image_shape[1],
-                              correlation=options.get("correlation", 0.0))
-            return data.x[0].permute(1, 2, 0).numpy()          # uint8 H x W x 3
+            return inv.held_out_face(st["model"], k)
         except ExplorerError as e:
             raise gr.Error(public_message(e, r.models.root, ctx.audience), print_exception=False) from None
 
