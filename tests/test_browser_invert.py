@@ -89,3 +89,51 @@ def test_a_faces_model_inverts_a_held_out_face(app):
         page.locator("#invert-run").click()
         page.locator("#invert-verdict").get_by_text("Pixel error", exact=False).wait_for(timeout=60000)
         assert "Class found" not in page.locator("#invert-verdict").inner_text()     # not a conditional model
+
+
+def test_edit_an_inverted_face_in_directions(tmp_path):
+    """Invert a held-out face, then Edit in Directions: the tab switches, the note names the picture and its
+    distance from the prior, the strip gains the picture's column; Forget my picture takes it out again."""
+    import io
+    from PIL import Image
+    from ui_helpers import make_faces
+    need_chromium()
+    root = make_faces(tmp_path)
+    make_model(root / "digits-cdcgan", 10, z_dim=16, seed=3)
+    demo, url = launch(root)
+    try:
+        with browser_page(url) as page:
+            wait_live(page)
+            model = page.get_by_label("Model", exact=True).first
+            model.click()
+            model.fill("faces")
+            page.keyboard.press("Enter")
+            page.wait_for_function("window.latentExplorer.state && window.latentExplorer.state.model === 'faces'",
+                                   timeout=30000)
+            page.get_by_role("tab", name="Invert").click()
+            page.locator("#invert-face img").wait_for(timeout=30000)
+            page.locator("#invert-run").click()
+            page.locator("#invert-verdict").get_by_text("Pixel error", exact=False).wait_for(timeout=60000)
+
+            def strip_width():
+                src = page.locator("#direction-edits img").get_attribute("src")
+                return Image.open(io.BytesIO(page.request.get(src).body())).width
+
+            page.locator("#invert-edit").click()
+            page.get_by_role("tab", name="Directions", selected=True).wait_for(timeout=20000)
+            note = page.locator("#direction-picture-note")
+            note.get_by_text("Editing your picture", exact=False).wait_for(timeout=30000)
+            assert "standard deviations from where N(0, I) puts z" in note.inner_text()
+            tile = (32 + 2) * 3     # one more face: a tile and its padding, at scale 3
+            page.wait_for_function("() => { const i = document.querySelector('#direction-edits img');"
+                                   " return i && i.naturalWidth > 0 }", timeout=60000)
+            page.wait_for_timeout(1500)     # the edit that follows the model change has landed too
+            with_picture = strip_width()
+            assert (with_picture - 92 - 6) % tile == 0 and (with_picture - 92 - 6) // tile == 7   # 6 seeds + it
+            page.get_by_role("button", name="Forget my picture").click()
+            note.wait_for(state="hidden", timeout=20000)
+            page.wait_for_function(f"() => document.querySelector('#direction-edits img').naturalWidth < "
+                                   f"{with_picture}", timeout=60000)
+            assert strip_width() == with_picture - tile
+    finally:
+        demo.close()

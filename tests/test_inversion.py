@@ -198,3 +198,60 @@ def test_points_cannot_be_inverted(tmp_path, capsys):
     stroke().save(tmp_path / "d.png")
     assert cli("invert", "--model", tmp_path / "toy", "--image", tmp_path / "d.png", "--npz", tmp_path / "x.npz") == 2
     assert "draws 2-D points" in capsys.readouterr().err
+
+
+def test_render_z_file_draws_what_sample_draws_and_refuses_bad_files(cli_models):
+    """/render_z_file, as a script sends an invert output to the running app: the same pixels as the model
+    draws for that z and class; another model's file, NaN, a pickle and a non-file get one readable error."""
+    from gradio_client import Client, handle_file
+    from ui_helpers import launch
+    root = cli_models
+    model = load_generator(root / "cond")
+    z = torch.randn(1, 16, generator=torch.Generator().manual_seed(9))
+    np.savez(root / "found.npz", model=np.array("cond"), z=z.numpy(), label=np.array([7]))
+    np.savez(root / "nan.npz", model=np.array("cond"), z=np.full((1, 16), np.nan, np.float32), label=np.array([7]))
+    np.savez(root / "plain.npz", model=np.array("plain"), z=z.numpy())
+    (root / "pickled.npz").write_bytes(b"\x80\x04\x95junk")
+    demo, url = launch(root)
+    try:
+        client = Client(url, verbose=False)
+        png = client.predict("cond", handle_file(str(root / "found.npz")), api_name="/render_z_file")
+        from explorer.render import to_uint8
+        with torch.no_grad():
+            expected = to_uint8(model.generate(z, torch.tensor([7])))[0]
+        got = np.asarray(Image.open(png))
+        assert np.array_equal(got.reshape(expected.shape), expected)
+        for name, message in (("nan.npz", "NaN"), ("plain.npz", "was found for 'plain', not 'cond'"),
+                              ("pickled.npz", "is not a z file")):
+            with pytest.raises(Exception, match=message):
+                client.predict("cond", handle_file(str(root / name)), api_name="/render_z_file")
+        assert client.predict("plain", handle_file(str(root / "plain.npz")), api_name="/render_z_file")  # still serving
+    finally:
+        demo.close()
+
+
+def test_an_inverted_z_is_edited_first_and_the_meter_reads_it(tmp_path):
+    """Edit in Directions: the picture's z is the strip's first column and the face the meter reads."""
+    from explorer.latent.edit import probabilities
+    from explorer.services.directions import DirectionStudio
+    from explorer.services.pixels import ModelCache
+    from ui_helpers import make_faces
+    root = make_faces(tmp_path)
+    studio = DirectionStudio(ModelCache(root), root)
+    name, attr = "faces", studio.names("faces")[0]
+    z = torch.randn(1, 16, generator=torch.Generator().manual_seed(1)) * 1.2
+    img, table, _, _ = studio.edits(name, attr, ["gradient"], 2.0, [1, 2, 3], picture_z=z[0].tolist())
+    plain, plain_table, _, _ = studio.edits(name, attr, ["gradient"], 2.0, [1, 2, 3])
+    assert img.width > plain.width and img.height == plain.height        # one more column: the picture
+    e = studio._entry(name)
+    expected = probabilities(e["model"], e["judge"], z)[0]
+    original = [row["probability"] for row in table if row["method"] == "original"]
+    assert original == pytest.approx(expected.tolist(), abs=1e-4)
+    from explorer.render import grid
+    with torch.no_grad():   # the top-left tile: the picture itself (label margin 92 px, pad 2, scale 3)
+        tile = np.asarray(grid(e["model"].generate(z), nrow=1, scale=3))[6:6 + 96, 6:6 + 96]
+    assert np.array_equal(np.asarray(img)[6:6 + 96, 92 + 6:92 + 6 + 96], tile)
+    assert not np.array_equal(np.asarray(plain)[6:6 + 96, 92 + 6:92 + 6 + 96], tile)
+    for bad, message in (([float("nan")] * 16, "NaN"), ([0.0] * 5, "16 numbers")):
+        with pytest.raises(ConfigError, match=message):
+            studio.edits(name, attr, ["gradient"], 2.0, [1, 2], picture_z=bad)

@@ -16,6 +16,7 @@ from explorer.latent.edit import (METHODS_SHOWN, clamp_strength, compute_directi
 from explorer.latent.judges import NO_ATTRIBUTES, attribute_judge, kept
 from explorer.metrics.evaluate import judge_name
 from explorer.render import grid, label_rows
+from explorer.services.pixels import check_z
 from explorer.store.checkpoint import save_directions
 
 
@@ -172,8 +173,10 @@ class DirectionStudio:
         return img, effects
 
     def edits(self, name: str, attribute: str, methods: list[str], strength: float, seeds: list[int],
-              penalty: float = 1.0):
-        """(image: a row of originals then one row per method, probabilities per method, clamped?)"""
+              penalty: float = 1.0, picture_z: torch.Tensor | None = None):
+        """(image: a row of originals then one row per method, probabilities per method, clamped?)
+        `picture_z` (1 x z_dim, e.g. an inverted picture's z) is edited in the first column, before the seeds,
+        and is the face the probabilities are read from."""
         e = self._entry(name)
         model, judge = e["model"], e["judge"]
         strength, clamped = clamp_strength(float(strength))
@@ -182,12 +185,14 @@ class DirectionStudio:
         # pca walks the PC chosen for this attribute (pick_pc), the one the status line names
         dirs = {m: self.direction(name, m, attribute, penalty) for m in methods}
         z = torch.cat([model.sample_z(1, check_seed(s)) for s in seeds])
+        if picture_z is not None:
+            z = torch.cat([check_z(model, picture_z), z])
         with torch.inference_mode():
             rows, probs = [model.generate(z)], {"original": probabilities(model, judge, z)[0]}
             for m, d in dirs.items():
                 rows.append(model.generate(z + strength * d))
                 probs[m] = probabilities(model, judge, z[:1] + strength * d)[0]
-        img = label_rows(grid(torch.cat(rows), nrow=len(seeds), scale=3), ["original", *dirs])
+        img = label_rows(grid(torch.cat(rows), nrow=len(z), scale=3), ["original", *dirs])
         table = [{"attribute": a, "probability": round(float(p[i]), 4), "method": k}
                  for k, p in probs.items() for i, a in enumerate(e["names"])]
         return img, table, clamped, strength

@@ -434,6 +434,21 @@ class Renderer:
             raise ConfigError(f"model '{name}' is not conditional: pass label=None")
         return self.image(name, z, k, 0 if model.cfg.cat_codes else None, [0.0] * model.cfg.cont_codes)
 
+    def render_z_file(self, name: str, path) -> Image.Image:
+        """What /render_z_file returns: the picture of a z file (`invert --npz`, `edit --npz`), with its class
+        and InfoGAN codes, at native resolution; a file for another model, NaN or a pickle is refused."""
+        from explorer.services.inversion import load_z_file
+        model = self.models.get(name)
+        found = load_z_file(path, model)
+        label = None if found["label"] is None else int(found["label"][0])
+        cat, cont = None, None
+        if found["codes"] is not None:
+            codes = found["codes"][0]
+            k = model.cfg.cat_codes
+            cat = int(codes[:k].argmax()) if k else None
+            cont = [float(v) for v in codes[k:]]
+        return self.image(name, found["z"][0].tolist(), label, cat, cont)
+
     def seed_z(self, name: str, seed, truncation: float | None = None) -> list[float]:
         """The z a seed stands for (optionally truncated), as a plain list for gr.State and the API."""
         model = self.models.get(name)

@@ -49,15 +49,24 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
             with gr.Tab("Interpolate", id="interpolate"):
                 interpolate.build(ctx, ex)
             with gr.Tab("Invert", id="invert"):
-                invert.build(ctx, ex, tabs)
+                inv = invert.build(ctx, ex, tabs)
             with gr.Tab("Directions", id="directions"):
-                on_load_dirs, dirs_model = directions.build(ctx)
+                on_load_dirs, dirs_model, dirs = directions.build(ctx)
             with gr.Tab("Playground", id="playground"):
                 play = playground.build(ctx)
             if jobs is not None:  # participants (--audience) never see training
                 with gr.Tab("Train", id="train"):
                     train.build(ctx, jobs, ex["model"])
         train.register_api(ctx, jobs)
+        take, take_outputs = dirs["take_picture"]
+
+        def edit_in_directions(value):
+            """Invert's found z into the Directions tab, which is shown; its edit follows."""
+            return (*take(value), gr.Tabs(selected="directions"))
+
+        inv["edit_directions"].click(edit_in_directions, inv["found"], [*take_outputs, tabs],
+                                     api_name="edit_in_directions").success(
+            *dirs["edit"], api_name="edit_picture", api_visibility="undocumented")
 
         @guarded(ctx)
         def render(model: str, z: list[float], label: int | None = None) -> gr.FileData:
@@ -67,6 +76,17 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
             return gr.FileData(path=path, orig_name="render.png", mime_type="image/png")
 
         gr.api(render, api_name="render", concurrency_limit=4)
+
+        @guarded(ctx)
+        def render_z_file(model: str, z_file: gr.FileData) -> gr.FileData:
+            """The image of a z file (.npz written by `invert --npz` or `edit --npz`: z, class, codes), as a PNG."""
+            r = ctx.renderer
+            path = z_file["path"] if isinstance(z_file, dict) else getattr(z_file, "path", z_file)
+            png = r.save(r.render_z_file(model, path))
+            return gr.FileData(path=processing_utils.save_file_to_cache(png, demo.GRADIO_CACHE),
+                               orig_name="render.png", mime_type="image/png")
+
+        gr.api(render_z_file, api_name="render_z_file", concurrency_limit=4)
         for chain in ex["after_model"]:    # e.g. Interpolate redraws its path once Explore has the new model
             chain_after(ex["model_event"], chain, "after_model")
         # a page loaded after a model was trained (in any session) lists it: the choices are read per page

@@ -28,11 +28,17 @@ direction found by a different method:
 Digits models have no labelled attributes, so they are steered by the digit classifier's *is it a 3?*
 score for each class and by two things measured from the pixels: stroke **Thick**ness and **Slant**.
 
+**Your own picture**: invert it on the Invert tab, then *Edit in Directions*: it is edited in the first
+column, before the seeds, and the meter reads it. Edits of an inverted z behave less cleanly the further that
+z is from where random z's live (the note says how far).
+
 The bar chart is the *side-effect meter*: every attribute's probability for the first edited face. The
 matrices compare what each edit changes (rows: the attribute pushed) with how the attributes were
 correlated in the data: entangled edits copy the data's correlations.
 """
 
+
+MAX_FACES = 8   # pictures per row of the edit strip: the seeds, and an inverted picture before them
 
 SHORT = {"original": "orig", "gradient": "grad", "penalized": "pen", "boundary": "bnd", "conditional": "cond",
          "pca": "pca"}
@@ -106,6 +112,10 @@ def build(ctx: AppContext):
                                info="The pictures to edit (2 to 8 seeds). Picking an attribute fills in the first "
                                     "seeds whose faces lack it, so there is something to add; type your own after.")
             recompute = gr.Button("Recompute directions", size="sm", visible=not ctx.audience)
+            picture = gr.State(None)    # an inverted picture's z ({"model", "z", "prior"}), edited before the seeds
+            with gr.Row(visible=False) as picture_row:
+                picture_note = gr.Markdown(elem_id="direction-picture-note")
+                forget = gr.Button("Forget my picture", size="sm", scale=0, min_width=150)
             status = gr.Markdown()
         with gr.Column(scale=2):
             strips = gr.Image(label="Top: originals. Then one row per method, named on the left.", format="png",
@@ -181,23 +191,28 @@ def build(ctx: AppContext):
         return ", ".join(map(str, found[:6])), found[6]
 
     @guard
-    def edit(name, attr, meths, s, w, seeds_text):
+    def edit(name, attr, meths, s, w, seeds_text, pic=None):
         if not name or not attr:
             raise ConfigError(NO_ATTRIBUTES)
-        img, table, clamped, used = studio.edits(name, attr, meths, s, parse_seeds(seeds_text), w)
+        z = pic["z"] if pic and pic["model"] == name else None     # the picture belongs to one model
+        seeds_list = parse_seeds(seeds_text)[: MAX_FACES - 1] if z is not None else parse_seeds(seeds_text)
+        img, table, clamped, used = studio.edits(name, attr, meths, s, seeds_list, w, picture_z=z)
         msg = f"Strength clamped to {used:g}: beyond that z leaves the region the generator knows." if clamped else ""
         if "pca" in meths:
             msg = " ".join([msg, f"The pca row walks {studio.pca_choice(name, attr)}."]).strip()
+        if pic and z is None:
+            msg = " ".join([msg, f"Your picture was found by {pic['model']}, so it is not edited here."]).strip()
         return img, meter_frame(table)[0], msg
 
-    def edit_if_steerable(name, attr, meths, s, w, seeds_text):
+    def edit_if_steerable(name, attr, meths, s, w, seeds_text, pic=None):
         """The edit that follows a model change or page load: a model without attributes already says so in
         its note, so nothing pops up as an error."""
         if not name or not attr or not studio.supports(name):
             return gr.skip(), gr.skip(), gr.skip()
-        return edit(name, attr, meths, s, w, seeds_text)
+        return edit(name, attr, meths, s, w, seeds_text, pic)
 
-    edit_inputs, edit_outputs = [model, attribute, methods, strength, penalty, seeds], [strips, meter, status]
+    edit_inputs = [model, attribute, methods, strength, penalty, seeds, picture]
+    edit_outputs = [strips, meter, status]
     check_seeds = validator(None, None, None, None, None, parse_seeds)
     # a new model or a picked attribute: seeds that lack it, then the edit (one chain, so the edit sees them)
     follow_ups = [(seeds_for, [model, attribute], [seeds, arith_seed]),
@@ -264,4 +279,32 @@ def build(ctx: AppContext):
 
     arith_go.click(arithmetic, [model, attribute, arith_seed, arith_scale], arith, api_name="vector_arithmetic",
                    validator=validator(None, None, check_seed, None))
-    return [(attributes_for, model, model_outputs, follow_ups)], model
+    def take_picture(value):
+        """An inverted picture (from the Invert tab) to edit: the model switched to its model, the attribute
+        list for it, the note beside it. Refused for a model Directions cannot steer."""
+        if not value:
+            raise gr.Error("Invert a picture first", print_exception=False)
+        name = value["model"]
+        if not studio.supports(name):
+            raise gr.Error(f"{name} cannot be steered on the Directions tab (it steers unconditional, code-free "
+                           "models: faces-dcgan, digits-dcgan). Invert the picture with one of those.",
+                           print_exception=False)
+        names = studio.names(name)
+        far = value.get("prior", 0.0)
+        lesson = ("typical of a random z, so edits should behave as they do on samples" if far < 2 else
+                  "further out than random z's, so expect edits to behave less cleanly than on samples: the "
+                  "generator's directions were found where random z's live")
+        note = (f"**Editing your picture** (first column; the meter reads it). Its z is {far:.1f} standard "
+                f"deviations from where N(0, I) puts z: {lesson}.")
+        return (gr.Dropdown(value=name), gr.Dropdown(choices=names, value=names[0]), {"model": name, "z": value["z"],
+                "prior": far}, note, gr.Row(visible=True), gr.BarPlot(sort=meter_order(names)))
+
+    def forget_picture():
+        return None, gr.Row(visible=False)
+
+    forget.click(forget_picture, None, [picture, picture_row], api_name="forget_picture",
+                 api_visibility="undocumented").then(
+        edit_if_steerable, edit_inputs, edit_outputs, api_name="edit_after_forget", api_visibility="undocumented")
+    handle = {"take_picture": (take_picture, [model, attribute, picture, picture_note, picture_row, meter]),
+              "edit": (edit_if_steerable, edit_inputs, edit_outputs)}
+    return [(attributes_for, model, model_outputs, follow_ups)], model, handle

@@ -24,7 +24,9 @@ turned round). It is prepared as MNIST was: its bounding box scaled into 20 x 20
 28. *What the model sees* shows the result. **Faces**: upload a picture (the centre square is used) or take a
 held-out face the generator never saw.
 
-**Open in Explore** puts the found z (and class, codes) into the sliders. The lesson of the literature: edits
+**Open in Explore** puts the found z (and class, codes) into the sliders. **Edit in Directions** pushes it
+along every attribute by every method, with the side-effect meter reading your picture (models Directions
+can steer: faces-dcgan and digits-dcgan, not the conditional or InfoGAN ones). The lesson of the literature: edits
 of an inverted z work less well the further that z is from where N(0, I) puts its z's (shown below the
 result, in standard deviations); a picture the generator cannot draw gives a z far out, and a close match.
 
@@ -68,7 +70,9 @@ def build(ctx: AppContext, explore: dict, tabs):
             curve = gr.LinePlot(None, x="step", y="value", color="series", label="Pixel error while searching",
                                 x_title="step", y_title="mean squared error", elem_id="invert-curve")
             verdict = gr.Markdown(elem_id="invert-verdict")
-            open_explore = gr.Button("Open in Explore", elem_id="invert-open")
+            with gr.Row():
+                open_explore = gr.Button("Open in Explore", elem_id="invert-open")
+                edit_directions = gr.Button("Edit in Directions", elem_id="invert-edit")
 
     def show_source(choice):
         return [gr.Sketchpad(visible=choice == "Draw"), gr.Image(visible=choice == "Upload"),
@@ -156,7 +160,7 @@ def build(ctx: AppContext, explore: dict, tabs):
         text = (f"Pixel error {res.guess_error:.4f} from {start}, **{res.error:.4f}** after "
                 f"{steps_n} steps.{cls} |z| is {far:.1f} standard deviations from where N(0, I) puts z: {lesson}."
                 f"{note}")
-        value = {"model": name, "z": [float(v) for v in res.z[0]], "label": res.label,
+        value = {"model": name, "z": [float(v) for v in res.z[0]], "label": res.label, "prior": round(far, 2),
                  "codes": None if res.codes is None else [float(v) for v in res.codes[0]]}
         yield (shown, grid(res.guess, nrow=1, scale=4), grid(res.image, nrow=1, scale=4), curve_frame(rows), text,
                value)
@@ -187,4 +191,4 @@ def build(ctx: AppContext, explore: dict, tabs):
     open_explore.click(open_in_explore, [explore["state"], found, explore["sweep_dim"]],
                        [explore["state"], explore["live"], explore["strip"], explore["label"], explore["cat"],
                         *explore["cont"], *explore["sliders"], tabs], api_name="open_in_explore")
-    return {"found": found}
+    return {"found": found, "edit_directions": edit_directions}
