@@ -98,7 +98,7 @@ def cmd_train(args) -> int:
         cfg = custom_config(args.preset, steps=args.steps, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
                             dataset=args.dataset, data_path=args.data_path, correlation=args.correlation,
                             arch=args.arch, loss=args.loss, z_dim=args.z_dim, n_critic=args.n_critic,
-                            **{k: getattr(args, k) for k in all_settings()})
+                            beta=args.beta, **{k: getattr(args, k) for k in all_settings()})
     command = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = train(cfg, args.out, data_root=args.data_root, resume=args.resume, progress=not args.quiet,
                    device=args.device, command=command)
@@ -290,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--loss", help="; ".join(f"{k}: {cls.title}" for k, cls in LOSSES.items()))
     s.add_argument("--z-dim", type=positive_int, help="latent size")
     s.add_argument("--n-critic", type=positive_int, help="critic steps per generator step")
+    s.add_argument("--beta", type=finite_float, help="VAE presets: weight of the KL term (1: a plain VAE, > 1: a "
+                   "beta-VAE, which trades sharpness for disentangled dimensions)")
     for key, (owner, setting) in all_settings().items():   # each loss's own settings, from its description
         if isinstance(setting.default, bool):
             s.add_argument(setting.flag, action="store_true", default=None, help=setting.help)

@@ -97,7 +97,67 @@ def evaluate_generator(model: GeneratorModel, checkpoints=None, data_root=None, 
         result["attribute_correlation_max_abs_diff"] = {
             "pair": [names[i], names[j]], "samples": round(c_fake[i, j].item(), 4),
             "data": round(c_real[i, j].item(), 4), "diff": round(gap[i, j].item(), 4)}
+    if model.meta.get("kind") == "vae":
+        result.update(evaluate_vae(model, x_real))
+    if jmeta.get("attributes") and a_real.shape[1] == len(jmeta["attributes"]):
+        result["disentanglement"] = latent_disentanglement(model, net, x_real, a_real, jmeta["attributes"])
     return result
+
+
+DISENTANGLEMENT_N = 2000   # pictures scored by MIG, DCI and SAP (the tree ensembles of DCI grow with it)
+
+
+@torch.no_grad()
+def latent_disentanglement(model: GeneratorModel, judge, x_real: torch.Tensor, a_real: torch.Tensor,
+                           names) -> dict:
+    """MIG, DCI and SAP of the model's latent against the pictures' factors: for a VAE, its encoder's mean on
+    real pictures with their true attributes; for a GAN, z (and codes) of its samples labelled by the judge."""
+    from explorer.metrics.disentanglement import disentanglement
+    if model.meta.get("kind") == "vae":
+        from explorer.store.checkpoint import load_encoder
+        enc = load_encoder(model)
+        x, a = x_real[:DISENTANGLEMENT_N], a_real[:DISENTANGLEMENT_N]
+        codes = _batched(lambda t: enc.split(enc(t))["z"], x)
+        source = f"encoder means of {len(x)} real test pictures, true attributes"
+    else:
+        n = DISENTANGLEMENT_N
+        z, c = model.sample_z(n, EVAL_SEED + 2), model.sample_codes(n, EVAL_SEED + 2)
+        labels = torch.arange(n) % model.num_classes if model.num_classes else None
+        imgs = torch.cat([model.generate(z[i:i + 500], None if labels is None else labels[i:i + 500],
+                                         None if c is None else c[i:i + 500]) for i in range(0, n, 500)])
+        a = (_batched(judge, imgs) > 0).long()
+        codes = z if c is None else torch.cat([z, c], 1)
+        source = f"z{' and codes' if c is not None else ''} of {n} samples, attributes by the judge"
+    try:
+        return {"source": source, **disentanglement(codes.numpy(), a.long().numpy(), names)}
+    except DataError as e:     # e.g. a barely trained GAN whose samples the judge finds all alike
+        return {"source": source, "not_scored": str(e)}
+
+
+@torch.no_grad()
+def evaluate_vae(model: GeneratorModel, x: torch.Tensor, n: int = 2000) -> dict:
+    """A VAE's bound on log p(x) (the ELBO, nats per picture, Bernoulli pixels, one z draw per picture with a
+    fixed seed), its two terms, and the pixel error of reconstructing real test pictures through the mean."""
+    from explorer.store.checkpoint import load_encoder
+    from explorer.training.tasks import decoder_logits, vae_terms
+    enc = load_encoder(model)
+    if enc is None:
+        raise CheckpointError(f"{model.name} is a VAE without its encoder.safetensors: retrain or restore it")
+    x = x[:n]
+    g = torch.Generator().manual_seed(EVAL_SEED)
+    recon, kl, err = [], [], []
+    for i in range(0, len(x), 500):
+        xb = x[i:i + 500]
+        parts = enc.split(enc(xb))
+        mu, logvar = parts["z"], parts["logvar"].clamp(-12, 12)
+        z = mu + torch.randn(mu.shape, generator=g) * torch.exp(0.5 * logvar)
+        r, k = vae_terms(decoder_logits(model.net, z), xb, mu, logvar)
+        recon.append(r), kl.append(k)
+        err.append((model.net(mu) - xb).pow(2).flatten(1).mean(1))
+    recon, kl, err = torch.cat(recon), torch.cat(kl), torch.cat(err)
+    return {"elbo_nats_per_image": round(-(recon + kl).mean().item(), 3),
+            "reconstruction_nats": round(recon.mean().item(), 3), "kl_nats": round(kl.mean().item(), 3),
+            "reconstruction_mse": round(err.mean().item(), 5), "vae_test_pictures": len(x)}
 
 
 def label_correlation(labels: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,8 @@ from explorer.errors import CheckpointError, ConfigError, ExplorerError
 from explorer.latent import interpolate_path, truncate
 from explorer.models.conditioning import codes_from_controls
 from explorer.render import grid, label_columns, save_gif, scatter, upscale
-from explorer.store.checkpoint import checkpoints_dir, list_model_names, load_generator, read_config
+from explorer.store.checkpoint import (GENERATOR_KINDS, checkpoints_dir, list_model_names, load_generator,
+                                     read_config)
 
 Z_LIMIT = 10.0        # |z| beyond this is far outside N(0, I) (sliders span -3..3): refused, not clamped
 DISPLAY = 320         # 2-D point views and GIF frames, in pixels (images go out at native size; the page
@@ -67,7 +68,7 @@ class ModelCache:
             except ExplorerError as e:   # listed apart, with the reason, rather than silently missing
                 damaged.append({"name": name, "reason": str(e)})
                 continue
-            if cfg.get("kind") == "gan":
+            if cfg.get("kind") in GENERATOR_KINDS:
                 out.append({"name": name, "summary": cfg.get("summary", "")})
         self.damaged = damaged
         with self._lock:

@@ -28,6 +28,9 @@ def describe(cfg: TrainConfig) -> str:
     if cfg.task == "encoder":
         return f"encoder (inversion) for {cfg.generator}, {cfg.steps} steps on its samples"
     m = cfg.model
+    if cfg.task == "vae":
+        kind = "VAE" if cfg.beta == 1 else f"beta-VAE (beta {cfg.beta:g})"
+        return f"{kind} on {data}, DCGAN decoder, z_dim {m.z_dim}, {cfg.steps} steps"
     kind = {"dcgan": "DCGAN", "mlp": "MLP GAN", "infogan": "DCGAN (InfoGAN paper net)"}.get(m.arch, m.arch)
     if m.num_classes:
         kind = "conditional " + kind
@@ -78,6 +81,11 @@ def encoder_section(enc: dict | None) -> list[str]:
     """The card's lines on the encoder that inverts this generator (Invert: a picture in, its z out)."""
     if not enc:
         return []
+    if enc.get("logvar"):
+        return ["## Encoder", f"`{enc['file']}` is the VAE's own encoder, trained with the decoder: it maps a "
+                "picture to the posterior's mean (this model's z) and log-variance in one pass. Invert uses the "
+                "mean as its first guess; Explore, Interpolate and Directions explore the decoder as a generator.",
+                ""]
     m = enc.get("metrics", {})
     figures = ", ".join(f"{k.replace('_', ' ')} {m[k]:.4g}" for k in ("z_error", "pixel_error", "class_accuracy",
                                                                          "code_accuracy") if k in m)

@@ -22,6 +22,10 @@ PROJECT_CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
 ENV_VAR = "LATENT_EXPLORER_CHECKPOINTS"
 
 
+# config.json kinds whose generator.safetensors is a generator behind the one interface (a VAE's: its decoder)
+GENERATOR_KINDS = ("gan", "vae")
+
+
 def checkpoints_dir(explicit: str | os.PathLike | None = None) -> Path:
     """--checkpoints DIR, else $LATENT_EXPLORER_CHECKPOINTS, else the project's checkpoints/."""
     if explicit:
@@ -86,7 +90,7 @@ def save_checkpoint(out: Path, config: dict, nets: dict[str, torch.nn.Module], s
     try:
         for name, net in nets.items():
             save_weights(stage / f"{name}.safetensors", net)
-        if "generator" in nets and config.get("kind") == "gan":   # the page's copy of the generator
+        if "generator" in nets and config.get("kind") in GENERATOR_KINDS:   # the page's copy of the generator
             from explorer.store import portable
             from explorer.store.config import TrainConfig
             config = {**config, "onnx": portable.save_beside(stage, nets["generator"],
@@ -194,7 +198,7 @@ def load_generator(name_or_dir, checkpoints=None, with_critic: bool = False):
     from explorer.models import GeneratorModel, build_critic, build_generator
     model_dir = resolve_model_dir(name_or_dir, checkpoints)
     cfg = read_config(model_dir)
-    if cfg.get("kind") != "gan":
+    if cfg.get("kind") not in GENERATOR_KINDS:
         raise CheckpointError(f"'{name_or_dir}' is a {cfg.get('kind', 'unknown')} model, not a generator")
     tc = _train_config(cfg, model_dir)
     net = load_weights(build_generator(tc.model), model_dir / "generator.safetensors")
@@ -279,5 +283,5 @@ def load_encoder(model):
         return None
     if not isinstance(info, dict) or info.get("file") != ENCODER_FILE or not isinstance(info.get("width"), int):
         raise CheckpointError(f"{model.name}/config.json names its encoder in a form this version cannot read")
-    net = Encoder(model.cfg, info["width"])
+    net = Encoder(model.cfg, info["width"], logvar=info.get("logvar") is True)
     return load_weights(net, Path(model.meta["path"]) / ENCODER_FILE).eval()

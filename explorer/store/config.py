@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from explorer.errors import ConfigError
 from explorer.models.base import ModelConfig
 
-TASKS = ("gan", "infogan", "classifier", "encoder")
+TASKS = ("gan", "infogan", "classifier", "encoder", "vae")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    task: str = "gan"                         # "gan", "infogan", "classifier" or "encoder"
+    task: str = "gan"                         # "gan", "infogan", "classifier", "encoder" or "vae"
     dataset: str = "digits"                   # a name in explorer.data.DATASETS
     data_options: dict = field(default_factory=dict)   # e.g. {"correlation": 0.8}, {"distribution": "ring"}
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -34,6 +34,7 @@ class TrainConfig:
     judge: str | None = None                  # classifier used by `eval` / directions (checkpoint name)
     generator: str | None = None              # encoder task: the generator it learns to invert (checkpoint name)
     pixel_weight: float = 1.0                 # encoder task: weight of the pixel term beside the error in z
+    beta: float = 1.0                         # vae task: weight of the KL term (1: the ELBO; > 1: a beta-VAE)
     seed: int = 0
     log_every: int = 10
     sample_every: int = 250
@@ -80,6 +81,14 @@ class TrainConfig:
             raise ConfigError("the InfoGAN information weights must be >= 0")
         if self.task == "encoder" and not self.generator:
             raise ConfigError("an encoder needs the generator it inverts: set generator to a model's name")
+        if self.task == "vae":
+            m = self.model
+            if m.arch != "dcgan" or m.num_classes or m.code_dim or len(m.shape) != 3:
+                raise ConfigError("a VAE here is unconditional, with the DCGAN generator as its decoder: arch dcgan, "
+                                  "no classes, no InfoGAN codes, an image dataset")
+            if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not 0 < self.beta <= 1000:
+                raise ConfigError(f"beta (the KL term's weight) must be a number above 0 and at most 1000, got "
+                                  f"{self.beta!r}")
         if self.model.z_dim <= 0:
             raise ConfigError(f"z-dim must be positive, got {self.model.z_dim}")
         return self

@@ -52,9 +52,13 @@ def machine() -> str:
 def _config_json(cfg: TrainConfig, data, step: int, elapsed: float, metrics: dict, command: str | None,
                  world: int, name: str, data_root: str | None) -> dict:
     info = data.info
+    extra = {}
+    if cfg.task == "vae":    # its encoder is saved beside the decoder, as an inversion encoder would be
+        extra["encoder"] = {"file": "encoder.safetensors", "width": cfg.model.width, "logvar": True,
+                            "steps": step, "wall_time_s": round(elapsed, 1), "command": command}
     return {
         "name": name,
-        "kind": {"classifier": "classifier", "encoder": "encoder"}.get(cfg.task, "gan"),
+        "kind": {"classifier": "classifier", "encoder": "encoder", "vae": "vae"}.get(cfg.task, "gan"),
         "summary": describe(cfg),
         "train": cfg.to_dict(),
         "dataset": {"name": info.name, "shape": list(info.shape), "options": info.options},
@@ -64,6 +68,7 @@ def _config_json(cfg: TrainConfig, data, step: int, elapsed: float, metrics: dic
         "metrics": metrics,
         "provenance": {"step": step, "wall_time_s": round(elapsed, 1), "machine": machine(), "processes": world,
                        "command": command, "data_root": data_root, "saved": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+        **extra,
     }
 
 

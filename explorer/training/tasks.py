@@ -358,3 +358,91 @@ class EncoderTask:
         """Put the finished encoder beside its generator (encoder.safetensors, named in its config.json)."""
         from explorer.store.checkpoint import attach_encoder
         attach_encoder(self.model.meta["path"], out, self.cfg.model.width, metrics)
+
+
+class _VAENets(torch.nn.Module):
+    """Encoder and decoder as one module (one DDP wrapper): x -> (decoder logits, posterior mean, log-variance).
+    The decoder is a DCGAN generator ending in tanh: tanh(a) = 2 sigmoid(2a) - 1, so 2a are the logits of the
+    pixels' Bernoulli likelihood and the picture the generator draws is exactly that likelihood's mean."""
+
+    def __init__(self, encoder: torch.nn.Module, decoder: torch.nn.Module):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+    def forward(self, x: torch.Tensor):
+        parts = self.encoder.split(self.encoder(x))
+        mu, logvar = parts["z"], parts["logvar"].clamp(-12, 12)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)     # the reparameterisation trick
+        return decoder_logits(self.decoder, z), mu, logvar
+
+
+def decoder_logits(decoder: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """The pixels' Bernoulli logits from a DCGAN generator used as a VAE's decoder: twice its pre-tanh output."""
+    return 2 * decoder.main[:-1](z[:, :, None, None])
+
+
+def vae_terms(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor):
+    """Per-picture (reconstruction, KL) in nats: the Bernoulli negative log-likelihood of the pixels (mapped to
+    [0, 1]) and KL(q(z|x) || N(0, I)); their sum is minus the ELBO, a bound on -log p(x)."""
+    recon = F.binary_cross_entropy_with_logits(logits, (x + 1) / 2, reduction="none").flatten(1).sum(1)
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+    return recon, kl
+
+
+@TASKS.register("vae")
+class VAETask:
+    """A variational autoencoder (Kingma & Welling 2014) whose decoder is the DCGAN generator, so what it learns
+    is explored like any generator; with beta > 1 a beta-VAE (Higgins et al. 2017). Loss per picture:
+    reconstruction + beta x KL; the encoder is saved beside the decoder and serves inversion too."""
+
+    def __init__(self, cfg: TrainConfig, data, dist: DistInfo):
+        from explorer.models import Encoder
+        self.cfg, self.data, self.dist = cfg, data, dist
+        mc = cfg.model
+        self.G, self.E = build_generator(mc), Encoder(mc, mc.width, logvar=True)
+        dcgan_init(self.G)
+        self.G, self.E = self.G.to(dist.device), self.E.to(dist.device)
+        self.both = _VAENets(self.E, self.G)
+        self.opt = make_optimizer(cfg.optimizer or "adam", self.both.parameters(), cfg.lr_g or 5e-4,
+                                  cfg.betas or (0.9, 0.999))
+        self.vae = wrap(self.both, dist)
+        self.samples_per_step = cfg.batch_size
+
+    @property
+    def nets(self) -> dict:
+        return {"generator": self.G, "encoder": self.E}
+
+    @property
+    def optimizers(self) -> dict:
+        return {"vae": self.opt}
+
+    def step(self, next_batch, measure: bool) -> dict:
+        x = next_batch()[0].to(self.dist.device)
+        logits, mu, logvar = self.vae(x)
+        recon, kl = vae_terms(logits, x, mu, logvar)
+        recon, kl = recon.mean(), kl.mean()
+        loss = recon + self.cfg.beta * kl
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        stats = {"loss": loss.item(), "reconstruction": recon.item(), "kl": kl.item(),
+                 "elbo": -(recon + kl).item()}
+        if measure:
+            stats["grad_norm"] = grad_norm(self.both)
+            # dimensions the encoder uses: a posterior mean that varies across pictures (Burda et al.'s count)
+            stats["active_dims"] = float((mu.detach().var(0) > 0.01).sum().item())
+        self.opt.step()
+        return stats
+
+    @torch.no_grad()
+    def preview(self):
+        """Rows: real pictures, their reconstructions (posterior means decoded), then samples from N(0, I)."""
+        was_training = self.both.training
+        self.both.eval()
+        try:
+            x = self.data.get_batch(torch.arange(min(16, len(self.data))))[0].to(self.dist.device)
+            mu = self.E.split(self.E(x))["z"]
+            model = GeneratorModel(self.G, self.cfg.model)
+            samples = model.generate(model.sample_z(16, PREVIEW_SEED).to(self.dist.device))
+            return grid(torch.cat([x, self.G(mu), samples]), nrow=8, scale=2)
+        finally:
+            self.both.train(was_training)
