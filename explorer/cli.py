@@ -343,8 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(s)
     s.add_argument("--attribute", required=True)
     s.add_argument("--method", required=True,
-                   help="gradient, penalized, boundary, conditional or pca (--attribute pcK, a name given to a "
-                        "PC in the Directions tab, or an attribute: then the PC closest to it)")
+                   help="gradient, penalized, boundary, conditional, pca (--attribute pcK, a name given to a "
+                        "PC in the Directions tab, or an attribute: then the PC closest to it) or sefa (SeFa's "
+                        "closed-form directions: --attribute sefaK, or an attribute: the closest)")
     s.add_argument("--strength", type=finite_float, default=3.0, help="distance to move in z (clamped to +-10)")
     s.add_argument("--penalty", type=finite_float, default=1.0, help="penalty weight of the penalized method")
     s.add_argument("--seed", type=int, default=0)

@@ -173,8 +173,9 @@ def test_play_the_playground_then_pause_it(page_url):
 
 
 def test_walk_a_principal_direction_and_name_it(tmp_path):
-    """Directions tab: opening the PCA panel walks pc0; a name typed and entered is saved beside the model,
-    and a name that is not allowed gets a readable error and changes nothing."""
+    """Directions tab: opening the unsupervised panel walks pc0; a name typed and entered is saved beside the
+    model, and a name that is not allowed gets a readable error and changes nothing. Found by SeFa walks
+    SeFa's direction instead (another picture) and takes no name."""
     import json
     need_chromium()
     root = make_faces(tmp_path)
@@ -182,7 +183,7 @@ def test_walk_a_principal_direction_and_name_it(tmp_path):
     try:
         with browser_page(url, 1800) as page:
             page.get_by_role("tab", name="Directions").click()
-            page.get_by_text("Principal directions (pca): see what each does").click()
+            page.get_by_text("Unsupervised directions (pca, sefa): see what each does").click()
             page.wait_for_function("document.body.innerText.includes('change at +3')", timeout=60000)
             page.wait_for_selector("#pc-walk img", timeout=30000)    # the walk itself: seeds x 5 steps
             walked = Image.open(io.BytesIO(page.request.get(page.locator("#pc-walk img").get_attribute("src")).body()))
@@ -195,6 +196,18 @@ def test_walk_a_principal_direction_and_name_it(tmp_path):
             name.fill("Hair length")
             name.press("Enter")
             page.wait_for_function("document.body.innerText.includes(\"now called 'Hair length'\")",
+                                   timeout=30000)
+            pca_src = page.locator("#pc-walk img").get_attribute("src")
+            page.locator("#unsupervised-family").get_by_text("SeFa", exact=False).click()
+            page.wait_for_function(f"() => {{ const i = document.querySelector('#pc-walk img');"
+                                   f" return i && i.getAttribute('src') !== {json.dumps(pca_src)} }}", timeout=30000)
+            sefa = Image.open(io.BytesIO(page.request.get(page.locator("#pc-walk img").get_attribute("src")).body()))
+            pca = Image.open(io.BytesIO(page.request.get(pca_src).body()))
+            assert sefa.size == pca.size and sefa.tobytes() != pca.tobytes()    # another direction walked
+            assert name.input_value() == ""           # SeFa's directions carry no names
+            name.fill("Width")
+            name.press("Enter")
+            page.wait_for_function("document.body.innerText.includes(\"names are given to PCA's directions\")",
                                    timeout=30000)
     finally:
         demo.close()

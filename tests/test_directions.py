@@ -85,6 +85,31 @@ def test_pca_directions_are_unit_vectors_of_a_real_generator(arch):
     assert pcs.shape == (4, Z) and torch.allclose(pcs.norm(dim=1), torch.ones(4), atol=1e-5)
 
 
+@pytest.mark.parametrize("arch", ["dcgan", "infogan", "mlp"])
+def test_sefa_finds_the_directions_the_first_layer_stretches_most(arch):
+    """SeFa's rows are orthonormal, sorted by how much the first layer stretches them, and no random unit
+    direction is stretched more than the first; the map it factorises is what the first layer does to z."""
+    shape = (1, 28, 28) if arch != "mlp" else (2,)
+    cfg = ModelConfig(arch=arch, z_dim=Z, width=8, shape=shape, num_classes=3)
+    torch.manual_seed(0)
+    net = build_generator(cfg)
+    model = GeneratorModel(net, cfg)
+    rows = D.sefa_directions(model, k=5)
+    assert rows.shape == (5, Z) and torch.allclose(rows @ rows.T, torch.eye(5), atol=1e-5)
+    a = D.first_layer_map(net, Z)
+    stretch = (rows @ a.T).norm(dim=1)
+    assert torch.all(stretch[:-1] >= stretch[1:] - 1e-6)
+    rand = torch.randn(200, Z)
+    assert ((rand / rand.norm(dim=1, keepdim=True)) @ a.T).norm(dim=1).max() <= stretch[0] + 1e-5
+    first = next(m for m in net.modules() if isinstance(m, (torch.nn.Linear, torch.nn.ConvTranspose2d)))
+    z = torch.randn(4, Z)
+    zc = torch.cat([z, torch.zeros(4, 3)], 1)
+    out = first(zc) if isinstance(first, torch.nn.Linear) else first(zc[:, :, None, None])
+    bias = 0 if first.bias is None else (first(torch.zeros_like(zc)) if isinstance(first, torch.nn.Linear)
+                                         else first(torch.zeros_like(zc)[:, :, None, None]))
+    assert torch.allclose((out - bias).flatten(1), z @ a.T, atol=1e-5)
+
+
 def test_compute_and_judge_all_methods(entangled):
     model, judge, _ = entangled
     dirs = compute_directions(model, judge, list("ABC"), n_grad=16, n_boundary=600, pca_k=2)
@@ -224,6 +249,22 @@ def test_studio_walks_and_names_principal_directions(tiny_faces, monkeypatch):
     assert (hat @ fresh.direction("faces", "gradient", "Hat")) >= 0
     with pytest.raises(ConfigError, match="pc0 to pc9"):
         studio.name_pc("faces", 12, "Beard")
+    # SeFa's directions: walked by number, the closest one to an attribute found, aligned per attribute
+    s_img, s_effects = studio.pc_walk("faces", 2, [1, 2, 3], 2.0, "sefa")
+    assert s_img.size == img.size and s_img.tobytes() != img.tobytes()
+    assert "sefa" in studio.pca_choice("faces", "Hat", "sefa") and "SeFa direction closest to Hat" in \
+        studio.pca_choice("faces", "Hat", "sefa")
+    sefa2 = studio.direction("faces", "sefa", "sefa2")
+    assert torch.allclose(sefa2, D.sefa_directions(studio._entry("faces")["model"])[2])
+    aligned = studio.unsupervised_alignment("faces")
+    assert set(aligned) == set(studio.names("faces"))
+    assert all(0 <= r[f]["cosine"] <= 1 + 1e-6 for r in aligned.values() for f in ("pca", "sefa"))
+    for bad_family, bad_k, message in (("ica", 0, "unknown family"), ("sefa", 10, "number"),
+                                       ("sefa", float("nan"), "number")):
+        with pytest.raises(ConfigError, match=message):
+            studio.pc_walk("faces", bad_k, [1], 2.0, bad_family)
+    with pytest.raises(ConfigError, match="sefa0 to sefa9, not sefa12"):
+        studio.direction("faces", "sefa", "sefa12")
     assert studio.pc_names("faces") == {"pc2": "Hat"}                      # a refused name changes nothing
 
     def read_only(*a):

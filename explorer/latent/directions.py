@@ -11,7 +11,8 @@ import torch
 from explorer.errors import ConfigError
 from explorer.models.base import GeneratorModel
 
-METHODS = ("gradient", "penalized", "boundary", "conditional", "pca")
+METHODS = ("gradient", "penalized", "boundary", "conditional", "pca", "sefa")
+UNSUPERVISED = {"pca": "pc", "sefa": "sefa"}   # found without labels: walked by number (pc3, sefa3), prefix
 DIRECTION_SEED = 7000
 PCA_K = 10             # principal directions kept
 PENALTY_SCALE = 0.03   # what "penalty weight 1" means, relative to the scale-free balance (see penalized_direction)
@@ -111,6 +112,28 @@ def pca_directions(model: GeneratorModel, k: int = PCA_K, n: int = 4000, seed: i
     coords = feats @ vt[:k].T                                          # n x k
     v = torch.linalg.lstsq(coords, z.double()).solution                # k x D
     return torch.stack([_unit(r) for r in v.float()])
+
+
+def first_layer_map(net: torch.nn.Module, z_dim: int) -> torch.Tensor:
+    """The generator's first layer as a matrix A (outputs x z_dim) acting on z: a linear layer's weight, or a
+    transposed convolution from 1 x 1 (DCGAN) unrolled over its output channels and pixels. The columns for
+    whatever follows z (class one-hot, codes) are left out: SeFa factorises what z does."""
+    for m in net.modules():
+        if isinstance(m, torch.nn.Linear):
+            return m.weight[:, :z_dim].detach()
+        if isinstance(m, torch.nn.ConvTranspose2d):
+            return m.weight[:z_dim].detach().reshape(z_dim, -1).T
+    raise ConfigError("SeFa needs a generator whose first layer is linear or a transposed convolution")
+
+
+@torch.no_grad()
+def sefa_directions(model: GeneratorModel, k: int = PCA_K) -> torch.Tensor:
+    """SeFa (Shen & Zhou 2021), closed form and without samples: the z directions the first layer stretches
+    most, the top eigenvectors of A^T A for the first layer's map A. Returns k x D unit rows, largest first."""
+    a = first_layer_map(model.net, model.z_dim).double()
+    _, vecs = torch.linalg.eigh(a.T @ a)                                # ascending eigenvalues
+    top = vecs[:, -min(k, model.z_dim):].flip(1).T.float()
+    return torch.stack([_unit(r) for r in top])
 
 
 def early_features(model: GeneratorModel, z: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from explorer.latent import directions as D
 from explorer.latent.judges import kept
 from explorer.models.base import GeneratorModel
 
-METHODS_SHOWN = ("gradient", "penalized", "boundary", "conditional", "pca")
+METHODS_SHOWN = ("gradient", "penalized", "boundary", "conditional", "pca", "sefa")
 MAX_STRENGTH = 10.0        # edits beyond this leave the region where z ~ N(0, I) lives; clamped
 STRENGTHS = np.round(np.arange(0, 8.01, 0.25), 2)   # the sweep used to find each method's strength_to_flip
 N_RANDOM = 8               # random unit directions behind each row's random_side_effect (the floor of a step)
@@ -40,6 +40,10 @@ def compute_directions(model: GeneratorModel, judge, names: list[str], penalty: 
         out[f"conditional/{name}"] = D.conditional_direction(normals, a, kept(names, name))
     step(0.9, "principal components")
     out["pca"] = D.pca_directions(model, pca_k)
+    try:
+        out["sefa"] = D.sefa_directions(model, pca_k)
+    except ConfigError:     # a generator with no linear first layer: SeFa has nothing to factorise
+        pass
     out["data/attribute_rates"] = torch.from_numpy(labels.mean(0))
     step(1.0, "done")
     return out
@@ -70,9 +74,9 @@ def get_direction(directions: dict, method: str, attribute: str, model: Generato
                   names: list[str], pc_names: dict | None = None) -> torch.Tensor:
     if method not in D.METHODS:
         raise ConfigError(f"unknown method '{method}' (known: {', '.join(D.METHODS)})")
-    if method == "pca":
-        k, sign, _ = pick_pc(directions, attribute, names, pc_names or {})
-        return sign * directions["pca"][k]
+    if method in D.UNSUPERVISED:
+        k, sign, _ = pick_pc(directions, attribute, names, pc_names or {}, method)
+        return sign * directions[method][k]
     if attribute not in names:
         raise ConfigError(f"unknown attribute '{attribute}' for '{model.name}' "
                           f"(known: {', '.join(names) or 'none'})")
@@ -81,20 +85,24 @@ def get_direction(directions: dict, method: str, attribute: str, model: Generato
     return directions[f"{method}/{attribute}"]
 
 
-def pick_pc(directions: dict, attribute: str, names: list[str], pc_names: dict) -> tuple[int, float, str]:
-    """Which principal direction the pca method walks for `attribute`, as (k, sign, why): 'pcK' itself; the
-    PC a person named `attribute`; else, for an attribute, the PC most aligned with its gradient direction,
-    turned to add it (PCs are found without labels, so this is the closest one, not a match)."""
-    pcs = directions.get("pca")
+def pick_pc(directions: dict, attribute: str, names: list[str], pc_names: dict,
+            family: str = "pca") -> tuple[int, float, str]:
+    """Which unsupervised direction the pca (or sefa) method walks for `attribute`, as (k, sign, why): 'pcK'
+    ('sefaK') itself; the PC a person named `attribute` (PCA's only); else, for an attribute, the one most
+    aligned with its gradient direction, turned to add it (found without labels: the closest, not a match)."""
+    pcs, prefix = directions.get(family), D.UNSUPERVISED[family]
     if pcs is None:
-        raise ConfigError("the saved directions have no principal directions: recompute them")
+        raise ConfigError("the saved directions have no principal directions: recompute them" if family == "pca"
+                          else "this generator has no SeFa directions (its first layer is not a linear map of z)")
     k_max = len(pcs) - 1
-    if attribute.startswith("pc") and attribute[2:].isdigit():
-        k = int(attribute[2:])
+    if attribute.startswith(prefix) and attribute[len(prefix):].isdigit():
+        k = int(attribute[len(prefix):])
         if k > k_max:
-            raise ConfigError(f"there are principal directions pc0 to pc{k_max}, not {attribute}")
-        return k, 1.0, f"pc{k}" + (f" ('{pc_names[attribute]}')" if attribute in pc_names else "")
+            raise ConfigError(f"there are {family} directions {prefix}0 to {prefix}{k_max}, not {attribute}")
+        return k, 1.0, f"{prefix}{k}" + (f" ('{pc_names[attribute]}')" if attribute in pc_names else "")
     grad = directions.get(f"gradient/{attribute}") if attribute in names else None
+    if family != "pca":
+        pc_names = {}                                # people name PCA's directions
     named = [pc for pc, label in pc_names.items() if label == attribute]
     if named:  # a PC named after an attribute is walked the way that adds it
         k = int(named[0][2:])
@@ -102,11 +110,12 @@ def pick_pc(directions: dict, attribute: str, names: list[str], pc_names: dict) 
         return k, sign, f"{named[0]}, which you named '{attribute}'"
     if grad is None:
         known = names + sorted(pc_names.values())
-        raise ConfigError(f"unknown attribute '{attribute}' for pca (known: pc0 to pc{k_max}, "
+        raise ConfigError(f"unknown attribute '{attribute}' for {family} (known: {prefix}0 to {prefix}{k_max}, "
                           f"{', '.join(known) or 'no names'})")
     cos = pcs @ grad
     k = int(cos.abs().argmax())
-    return k, float(torch.sign(cos[k])) or 1.0, (f"pc{k}, the unnamed principal direction closest to "
+    what = "unnamed principal direction" if family == "pca" else "SeFa direction"
+    return k, float(torch.sign(cos[k])) or 1.0, (f"{prefix}{k}, the {what} closest to "
                                                f"{attribute}'s gradient direction (cosine {abs(float(cos[k])):.2f})")
 
 

@@ -43,6 +43,11 @@ class DirectionStudio:
             if name not in self._cache:
                 judge, names = attribute_judge(model, self.checkpoints)
                 dirs = saved_directions(model.meta["path"], names)   # None: computed on first use
+                if dirs is not None and "sefa" not in dirs:            # saved before SeFa: closed form, instant
+                    try:
+                        dirs["sefa"] = D.sefa_directions(model)
+                    except ConfigError:
+                        pass
                 self._cache[name] = {"model": model, "judge": judge, "names": names, "dirs": dirs, "grads": None,
                                      "pc_names": load_pc_names(model.meta["path"])}
             return self._cache[name]
@@ -82,7 +87,24 @@ class DirectionStudio:
         results = judge_directions(model, dirs, net, judge_names, names)
         cosines = {n: {m: round(float(dirs[f"{m}/{n}"] @ dirs[f"gradient/{n}"]), 4)
                        for m in ("penalized", "boundary", "conditional")} for n in names}
-        return {"model": model.name, "judge": judge, "penalty": penalty, "results": results, "cosines": cosines}
+        return {"model": model.name, "judge": judge, "penalty": penalty, "results": results, "cosines": cosines,
+                "unsupervised": self.unsupervised_alignment(name)}
+
+    def unsupervised_alignment(self, name: str) -> dict:
+        """Per attribute, the PCA and the SeFa direction closest to its gradient direction and their |cosine|:
+        how much of each attribute the label-free methods find on their own."""
+        e = self._entry(name)
+        dirs, out = self._dirs(e), {}
+        for n in e["names"]:
+            g = dirs[f"gradient/{n}"]
+            row = {}
+            for family, prefix in D.UNSUPERVISED.items():
+                if family not in dirs:      # no SeFa for a generator without a linear first layer
+                    continue
+                cos = (dirs[family] @ g).abs()
+                row[family] = {"direction": f"{prefix}{int(cos.argmax())}", "cosine": round(float(cos.max()), 4)}
+            out[n] = row
+        return out
 
     def edit_rows(self, name: str, attribute: str, method: str, strength: float, seed: int, n: int,
                   penalty: float = 1.0, z: torch.Tensor | None = None) -> dict:
@@ -93,8 +115,8 @@ class DirectionStudio:
         _, _, note = self.directions(name)          # found and saved beside the model on first use
         d = self.direction(name, method, attribute, penalty)
         notes = [note] if note else []
-        if method == "pca":
-            notes.append(f"pca walks {self.pca_choice(name, attribute)}")
+        if method in D.UNSUPERVISED:
+            notes.append(f"{method} walks {self.pca_choice(name, attribute, method)}")
         strength, clamped = clamp_strength(strength)
         if clamped:
             notes.append(f"strength clamped to {strength} (edits beyond that leave the region z lives in)")
@@ -122,18 +144,18 @@ class DirectionStudio:
         return get_direction(self._dirs(e), method, attribute, e["model"], e["names"], e["pc_names"])
 
     # ---- principal directions: found without labels, named by people ----
-    def pc_count(self, name: str) -> int:
-        """How many PCs there are (before directions are computed: how many will be)."""
+    def pc_count(self, name: str, family: str = "pca") -> int:
+        """How many PCs (or SeFa directions) there are (before directions are computed: how many will be)."""
         e = self._entry(name)
-        return D.PCA_K if e["dirs"] is None else len(e["dirs"]["pca"])
+        return D.PCA_K if e["dirs"] is None or family not in e["dirs"] else len(e["dirs"][family])
 
     def pc_names(self, name: str) -> dict[str, str]:
         return dict(self._entry(name)["pc_names"])
 
-    def pca_choice(self, name: str, attribute: str) -> str:
-        """Which PC the pca row walks for this attribute, in words."""
+    def pca_choice(self, name: str, attribute: str, family: str = "pca") -> str:
+        """Which PC (or SeFa direction) the pca (sefa) row walks for this attribute, in words."""
         e = self._entry(name)
-        return pick_pc(self._dirs(e), attribute, e["names"], e["pc_names"])[2]
+        return pick_pc(self._dirs(e), attribute, e["names"], e["pc_names"], family)[2]
 
     def name_pc(self, name: str, k, label: str) -> str:
         """Give pc{k} a name (empty: clear it), saved beside the model (in memory when its folder is read-only)."""
@@ -149,14 +171,17 @@ class DirectionStudio:
         said = f"pc{k} is now called '{new[f'pc{k}']}'" if f"pc{k}" in new else f"pc{k} has no name now"
         return f"{said}; {where}."
 
-    def pc_walk(self, name: str, k, seeds: list[int], strength: float = 3.0):
-        """Each seed (a row) walked along pc{k} from -strength to +strength in 5 steps, the original in the
-        middle; and the mean change of every attribute's probability at -strength and +strength (64 samples),
-        which is what a person reads to name it."""
+    def pc_walk(self, name: str, k, seeds: list[int], strength: float = 3.0, family: str = "pca"):
+        """Each seed (a row) walked along pc{k} (SeFa: sefa{k}) from -strength to +strength in 5 steps, the
+        original in the middle; and the mean change of every attribute's probability at -strength and
+        +strength (64 samples), which is what a person reads to name it."""
         e = self._entry(name)
         model, judge = e["model"], e["judge"]
-        k = check_whole(k, 0, self.pc_count(name) - 1, "the principal direction's number")
-        d = get_direction(self._dirs(e), "pca", f"pc{k}", model, e["names"], e["pc_names"])  # may compute
+        if family not in D.UNSUPERVISED:
+            raise ConfigError(f"unknown family of unsupervised directions '{family}' (pca, sefa)")
+        k = check_whole(k, 0, self.pc_count(name, family) - 1, f"the {family} direction's number")
+        prefix = D.UNSUPERVISED[family]
+        d = get_direction(self._dirs(e), family, f"{prefix}{k}", model, e["names"], e["pc_names"])  # may compute
         strength, _ = clamp_strength(float(strength))
         z = torch.cat([model.sample_z(1, check_seed(s)) for s in seeds])
         steps = torch.linspace(-strength, strength, 5)

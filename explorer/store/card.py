@@ -139,6 +139,13 @@ def directions_section(d: dict) -> list[str]:
         lines.append(f"| {r['attribute']} | {r['method']} | {f(r['strength_to_flip'], '{:g}')} | "
                      f"{f(r['target_before'])} | {f(r['target_after'])} | {f(r['side_effect'])} | "
                      f"{f(r.get('random_side_effect'))} |")
+    if d.get("unsupervised"):
+        lines += ["", "Found without labels: the PCA (GANSpace) and SeFa direction closest to each attribute's "
+                  "gradient direction, and |cosine| with it (1: the label-free method found the attribute on its "
+                  "own):", "", "| attribute | pca | sefa |", "|---|---|---|"]
+        for a, row in d["unsupervised"].items():
+            lines.append(f"| {a} | " + " | ".join(f"{row[m]['direction']} ({row[m]['cosine']:.2f})"
+                                                   for m in ("pca", "sefa")) + " |")
     if d.get("cosines"):
         methods = list(next(iter(d["cosines"].values())))
         lines += ["", "Cosine similarity of each method's direction with the gradient direction:", "",

@@ -54,7 +54,8 @@ def _config_json(cfg: TrainConfig, data, step: int, elapsed: float, metrics: dic
     info = data.info
     extra = {}
     if cfg.task == "vae":    # its encoder is saved beside the decoder, as an inversion encoder would be
-        extra["encoder"] = {"file": "encoder.safetensors", "width": cfg.model.width, "logvar": True,
+        from explorer.training.tasks import vae_encoder_width
+        extra["encoder"] = {"file": "encoder.safetensors", "width": vae_encoder_width(cfg.model), "logvar": True,
                             "steps": step, "wall_time_s": round(elapsed, 1), "command": command}
     return {
         "name": name,

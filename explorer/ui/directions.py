@@ -22,8 +22,11 @@ direction found by a different method:
 - **boundary**: a straight line fitted between samples the judge says have / lack the attribute.
 - **conditional**: that boundary with the other attributes' boundaries projected out, so moving along it
   leaves them alone: **disentangled**.
-- **pca**: directions of largest variation, found without labels: walk them in *Principal directions*
+- **pca**: directions of largest variation, found without labels: walk them in *Unsupervised directions*
   below and name what they do.
+- **sefa**: also found without labels, in closed form (SeFa, Shen & Zhou 2021): the directions of z that the
+  generator's first layer stretches most, read off its weights with no samples at all. The pca and sefa
+  rows walk whichever of their directions lies closest to the attribute's gradient direction.
 
 Digits models have no labelled attributes, so they are steered by the digit classifier's *is it a 3?*
 score for each class and by two things measured from the pixels: stroke **Thick**ness and **Slant**.
@@ -41,7 +44,7 @@ correlated in the data: entangled edits copy the data's correlations.
 MAX_FACES = 8   # pictures per row of the edit strip: the seeds, and an inverted picture before them
 
 SHORT = {"original": "orig", "gradient": "grad", "penalized": "pen", "boundary": "bnd", "conditional": "cond",
-         "pca": "pca"}
+         "pca": "pca", "sefa": "sefa"}
 
 
 def bar_label(attribute: str, method: str) -> str:
@@ -141,15 +144,21 @@ def build(ctx: AppContext):
         corr = gr.Dataframe(label="Attribute correlation in the training data", visible=False, elem_id="correlation")
         cos = gr.Dataframe(label="Cosine similarity of directions: gradient (rows) vs the chosen method (columns)",
                            visible=False)
-    with gr.Accordion("Principal directions (pca): see what each does, then name it", open=False) as pc_box:
-        gr.Markdown("PCA finds the directions along which the generator's early layer varies most, without "
-                    "any labels, so they come unnamed. Walk one (each row: a seed from -strength to +strength, "
-                    "the original in the middle), read what the judge sees change, and give it a name. A PC "
+    with gr.Accordion("Unsupervised directions (pca, sefa): see what each does, then name it",
+                      open=False) as pc_box:
+        gr.Markdown("Two ways to find directions without any labels, so they come unnamed. **PCA** (GANSpace): "
+                    "the directions along which the generator's early layer varies most over many samples. "
+                    "**SeFa**: the directions of z that the first layer's weights stretch most, in closed form "
+                    "from the weights alone. Walk one (each row: a seed from -strength to +strength, the "
+                    "original in the middle), read what the judge sees change, and give a PC a name. A PC "
                     "named after an attribute (say *Smiling*) is the one the **pca** row above walks for it; "
-                    "otherwise that row walks the PC closest to the attribute's gradient direction.")
+                    "otherwise the pca and sefa rows walk the direction closest to the attribute's gradient.")
         with gr.Row():
-            pc = gr.Slider(0, 9, 0, step=1, label="Principal direction (pc)",
-                           info="pc0 varies most, pc9 least of those kept.")
+            family = gr.Radio([("PCA (samples' variation)", "pca"), ("SeFa (first layer's weights)", "sefa")],
+                              value="pca", label="Found by", elem_id="unsupervised-family",
+                              info="Names are given to PCA's directions; SeFa's are walked by number.")
+            pc = gr.Slider(0, 9, 0, step=1, label="Direction number",
+                           info="0 varies (or stretches) most, 9 least of those kept.")
             pc_strength = gr.Slider(0.5, 6, 3, step=0.5, label="Strength", info="How far each way.")
         with gr.Row():
             pc_label = gr.Textbox(label="Name", max_length=40, scale=3, interactive=not ctx.audience,
@@ -198,8 +207,9 @@ def build(ctx: AppContext):
         seeds_list = parse_seeds(seeds_text)[: MAX_FACES - 1] if z is not None else parse_seeds(seeds_text)
         img, table, clamped, used = studio.edits(name, attr, meths, s, seeds_list, w, picture_z=z)
         msg = f"Strength clamped to {used:g}: beyond that z leaves the region the generator knows." if clamped else ""
-        if "pca" in meths:
-            msg = " ".join([msg, f"The pca row walks {studio.pca_choice(name, attr)}."]).strip()
+        for fam in ("pca", "sefa"):
+            if fam in meths:
+                msg = " ".join([msg, f"The {fam} row walks {studio.pca_choice(name, attr, fam)}."]).strip()
         if pic and z is None:
             msg = " ".join([msg, f"Your picture was found by {pic['model']}, so it is not edited here."]).strip()
         return img, meter_frame(table)[0], msg
@@ -247,7 +257,9 @@ def build(ctx: AppContext):
 
     show.click(matrices, [model, matrix_method, cos_method], [matrices_hint, ent, corr, cos], api_name="entanglement")
 
-    def pc_label_of(name, k):
+    def pc_label_of(name, k, fam="pca"):
+        if fam != "pca":
+            return ""
         return studio.pc_names(name).get(f"pc{int(k)}", "") if name and studio.supports(name) else ""
 
     def steerable(name):
@@ -256,20 +268,23 @@ def build(ctx: AppContext):
         return name
 
     @guard
-    def walk_pc(name, k, s, seeds_text):
-        img, effects = studio.pc_walk(steerable(name), k, parse_seeds(seeds_text), s)
-        return img, pd.DataFrame(effects), pc_label_of(name, k)
+    def walk_pc(name, k, s, seeds_text, fam="pca"):
+        img, effects = studio.pc_walk(steerable(name), k, parse_seeds(seeds_text), s, fam or "pca")
+        return img, pd.DataFrame(effects), pc_label_of(name, k, fam or "pca")
 
-    gr.on([pc_box.expand, pc.release, pc_strength.release], walk_pc, [model, pc, pc_strength, seeds],
-          [pc_img, pc_effects, pc_label], api_name="walk_pc", trigger_mode="always_last",
-          validator=validator(None, None, None, parse_seeds))
+    gr.on([pc_box.expand, pc.release, pc_strength.release, family.input], walk_pc,
+          [model, pc, pc_strength, seeds, family], [pc_img, pc_effects, pc_label], api_name="walk_pc",
+          trigger_mode="always_last", validator=validator(None, None, None, parse_seeds, None))
 
     @guard
-    def save_pc(name, k, label):
+    def save_pc(name, k, label, fam="pca"):
         instructor_only("naming principal directions")
+        if fam == "sefa":
+            raise ConfigError("names are given to PCA's directions: pick PCA under Found by, or walk SeFa's by "
+                              "number (sefa0, sefa1, ... in the CLI's edit)")
         return studio.name_pc(steerable(name), k, label)
 
-    gr.on([pc_save.click, pc_label.submit], save_pc, [model, pc, pc_label], pc_status, api_name="name_pc")
+    gr.on([pc_save.click, pc_label.submit], save_pc, [model, pc, pc_label, family], pc_status, api_name="name_pc")
 
     @guard
     def arithmetic(name, attr, seed, scale):
