@@ -198,7 +198,7 @@ def test_walk_a_principal_direction_and_name_it(tmp_path):
             page.wait_for_function("document.body.innerText.includes(\"now called 'Hair length'\")",
                                    timeout=30000)
             pca_src = page.locator("#pc-walk img").get_attribute("src")
-            page.locator("#unsupervised-family").get_by_text("SeFa", exact=False).click()
+            page.locator("#unsupervised-family").get_by_label("SeFa (first layer's weights)").check()
             page.wait_for_function(f"() => {{ const i = document.querySelector('#pc-walk img');"
                                    f" return i && i.getAttribute('src') !== {json.dumps(pca_src)} }}", timeout=30000)
             sefa = Image.open(io.BytesIO(page.request.get(page.locator("#pc-walk img").get_attribute("src")).body()))

@@ -144,8 +144,8 @@ def directions_section(d: dict) -> list[str]:
                   "gradient direction, and |cosine| with it (1: the label-free method found the attribute on its "
                   "own):", "", "| attribute | pca | sefa |", "|---|---|---|"]
         for a, row in d["unsupervised"].items():
-            lines.append(f"| {a} | " + " | ".join(f"{row[m]['direction']} ({row[m]['cosine']:.2f})"
-                                                   for m in ("pca", "sefa")) + " |")
+            lines.append(f"| {a} | " + " | ".join(f"{row[m]['direction']} ({row[m]['cosine']:.2f})" if m in row
+                                                   else "-" for m in ("pca", "sefa")) + " |")
     if d.get("cosines"):
         methods = list(next(iter(d["cosines"].values())))
         lines += ["", "Cosine similarity of each method's direction with the gradient direction:", "",
