@@ -6,6 +6,7 @@
     services.jobs         # JobManager: background training runs (None in audience mode)
     services.playground   # Session: a visitor's live 2-D runs
     services.inversion    # Inverter: a picture in, the z (class, codes) that draws it out
+    services.compare      # Comparison: a GAN and a VAE of the same data, side by side (the Compare tab)
     explorer.services.evaluation   # evaluate() and inventory(): what `eval` and `models` print
 
 No gradio here: each service returns pictures and tables or raises ExplorerError, which a front end words.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from explorer.services.compare import Comparison
 from explorer.services.directions import DirectionStudio
 from explorer.services.inversion import Inverter
 from explorer.services.jobs import JobManager
@@ -27,6 +29,7 @@ class Services:
     directions: DirectionStudio
     jobs: JobManager | None
     inversion: Inverter
+    compare: Comparison
     playground: type = Session   # one per visitor: services.playground(distribution, left, right, seed)
 
     @classmethod
@@ -38,7 +41,9 @@ class Services:
         root = pixels.models.root
         jobs = JobManager(root, data_root=data_root, allowed_roots=allowed_data,
                           on_saved=pixels.models.refresh) if training else None
-        return cls(pixels, DirectionStudio(pixels.models, root), jobs, Inverter(pixels.models, root))
+        inverter = Inverter(pixels.models, root)
+        return cls(pixels, DirectionStudio(pixels.models, root), jobs, inverter,
+                   Comparison(pixels.models, root, data_root, inverter))
 
 
-__all__ = ["DirectionStudio", "Inverter", "JobManager", "Renderer", "Services", "Session"]
+__all__ = ["Comparison", "DirectionStudio", "Inverter", "JobManager", "Renderer", "Services", "Session"]

@@ -32,13 +32,19 @@ def _recorded_data_root(cfg: dict):
     return root if root and Path(root).is_dir() else None
 
 
+def data_root_for(cfg: dict, data_root=None):
+    """The data root to read a model's held-out data from: the one given, else $LATENT_EXPLORER_DATA, else the
+    one it was trained with when that folder is still on this machine."""
+    return data_root or os.environ.get("LATENT_EXPLORER_DATA") or _recorded_data_root(cfg)
+
+
 def evaluate(model: str, checkpoints=None, data_root=None, n: int = 5000, judge: str | None = None,
              save: bool = False) -> dict:
     """A generator's metrics from the project's judges (or a classifier's test accuracy). save=True records them
     in config.json and the card, with an InfoGAN's code figures beside it."""
     model_dir = resolve_model_dir(model, checkpoints)
     cfg = read_config(model_dir)
-    data_root = data_root or os.environ.get("LATENT_EXPLORER_DATA") or _recorded_data_root(cfg)
+    data_root = data_root_for(cfg, data_root)
     if cfg.get("kind") == "classifier":
         result = evaluate_classifier_checkpoint(str(model_dir), checkpoints, data_root)
     else:

@@ -6,7 +6,7 @@ import torch
 from gradio import processing_utils
 
 from explorer.services import Services
-from explorer.ui import directions, explore, interpolate, invert, playground, train
+from explorer.ui import compare, directions, explore, interpolate, invert, playground, train
 from explorer.ui.common import AppContext, guarded
 from explorer.ui.server import bound_cache, launch_limits, log_requests_refused, readable_calls, start_queue
 from explorer.web import Site
@@ -54,6 +54,8 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
                 on_load_dirs, dirs_model, dirs = directions.build(ctx)
             with gr.Tab("Playground", id="playground"):
                 play = playground.build(ctx)
+            with gr.Tab("Compare", id="compare"):
+                on_load_compare = compare.build(ctx)
             if jobs is not None:  # participants (--audience) never see training
                 with gr.Tab("Train", id="train"):
                     train.build(ctx, jobs, ex["model"])
@@ -97,7 +99,7 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
             select, *other_loads = ex["on_load"]
             chain_after(demo.load(*select, api_name="load_select_model", api_visibility="undocumented"),
                         [step for chain in ex["after_model"] for step in chain], "on_load")
-            for fn, inputs, outputs, *then in other_loads + on_load_dirs + play["on_load"]:
+            for fn, inputs, outputs, *then in other_loads + on_load_dirs + play["on_load"] + on_load_compare:
                 dep = demo.load(fn, inputs, outputs, api_name=f"load_{fn.__name__}", api_visibility="undocumented")
                 chain_after(dep, then[0] if then else [], "on_load")
     bound_cache(demo.GRADIO_CACHE)
