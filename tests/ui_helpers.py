@@ -41,6 +41,16 @@ def make_faces(root: Path, z_dim: int = 16) -> Path:
     return root
 
 
+def make_vae(root: Path, name: str = "faces-vae", z_dim: int = 16, correlation: float = 0.8, steps: int = 2) -> Path:
+    """A tiny VAE on rendered faces (the renderer draws them: no data files), judged by 'judge' (make_faces)."""
+    from explorer.training.loop import train
+    cfg = TrainConfig(task="vae", dataset="faces", data_options={"n": 64, "correlation": correlation},
+                      model=ModelConfig(z_dim=z_dim, width=8, shape=(3, 32, 32)), steps=steps, batch_size=16,
+                      judge="judge", log_every=1, sample_every=100, checkpoint_every=100)
+    train(cfg, root / name, data_root=None, progress=False)
+    return root / name
+
+
 def plain_and_conditional(root: Path) -> Path:
     """The two tiny models the UI tests use: 'plain' (unconditional) and 'cond' (10 classes), z_dim 64."""
     make_model(root / "plain", 0)

@@ -102,6 +102,8 @@ class Comparison:
             if key not in self._real:
                 train = dict(m.meta.get("train", {}))
                 train["data_options"] = {k: v for k, v in train.get("data_options", {}).items() if k != "n"}
+                if train.get("dataset") == "faces":     # the renderer draws only the held-out faces asked for
+                    train["data_options"]["n"] = max(n, N_LIVE)
                 from explorer.services.evaluation import data_root_for
                 try:
                     data = real_test_data({"train": train}, data_root_for(m.meta, self.data_root))
