@@ -41,7 +41,8 @@ def test_a_vae_trains_and_its_decoder_is_a_generator_with_its_encoder_beside_it(
     conf = json.loads((tmp_path / "vae" / "config.json").read_text())
     assert conf["kind"] == "vae" and conf["summary"].startswith("beta-VAE (beta 4)")
     assert conf["encoder"]["logvar"] is True and (tmp_path / "vae" / "encoder.safetensors").is_file()
-    assert "VAE's own encoder" in (tmp_path / "vae" / "README.md").read_text()
+    card = (tmp_path / "vae" / "README.md").read_text()
+    assert "VAE's own encoder" in card and "reconstruction + 4 x KL" in card
     model = load_generator(tmp_path / "vae")
     with torch.no_grad():
         img = model.generate(model.sample_z(2, 0))
@@ -85,6 +86,7 @@ def test_eval_reports_the_elbo_reconstruction_and_disentanglement_against_true_f
     out = evaluate_generator(model, ROOT / "checkpoints", data_root=tmp_path, n=64)
     assert out["elbo_nats_per_image"] == pytest.approx(-(out["reconstruction_nats"] + out["kl_nats"]), abs=2e-3)
     assert out["kl_nats"] >= 0 and out["reconstruction_mse"] > 0
+    assert out["sharpness"]["samples"] >= 0 and out["sharpness"]["data"] > 0
     d = out["disentanglement"]
     assert d["source"].startswith("encoder means of")
     assert set(d["per_factor"]) == set(model.attributes) and 0 <= d["mig"] <= 1 and 0 <= d["sap"] <= 1

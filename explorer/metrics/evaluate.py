@@ -72,6 +72,8 @@ def evaluate_generator(model: GeneratorModel, checkpoints=None, data_root=None, 
     # a floor for FD: two halves of the real data score this much from sampling noise alone
     half = n_real // 2
     result["frechet_distance_real_vs_real"] = round(fd_between(f_real[:half], f_real[half:2 * half]), 4)
+    from explorer.metrics.sharpness import mean_sharpness    # blur: a VAE's samples score below the data's
+    result["sharpness"] = {"samples": round(mean_sharpness(fake), 5), "data": round(mean_sharpness(x_real), 5)}
     logits = _batched(net, fake)
     if jmeta.get("class_names"):
         pred = logits.argmax(1)

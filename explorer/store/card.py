@@ -71,10 +71,25 @@ def model_card(conf: dict) -> str:
                   f"are read from `{conf['onnx']['weights']}`; the explorer's page runs it with onnxruntime-web "
                   "after checking it against torch (max difference <= 1e-4). Rewritten by `python -m explorer "
                   f"export --model {conf.get('name') or 'NAME'}`.", ""]
+    if conf.get("kind") == "vae":
+        lines += vae_section(conf)
     lines += encoder_section(conf.get("encoder"))
     if conf.get("notes"):
         lines += ["## Notes", conf["notes"], ""]
     return "\n".join(lines)
+
+
+def vae_section(conf: dict) -> list[str]:
+    """What a VAE's figures mean, for a reader who knows GANs."""
+    beta = conf.get("train", {}).get("beta", 1.0)
+    return ["## Reading a VAE's figures",
+            f"Trained to minimise reconstruction + {beta:g} x KL per picture: the reconstruction is the pixels' "
+            "Bernoulli negative log-likelihood (pixels in [0, 1]) and the KL measures how far the encoder's "
+            "posterior strays from N(0, I). `elbo_nats_per_image` is minus their sum with the KL weighed 1: a "
+            "lower bound on log p(x), which a GAN cannot give. `sharpness` is the mean Laplacian variance of the "
+            "samples beside the data's (a VAE's samples blur). `disentanglement` scores the encoder's means on "
+            "held-out pictures against their true factors (faces). The Compare tab shows all of it beside the "
+            "GAN of the same data.", ""]
 
 
 def encoder_section(enc: dict | None) -> list[str]:
