@@ -94,7 +94,7 @@ def test_the_panels_own_settings_reach_the_run(app):
     from explorer.ui.train import shown_settings
     sh = shown_settings(PRESET)
     values = [sh["dataset"], sh["correlation"], "", sh["arch"], "wgangp", 3, 2, sh["clip"], 1.5, False,
-              sh["batch_size"], sh["lr"]]
+              sh["batch_size"], sh["lr"], sh["beta"]]
     client.predict(PRESET, "custom-job", 40, *values, api_name="/train_start_custom")
     st = wait(client, lambda s: s["state"] in ("finished", "failed"))
     assert st["state"] == "finished", st
@@ -136,3 +136,36 @@ def test_fashion_is_offered_only_when_its_files_are_there(tmp_path):
     assert [v for _, v in dataset_choices("celeba-dcgan", True)] == ["celeba", "folder"]
     assert [v for _, v in dataset_choices("faces-attributes", True)] == ["faces"]
     assert (_duration(42), _duration(125), _duration(3725)) == ("42 s", "2 min 05 s", "1 h 02 min")
+
+
+def test_a_vae_preset_takes_beta_and_z_dim_from_the_panel_and_ignores_gan_settings(tmp_path):
+    """digits-vae with beta 6 and z_dim 8 typed in the panel: the run is a beta-VAE of that size; the GAN-only
+    controls (loss, n_critic) sent along by the page do not reach it; the result is listed as a generator."""
+    import json
+    from gradio_client import Client
+    from conftest import SHARED_DATA
+    from explorer.ui.train import shown_settings
+    if not (SHARED_DATA / "MNIST" / "raw").is_dir():
+        pytest.skip(f"MNIST is not under {SHARED_DATA}: the digits-vae preset trains on it")
+    root = tmp_path / "ck"
+    make_model(root / "plain", 0)
+    demo, url = launch(root, data_root=SHARED_DATA)
+    try:
+        client = Client(url, verbose=False)
+        sh = shown_settings("digits-vae")
+        assert sh["beta"] == 1.0 and sh["lr"] == 5e-4
+        info = client.predict("digits-vae", api_name="/preset_info")
+        assert "A VAE: an encoder and a decoder" in info[0]
+        values = [sh["dataset"], sh["correlation"], "", sh["arch"], "wgangp", 8, 3, sh["clip"], 2.0, False,
+                  16, sh["lr"], 6]
+        client.predict("digits-vae", "my-vae", 3, *values, api_name="/train_start_custom")
+        st = wait(client, lambda s: s["state"] in ("finished", "failed"))
+        assert st["state"] == "finished", st
+        conf = json.loads((root / "my-vae" / "config.json").read_text())
+        assert conf["kind"] == "vae" and conf["train"]["beta"] == 6 and conf["train"]["model"]["z_dim"] == 8
+        assert conf["train"]["loss"] == "bce" and conf["train"]["n_critic"] is None     # GAN settings ignored
+        assert "my-vae" in [m["name"] for m in demo.explorer_context.renderer.models.refresh()]
+    finally:
+        if demo.jobs.running():
+            demo.jobs._proc.kill()
+        demo.close()

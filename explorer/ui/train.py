@@ -38,7 +38,10 @@ FOLDER_DATASETS = ("celeba", "folder")
 
 LOSS_SETTINGS = all_settings()   # every registered loss's settings: name -> (owning loss, Setting)
 SETTING_KEYS = ["dataset", "correlation", "data_path", "arch", "loss", "z_dim", "n_critic", *LOSS_SETTINGS,
-                "batch_size", "lr"]   # the order of the panel's settings controls
+                "batch_size", "lr", "beta"]   # the order of the panel's settings controls
+VAE_ABOUT = ("A VAE: an encoder and a decoder (the DCGAN generator) trained together to minimise reconstruction "
+             "+ beta x KL, no critic. beta 1 is a plain VAE; a beta-VAE (beta > 1) presses each z dimension "
+             "towards N(0, I) harder, which tends to separate the factors (disentangle) at a cost in sharpness.")
 
 
 def shown_settings(preset: str) -> dict:
@@ -47,7 +50,10 @@ def shown_settings(preset: str) -> dict:
     out = {"dataset": cfg.dataset, "correlation": cfg.data_options.get("correlation", 0.8),
            "batch_size": cfg.batch_size, "lr": None, "arch": cfg.model.arch, "loss": cfg.loss,
            "z_dim": cfg.model.z_dim, "n_critic": None, **{k: s.default for k, (_, s) in LOSS_SETTINGS.items()}}
-    if cfg.task != "classifier":
+    out["beta"] = cfg.beta
+    if cfg.task == "vae":
+        out["lr"] = cfg.lr_g or 5e-4
+    elif cfg.task != "classifier":
         loss = build_loss(cfg.loss, **cfg.loss_options)
         out.update(lr=cfg.lr_g or loss.defaults.lr, n_critic=cfg.n_critic or loss.defaults.n_critic,
                    **{s.name: getattr(loss, s.name) for s in loss.settings})
@@ -134,6 +140,9 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
                                       info="Samples per step.")
                     lr = gr.Number(sh["lr"], minimum=1e-7, maximum=0.1, label="Learning rate",
                                    info="Both networks. Shown: the preset's (or the loss's default).")
+                beta = gr.Number(sh["beta"], minimum=0.01, maximum=1000, label="beta (VAE presets)",
+                                 visible=PRESETS[first].task == "vae", elem_id="train-beta",
+                                 info="Weight of the KL term: 1 is a plain VAE, 4 the beta-VAE preset's.")
             with gr.Row():
                 start = gr.Button("Start", variant="primary")
                 stop = gr.Button("Stop")
@@ -145,20 +154,21 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
             curves = gr.LinePlot(x="step", y="value", color="series", label="Losses", color_title="")   # no height: it would clip the legend
             warnings = gr.Markdown()
     raw = gr.JSON(visible=False)
-    settings = [dataset, corr, folder, arch, loss, z_dim, n_critic, *loss_controls, batch, lr]
+    settings = [dataset, corr, folder, arch, loss, z_dim, n_critic, *loss_controls, batch, lr, beta]
 
     def on_preset(p):
         cfg, sh = PRESETS.get(p), shown_settings(p)
-        gan = cfg.task != "classifier"
-        text = LOSSES[cfg.loss].about if gan else "A classifier (cross-entropy), the judge of a dataset."
+        gan, vae = cfg.task not in ("classifier", "vae"), cfg.task == "vae"
+        text = LOSSES[cfg.loss].about if gan else VAE_ABOUT if vae else \
+            "A classifier (cross-entropy), the judge of a dataset."
         return (text, gr.Dropdown(choices=dataset_choices(p, fashion_here), value=sh["dataset"]),
                 gr.Slider(value=sh["correlation"], visible=sh["dataset"] == "faces"),
                 gr.Textbox(visible=sh["dataset"] in FOLDER_DATASETS),
                 gr.Dropdown(value=sh["arch"], interactive=gan), gr.Dropdown(value=sh["loss"], interactive=gan),
-                gr.Number(value=sh["z_dim"], interactive=gan), gr.Number(value=sh["n_critic"], interactive=gan),
+                gr.Number(value=sh["z_dim"], interactive=gan or vae), gr.Number(value=sh["n_critic"], interactive=gan),
                 *(control_update(s, value=sh[k], visible=gan and owner == sh["loss"])
                   for k, (owner, s) in LOSS_SETTINGS.items()),
-                gr.Number(value=sh["batch_size"]), gr.Number(value=sh["lr"]))
+                gr.Number(value=sh["batch_size"]), gr.Number(value=sh["lr"]), gr.Number(value=sh["beta"], visible=vae))
 
     preset.change(on_preset, preset, [loss_help, *settings], api_name="preset_info")
 
@@ -186,9 +196,12 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
         for k, (owner, _) in LOSS_SETTINGS.items():   # a loss's own settings count only for that loss
             if loss_v != owner:
                 got[k] = None
-        if PRESETS[p].task == "classifier":
-            for k in ("arch", "loss", "z_dim", "n_critic", *LOSS_SETTINGS):
+        task = PRESETS[p].task
+        if task in ("classifier", "vae"):
+            for k in ("arch", "loss", "n_critic", *LOSS_SETTINGS, *(("z_dim",) if task == "classifier" else ())):
                 got[k] = None
+        if task != "vae":
+            got["beta"] = None
         out = {}
         for k, v in got.items():
             if v is None or v == "" or v == sh.get(k):
@@ -214,7 +227,7 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
         st = jobs.status()
         hist = st.get("history", [])
         rows = [{"step": h["step"], "value": h[k], "series": k} for h in hist
-                for k in ("loss_d", "loss_g", "wasserstein", "gp", "loss") if k in h]
+                for k in ("loss_d", "loss_g", "wasserstein", "gp", "loss", "reconstruction", "kl") if k in h]
         done = min(100.0, 100 * st.get("step", 0) / max(st.get("total_steps") or 1, 1))
         eta = st.get("eta_s")
         bar = "█" * round(done / 5) + "░" * (20 - round(done / 5))
