@@ -77,6 +77,29 @@ def test_inversion_finds_a_picture_the_generator_drew(tmp_path):
     assert float(((redrawn - target) ** 2).mean()) == pytest.approx(result.error, rel=1e-4)
 
 
+def test_a_search_never_ends_worse_than_the_encoders_guess(tmp_path):
+    """An encoder that gives exactly the z that drew the picture (as a VAE's nearly does): the search's prior
+    term would pull this small z outwards, so the guess, pixel-perfect, is kept as the answer."""
+    make_model(tmp_path / "g", 0, z_dim=16, seed=2)
+    model = load_generator(tmp_path / "g")
+    z_true = 0.2 * torch.randn(1, 16, generator=torch.Generator().manual_seed(3))   # far inside the prior's shell
+    with torch.no_grad():
+        target = model.generate(z_true)
+
+    class Exact:
+        def __call__(self, x):
+            return z_true.clone()
+
+        def split(self, out):
+            return {"z": out, "class_logits": None, "cat_logits": None, "cont": None}
+
+    res = invert(model, target, Exact(), steps=30, prior_weight=1.0)
+    assert res.guess_error == pytest.approx(0, abs=1e-10) and res.error <= res.guess_error + 1e-12
+    assert torch.equal(res.z, z_true)
+    loose = invert(model, target, None, steps=30, prior_weight=1.0)   # a random start is still searched from
+    assert loose.error < loose.guess_error
+
+
 def test_inversion_finds_an_infogans_codes_with_z(tmp_path):
     make_model(tmp_path / "info", z_dim=8, cat_codes=10, cont_codes=2)
     model = load_generator(tmp_path / "info")

@@ -131,9 +131,11 @@ def invert(model, target: torch.Tensor, encoder=None, steps: int = STEPS, featur
         return {key: None if v is None else v[i:i + 1].detach().clone() for key, v in c.items()}
 
     with torch.no_grad():
-        guess_images, guess_pixel, _ = losses(cand)
+        guess_images, guess_pixel, _ = losses(cand, soft=False)
     first = int(class_logits.argmax(1)) if class_logits is not None else int(guess_pixel.argmin())
     guess, guess_error = guess_images[first:first + 1].detach(), float(guess_pixel[first])
+    start_i = int(guess_pixel.argmin())
+    start = keep(cand, start_i)                       # the best start, kept in case the search does worse
     curve = [(0, float(guess_pixel.min()))]
     split = min(steps // 4, CLASS_STEPS) if k > 1 else 0
     done = 0
@@ -162,12 +164,17 @@ def invert(model, target: torch.Tensor, encoder=None, steps: int = STEPS, featur
     with torch.no_grad():
         images, pixel, match = losses(cand, soft=False)
     best = int(match.argmin())
-    found = keep(cand, best)
+    found, image, error = keep(cand, best), images[best:best + 1].detach(), float(pixel[best])
+    if encoder is not None and float(guess_pixel[start_i]) < error:
+        # the search ended with a worse pixel match than the encoder's guess (it weighs the judge's features and
+        # the prior too, which can pull a close guess away: a VAE's encoder reconstructs in one pass): the
+        # guess is the answer, so a search never makes the picture worse
+        found, image, error = start, guess_images[start_i:start_i + 1].detach(), float(guess_pixel[start_i])
     codes = None
     if cfg.code_dim:
         parts = [F.one_hot(found["cat"].argmax(1), cfg.cat_codes).float()] if found["cat"] is not None else []
         parts += [found["cont"]] if found["cont"] is not None else []
         codes = torch.cat(parts, 1)
     label = int(found["labels"][0]) if cfg.num_classes else None
-    return Inversion(z=found["z"], label=label, codes=codes, guess=guess, image=images[best:best + 1].detach(),
-                     guess_error=guess_error, error=float(pixel[best]), curve=curve)
+    return Inversion(z=found["z"], label=label, codes=codes, guess=guess, image=image,
+                     guess_error=guess_error, error=error, curve=curve)
