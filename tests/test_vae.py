@@ -68,15 +68,26 @@ def test_a_vae_resumes_exactly(tmp_path):
 
 
 def test_the_explorer_draws_a_vae_like_any_generator(tmp_path):
-    """Listed by the model cache, drawn by the renderer (what Explore and /render call), inverted from its
-    encoder's mean."""
+    """Listed by the model cache, drawn by the renderer (what Explore and /render call), walked by Interpolate,
+    steered by Directions, and inverted from its encoder's mean (a search that never does worse)."""
+    import shutil
+    from explorer.services.directions import DirectionStudio
+    from explorer.services.inversion import Inverter
     from explorer.services.pixels import Renderer
     root = tmp_path / "ckpt"
-    train(tiny_vae(), root / "faces-vae", data_root=tmp_path, progress=False)
+    train(tiny_vae(judge="faces-attributes"), root / "faces-vae", data_root=tmp_path, progress=False)
+    shutil.copytree(ROOT / "checkpoints" / "faces-attributes", root / "faces-attributes")
     r = Renderer(root)
     assert [m["name"] for m in r.models.refresh()] == ["faces-vae"]
     img = r.image("faces-vae", [0.0] * 8, None, None, [])
     assert img.size == (32, 32)
+    studio = DirectionStudio(r.models, root)
+    assert studio.supports("faces-vae")
+    strip, table, _, _ = studio.edits("faces-vae", "Smiling", ["gradient", "sefa"], 2.0, [1, 2])
+    assert strip.width > 0 and {row["method"] for row in table} == {"original", "gradient", "sefa"}
+    got = Inverter(r.models, root).invert("faces-vae", img, steps=10)
+    assert got["note"] is None                     # its own encoder gives the first guess
+    assert got["result"].error <= got["result"].guess_error
 
 
 def test_eval_reports_the_elbo_reconstruction_and_disentanglement_against_true_factors(tmp_path):

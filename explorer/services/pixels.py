@@ -96,7 +96,7 @@ class ModelCache:
         listing = self._listing[1]
         if self.allow_paths and isinstance(name, str) and name not in {m["name"] for m in listing} \
                 and Path(name).is_dir():
-            with self._lock:
+            with self._lock, torch.inference_mode(False):
                 model = load_generator(name)
                 self._models[name] = (None, model)   # a folder outside the listing: never refreshed
                 return model
@@ -114,7 +114,10 @@ class ModelCache:
                 stamp = self._weights_mtime(name)
                 if stamp is None:
                     raise CheckpointError(f"model '{name}' has no generator.safetensors")
-                hit = (stamp, load_generator(self.root / name))
+                # loaded outside inference mode even when a render asks first: weights made in inference mode
+                # could never take part in a gradient (Directions, Invert) afterwards
+                with torch.inference_mode(False):
+                    hit = (stamp, load_generator(self.root / name))
                 self._models[name] = hit
             return hit[1]
 
