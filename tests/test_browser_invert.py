@@ -125,11 +125,13 @@ def test_edit_an_inverted_face_in_directions(tmp_path):
             note.get_by_text("Editing your picture", exact=False).wait_for(timeout=30000)
             assert "standard deviations from where N(0, I) puts z" in note.inner_text()
             tile = (32 + 2) * 3     # one more face: a tile and its padding, at scale 3
-            page.wait_for_function("() => { const i = document.querySelector('#direction-edits img');"
-                                   " return i && i.naturalWidth > 0 }", timeout=60000)
-            page.wait_for_timeout(1500)     # the edit that follows the model change has landed too
+            # the label margin (92) and outer padding (6), then 6 seeds + the picture; the edit that follows
+            # the model change may land first (6 faces), so wait for the picture's edit
+            expected = 92 + 6 + 7 * tile
+            page.wait_for_function(f"() => {{ const i = document.querySelector('#direction-edits img');"
+                                   f" return i && i.naturalWidth === {expected} }}", timeout=60000)
             with_picture = strip_width()
-            assert (with_picture - 92 - 6) % tile == 0 and (with_picture - 92 - 6) // tile == 7   # 6 seeds + it
+            assert with_picture == expected
             page.get_by_role("button", name="Forget my picture").click()
             note.wait_for(state="hidden", timeout=20000)
             page.wait_for_function(f"() => document.querySelector('#direction-edits img').naturalWidth < "
