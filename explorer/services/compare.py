@@ -206,8 +206,11 @@ class Comparison:
         rec = self.reconstructions(gan, vae, list(range(min(N_SHOWN, len(real)))))["errors"]
         disent = {k: (m.meta.get("metrics", {}).get("eval", {}) or {}).get("disentanglement") for k, m in
                   (("g", g), ("v", v))}
+        factors = bool(v.attributes)
 
         def dis(d):
+            if not factors:
+                return "no known factors"
             if not d or "mig" not in d:
                 return "not measured: `eval --save`"
             return f"MIG {d['mig']:.2f}, DCI {d['dci_disentanglement']:.2f}, SAP {d['sap']:.2f}"
@@ -235,6 +238,7 @@ class Comparison:
              "why": "The VAE is trained to reconstruct; the GAN never saw these pictures' z, only a search or "
                     "a separately trained encoder can find one."},
             {"row": "Disentanglement against the true factors", "GAN": dis(disent["g"]), "VAE": dis(disent["v"]),
-             "why": "How separately the latent dimensions carry the factors (1: one dimension each). A beta-VAE "
-                    "trades reconstruction for this; a GAN has no term that asks for it."},
+             "why": "How separately the latent dimensions carry the factors (1: one dimension each; from "
+                    "`eval --save`, on the faces, whose true factors the renderer knows). A beta-VAE trades "
+                    "reconstruction for this; a GAN has no term that asks for it."},
         ]

@@ -51,16 +51,15 @@ def build(ctx: AppContext):
             go = gr.Button("Compare", variant="primary", elem_id="compare-run")
             status = gr.Markdown(elem_id="compare-status")
         with gr.Column(scale=2, min_width=360):
-            with gr.Row():
-                gan_samples = gr.Image(label="GAN samples", type="pil", interactive=False, elem_classes="crisp",
-                                       elem_id="compare-gan-samples")
-                vae_samples = gr.Image(label="VAE samples (same z)", type="pil", interactive=False,
-                                       elem_classes="crisp", elem_id="compare-vae-samples")
+            gan_samples = gr.Image(label="GAN samples", type="pil", interactive=False, elem_classes="crisp",
+                                   elem_id="compare-gan-samples", height=130)
+            vae_samples = gr.Image(label="VAE samples (the same z)", type="pil", interactive=False,
+                                   elem_classes="crisp", elem_id="compare-vae-samples", height=130)
             recon = gr.Image(label="Reconstructions of held-out pictures", type="pil", interactive=False,
                              elem_classes="crisp", elem_id="compare-recon")
             path = gr.Image(label="Between two held-out pictures", type="pil", interactive=False,
                             elem_classes="crisp", elem_id="compare-path")
-    table = gr.Dataframe(label="GAN vs VAE, measured now (1,000 pictures each)", wrap=True,
+    table = gr.Dataframe(label="GAN vs VAE, measured now (1,000 pictures each)", wrap=True, max_height=900,
                          elem_id="compare-table", column_widths=["28%", "14%", "14%", "44%"])
 
     def load():
