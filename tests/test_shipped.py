@@ -26,7 +26,7 @@ def test_the_promised_models_are_shipped_and_small():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_model_loads_with_finite_weights(name):
     conf = read_config(PROJECT_CHECKPOINTS / name)
-    if conf["kind"] == "gan":
+    if conf["kind"] in ("gan", "vae"):      # a VAE's decoder is a generator
         m = load_generator(name)
         assert all(torch.isfinite(p).all() for p in m.net.parameters())
         z = m.sample_z(4, 0)
@@ -36,6 +36,12 @@ def test_every_shipped_model_loads_with_finite_weights(name):
         assert m.image_shape == tuple(conf["dataset"]["shape"])
         if conf["dataset"]["name"] == "faces":
             assert m.attributes == ("Sunglasses", "Smiling", "Beard", "Hat", "Long_Hair", "Blond_Hair", "Wide_Face")
+        if conf["kind"] == "vae":     # its encoder reconstructs what the decoder drew, roughly, in one pass
+            from explorer.store.checkpoint import load_encoder
+            enc = load_encoder(m)
+            with torch.no_grad():
+                back = m.generate(enc.split(enc(x))["z"])
+            assert torch.isfinite(back).all() and float((back - x).pow(2).mean()) < float(x.var())
     else:
         net, meta = load_classifier(name)
         assert (meta.get("class_names") or meta.get("attributes"))

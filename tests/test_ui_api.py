@@ -207,7 +207,7 @@ def test_audience_mode_leaves_what_is_saved_beside_models_to_the_instructor(tmp_
     demo, url = launch(root, audience=True)
     try:
         page = Page(url, demo)
-        for api, data, what in (("name_pc", ["faces", 0, "Hair"], "naming principal directions"),
+        for api, data, what in (("name_pc", ["faces", 0, "Hair", "pca"], "naming principal directions"),
                                 ("recompute_directions", ["faces"], "recomputing directions")):
             with pytest.raises(RuntimeError, match=f"{what} is off on this server"):
                 page.call(api, data)
@@ -341,7 +341,7 @@ def test_a_principal_direction_number_is_checked(tmp_path):
     from ui_helpers import make_faces
     studio = Services.open(make_faces(tmp_path), training=False).directions
     for bad in (float("nan"), 10, -1, 2.5, True, "3"):
-        with pytest.raises(ConfigError, match="principal direction's number must be a whole number from 0 to 9"):
+        with pytest.raises(ConfigError, match="pca direction's number must be a whole number from 0 to 9"):
             studio.pc_walk("faces", bad, [1], 3.0)
 
 
