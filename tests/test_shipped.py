@@ -8,7 +8,8 @@ from explorer.store.checkpoint import PROJECT_CHECKPOINTS, list_model_names, loa
 
 SHIPPED = list_model_names(PROJECT_CHECKPOINTS)
 EXPECTED = {"digits-cdcgan", "digits-dcgan", "digits-wgangp", "digits-infogan", "faces-dcgan",
-            "faces-dcgan-independent", "digits-classifier", "faces-attributes", "faces-attributes-eval"}
+            "faces-dcgan-independent", "digits-classifier", "faces-attributes", "faces-attributes-eval",
+            "digits-vae", "faces-vae", "faces-betavae"}
 
 
 def test_the_promised_models_are_shipped_and_small():
