@@ -229,3 +229,24 @@ def test_refresh_lists_a_model_saved_after_the_page_loaded(app):
         time.sleep(2.0)
         page.get_by_label("Model", exact=True).first.click()
         assert page.get_by_role("option", name=re.compile("^late-arrival")).count() == 1
+
+
+def test_a_vae_preset_shows_beta_and_hides_the_gan_controls(app):
+    """Train tab: picking a VAE preset shows its own paragraph and the beta box, and freezes the loss, the
+    architecture and n_critic, which a VAE does not have; a GAN preset hides beta again."""
+    _, url, _, _ = app
+    with browser_page(url, 1300) as page:
+        page.get_by_role("tab", name="Train").click()
+        page.get_by_text("Model and loss").click()
+        beta = page.locator("#train-beta")
+        assert not beta.is_visible()
+        pick(page, "Preset", "faces-betavae")
+        page.get_by_text("A VAE: an encoder and a decoder", exact=False).first.wait_for(timeout=10000)
+        beta.wait_for(state="visible", timeout=10000)
+        assert beta.locator("input").input_value() == "4"
+        assert page.get_by_label("Loss", exact=True).is_disabled()
+        assert page.get_by_label("n_critic", exact=True).is_disabled()
+        assert page.get_by_label("z_dim", exact=True).is_enabled()
+        pick(page, "Preset", "digits-dcgan")
+        beta.wait_for(state="hidden", timeout=10000)
+        assert page.get_by_label("Loss", exact=True).is_enabled()
