@@ -10,6 +10,7 @@ from explorer.metrics.frechet import fd_between
 from explorer.models.base import GeneratorModel
 
 DEFAULT_JUDGES = {"digits": "digits-classifier", "faces": "faces-attributes"}
+EVAL_JUDGES = {"faces": "faces-attributes-eval"}   # an independently built judge, for labelling a GAN's samples
 EVAL_SEED = 20240
 
 
@@ -102,7 +103,18 @@ def evaluate_generator(model: GeneratorModel, checkpoints=None, data_root=None, 
     if model.meta.get("kind") == "vae":
         result.update(evaluate_vae(model, x_real))
     if jmeta.get("attributes") and a_real.shape[1] == len(jmeta["attributes"]):
-        result["disentanglement"] = latent_disentanglement(model, net, x_real, a_real, jmeta["attributes"])
+        labeller, label = net, judge
+        other = EVAL_JUDGES.get(meta["train"].get("dataset"))
+        if model.meta.get("kind") != "vae" and other and other != judge:
+            # a GAN's samples are labelled by a judge other than the one its directions were found with
+            try:
+                found, lmeta = _load_judge(other, checkpoints)
+                if lmeta.get("attributes") == jmeta["attributes"]:
+                    labeller, label = found, other
+            except CheckpointError:
+                pass
+        result["disentanglement"] = latent_disentanglement(model, labeller, x_real, a_real, jmeta["attributes"],
+                                                           label)
     return result
 
 
@@ -111,7 +123,7 @@ DISENTANGLEMENT_N = 2000   # pictures scored by MIG, DCI and SAP (the tree ensem
 
 @torch.no_grad()
 def latent_disentanglement(model: GeneratorModel, judge, x_real: torch.Tensor, a_real: torch.Tensor,
-                           names) -> dict:
+                           names, judge_label: str = "the judge") -> dict:
     """MIG, DCI and SAP of the model's latent against the pictures' factors: for a VAE, its encoder's mean on
     real pictures with their true attributes; for a GAN, z (and codes) of its samples labelled by the judge."""
     from explorer.metrics.disentanglement import disentanglement
@@ -129,7 +141,7 @@ def latent_disentanglement(model: GeneratorModel, judge, x_real: torch.Tensor, a
                                          None if c is None else c[i:i + 500]) for i in range(0, n, 500)])
         a = (_batched(judge, imgs) > 0).long()
         codes = z if c is None else torch.cat([z, c], 1)
-        source = f"z{' and codes' if c is not None else ''} of {n} samples, attributes by the judge"
+        source = f"z{' and codes' if c is not None else ''} of {n} samples, attributes by {judge_label}"
     try:
         return {"source": source, **disentanglement(codes.numpy(), a.long().numpy(), names)}
     except DataError as e:     # e.g. a barely trained GAN whose samples the judge finds all alike
