@@ -101,7 +101,11 @@ def test_eval_reports_the_elbo_reconstruction_and_disentanglement_against_true_f
     d = out["disentanglement"]
     assert d["source"].startswith("encoder means of")
     assert set(d["per_factor"]) == set(model.attributes) and 0 <= d["mig"] <= 1 and 0 <= d["sap"] <= 1
-    # a GAN's latent is scored on its samples, labelled by the judge
+    # a GAN's latent is scored on its samples, labelled by the eval judge (not the one directions use)
+    model.meta = {**model.meta, "kind": "gan"}
+    as_gan = evaluate_generator(model, ROOT / "checkpoints", data_root=tmp_path, n=64)
+    assert "elbo_nats_per_image" not in as_gan
+    assert as_gan["disentanglement"]["source"].endswith("attributes by faces-attributes-eval")
     from explorer.metrics.evaluate import latent_disentanglement
     torch.manual_seed(0)    # a judge whose verdicts vary over these samples (a barely trained model's all look alike):
     linear = torch.nn.Linear(3 * 32 * 32, 7)    # a random linear score, split at its median
