@@ -118,43 +118,34 @@ def test_ddp_two_processes_train_one_checkpoint(tmp_path):
     assert pts.shape == (100, 2) and np.isfinite(pts).all()
 
 
-def test_ddp_two_processes_train_an_infogan_whose_q_head_sits_out_the_critic_step(tmp_path):
-    """The Q head gets no gradient in the critic's backward; DDP must be told, or the second step fails."""
+def torchrun_digits(out, *args) -> dict:
+    """`train` under torchrun with 2 CPU processes on MNIST (skipped without it): the run's config.json."""
     import os
     import subprocess
     import sys
     from conftest import ROOT, SHARED_DATA
     if not (SHARED_DATA / "MNIST" / "raw").is_dir():
         pytest.skip(f"MNIST not found at {SHARED_DATA} (CI provides ../shared/data)")
-    out = tmp_path / "ddp-info"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                        "-m", "explorer", "train", "--preset", "digits-infogan", "--steps", "4", "--batch-size", "8",
-                        "--data-root", str(SHARED_DATA), "--out", str(out), "--quiet"],
-                       capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+                        "-m", "explorer", "train", *map(str, args), "--data-root", str(SHARED_DATA), "--out", str(out),
+                        "--quiet"], capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
     assert p.returncode == 0, p.stderr[-3000:]
-    conf = json.loads((out / "config.json").read_text())
+    return json.loads((out / "config.json").read_text())
+
+
+def test_ddp_two_processes_train_an_infogan_whose_q_head_sits_out_the_critic_step(tmp_path):
+    """The Q head gets no gradient in the critic's backward; DDP must be told, or the second step fails."""
+    conf = torchrun_digits(tmp_path / "ddp-info", "--preset", "digits-infogan", "--steps", 4, "--batch-size", 8)
     assert conf["provenance"]["processes"] == 2 and conf["provenance"]["step"] == 4
 
 
 def test_ddp_two_processes_train_a_vae(tmp_path):
     """A VAE under torchrun: encoder and decoder in one DDP module, both saved once, in sync, and loadable."""
-    import os
-    import subprocess
-    import sys
-    from conftest import ROOT, SHARED_DATA
-    if not (SHARED_DATA / "MNIST" / "raw").is_dir():
-        pytest.skip(f"MNIST not found at {SHARED_DATA} (CI provides ../shared/data)")
     out = tmp_path / "ddp-vae"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                        "-m", "explorer", "train", "--preset", "digits-vae", "--steps", "4", "--batch-size", "8",
-                        "--beta", "2", "--data-root", str(SHARED_DATA), "--out", str(out), "--quiet"],
-                       capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
-    assert p.returncode == 0, p.stderr[-3000:]
-    conf = json.loads((out / "config.json").read_text())
+    conf = torchrun_digits(out, "--preset", "digits-vae", "--steps", 4, "--batch-size", 8, "--beta", 2)
     assert conf["provenance"]["processes"] == 2 and conf["kind"] == "vae" and conf["train"]["beta"] == 2
-    p = run_cli("sample", "--model", out, "--n", 4, "--npz", tmp_path / "v.npz")
+    run_cli("sample", "--model", out, "--n", 4, "--npz", tmp_path / "v.npz")
     assert np.load(tmp_path / "v.npz")["images"].shape == (4, 28, 28, 1)
 
 
