@@ -78,8 +78,8 @@ def test_inversion_finds_a_picture_the_generator_drew(tmp_path):
 
 
 def test_a_search_never_ends_worse_than_the_encoders_guess(tmp_path):
-    """An encoder that gives exactly the z that drew the picture (as a VAE's nearly does): the search's prior
-    term would pull this small z outwards, so the guess, pixel-perfect, is kept as the answer."""
+    """An encoder that gives exactly the z that drew the picture: the search's prior term would pull this small
+    z outwards, away from the picture, so the guess (perfect by pixels and the judge's features alike) is kept."""
     make_model(tmp_path / "g", 0, z_dim=16, seed=2)
     model = load_generator(tmp_path / "g")
     z_true = 0.2 * torch.randn(1, 16, generator=torch.Generator().manual_seed(3))   # far inside the prior's shell

@@ -131,10 +131,10 @@ def invert(model, target: torch.Tensor, encoder=None, steps: int = STEPS, featur
         return {key: None if v is None else v[i:i + 1].detach().clone() for key, v in c.items()}
 
     with torch.no_grad():
-        guess_images, guess_pixel, _ = losses(cand, soft=False)
+        guess_images, guess_pixel, guess_match = losses(cand, soft=False)
     first = int(class_logits.argmax(1)) if class_logits is not None else int(guess_pixel.argmin())
     guess, guess_error = guess_images[first:first + 1].detach(), float(guess_pixel[first])
-    start_i = int(guess_pixel.argmin())
+    start_i = int(guess_match.argmin())
     start = keep(cand, start_i)                       # the best start, kept in case the search does worse
     curve = [(0, float(guess_pixel.min()))]
     split = min(steps // 4, CLASS_STEPS) if k > 1 else 0
@@ -165,10 +165,11 @@ def invert(model, target: torch.Tensor, encoder=None, steps: int = STEPS, featur
         images, pixel, match = losses(cand, soft=False)
     best = int(match.argmin())
     found, image, error = keep(cand, best), images[best:best + 1].detach(), float(pixel[best])
-    if encoder is not None and float(guess_pixel[start_i]) < error:
-        # the search ended with a worse pixel match than the encoder's guess (it weighs the judge's features and
-        # the prior too, which can pull a close guess away: a VAE's encoder reconstructs in one pass): the
-        # guess is the answer, so a search never makes the picture worse
+    if encoder is not None and float(guess_match[start_i]) < float(match[best]):
+        # the search ended further from the picture than the encoder's guess, by the measure it minimises
+        # (pixels and the judge's features; its prior term can pull a close guess away): the guess is the
+        # answer. Pixels alone would be the wrong yardstick: the feature term trades a little pixel error for
+        # the picture's attributes (faces-dcgan: MSE 0.028 -> 0.039 while attribute agreement rose to >= 97.5%)
         found, image, error = start, guess_images[start_i:start_i + 1].detach(), float(guess_pixel[start_i])
     codes = None
     if cfg.code_dim:
