@@ -157,8 +157,10 @@ def build(ctx: AppContext, explore: dict, tabs):
                   "further out than random z's usually are: edits may behave less cleanly than on samples")
         note = f"\n\n*{got['note']}*" if got["note"] else ""
         start = "the random start" if got["note"] else "the encoder's guess"
+        higher = (" (higher: the search also matches what the judge sees in the picture, and trades a little "
+                  "pixel error for it)") if res.error > res.guess_error + 1e-6 else ""
         text = (f"Pixel error {res.guess_error:.4f} from {start}, **{res.error:.4f}** after "
-                f"{steps_n} steps.{cls} |z| is {far:.1f} standard deviations from where N(0, I) puts z: {lesson}."
+                f"{steps_n} steps{higher}.{cls} |z| is {far:.1f} standard deviations from where N(0, I) puts z: {lesson}."
                 f"{note}")
         value = {"model": name, "z": [float(v) for v in res.z[0]], "label": res.label, "prior": round(far, 2),
                  "codes": None if res.codes is None else [float(v) for v in res.codes[0]]}
