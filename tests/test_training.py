@@ -251,6 +251,57 @@ def test_a_run_shorter_than_the_preview_interval_still_reports_its_final_samples
     assert all(e.get("samples") is None for e in events[:-1])                      # no preview came before
 
 
+def test_a_save_killed_between_its_moves_is_undone_and_resumes_exactly(tmp_path, monkeypatch):
+    """Death right after a save moved the new weights in (beside the old state.pt): resuming first
+    puts the previous checkpoint back whole, and the run still ends on the unbroken run's weights. The same
+    for the very first save (nothing to put back: its files are taken out)."""
+    import os
+    from explorer.store import checkpoint as C
+
+    class Killed(BaseException):
+        pass
+
+    cfg = tiny(steps=8, checkpoint_every=4)
+    train(cfg, tmp_path / "straight", progress=False)
+    real_replace = os.replace
+
+    def dies_after(name):
+        def replace(src, dst):
+            done = real_replace(src, dst)
+            moving_in = ".saving-" in str(src) and ".saving-" not in str(dst)    # a staged file moving in
+            if moving_in and os.path.basename(dst) == name:
+                raise Killed                           # right after the new weights went in
+            return done
+        return replace
+
+    for run, die_at_save in (("torn", 2), ("torn-first", 1)):
+        out, saves = tmp_path / run, [0]
+        real_save = C.save_checkpoint
+
+        def counting_save(*a, **k):
+            saves[0] += 1
+            if saves[0] == die_at_save:
+                monkeypatch.setattr(C.os, "replace", dies_after("generator.safetensors"))
+            try:
+                return real_save(*a, **k)
+            finally:
+                monkeypatch.setattr(C.os, "replace", real_replace)
+
+        monkeypatch.setattr("explorer.training.loop.save_checkpoint", counting_save)
+        with pytest.raises(Killed):
+            train(cfg, out, progress=False)
+        monkeypatch.setattr("explorer.training.loop.save_checkpoint", real_save)
+        assert (out / C.PREVIOUS).is_dir()                 # the torn save left its undo behind
+        if die_at_save == 1:   # nothing to resume: the torn first save's files are taken out again
+            assert C.recover_torn_save(out) and not (out / "state.pt").exists()
+            continue
+        step_before = 4
+        train(resume_config(out, steps=8), out, resume=True, progress=False)
+        assert not (out / C.PREVIOUS).exists()
+        a, b = load_file(tmp_path / "straight" / "generator.safetensors"), load_file(out / "generator.safetensors")
+        assert all(torch.equal(a[k], b[k]) for k in a), f"resumed from a mixed checkpoint (step {step_before})"
+
+
 KILLABLE = """
 import sys
 from pathlib import Path

@@ -81,11 +81,36 @@ def save_weights(path: Path, module: torch.nn.Module) -> None:
     _atomic_write(path, lambda p: save_file(state, str(p), metadata={"format_version": str(FORMAT_VERSION)}))
 
 
+PREVIOUS = ".previous"    # during a save's moves: hard links to the checkpoint being replaced
+ADDED = ".added"          # ... and, inside it, the names of the files that save adds
+
+
+def recover_torn_save(out: Path) -> bool:
+    """Undo a save that was killed between its moves (new weights beside an old state.pt would resume wrongly):
+    the files kept in .previous go back. Leftovers of a save that finished, or never began to move, are
+    removed. Returns True when a torn save was undone."""
+    out = Path(out)
+    prev, torn = out / PREVIOUS, False
+    if prev.is_dir():
+        added = prev / ADDED
+        for name in (added.read_text().split() if added.is_file() else []):
+            (out / name).unlink(missing_ok=True)          # new files the torn save had brought in
+        for f in prev.iterdir():
+            if f.name != ADDED:
+                os.replace(f, out / f.name)
+        torn = True
+    for leftover in (prev, *out.glob(f"{PREVIOUS}-*"), *out.glob(".saving-*")):
+        shutil.rmtree(leftover, ignore_errors=True)
+    return torn
+
+
 def save_checkpoint(out: Path, config: dict, nets: dict[str, torch.nn.Module], state: dict | None = None,
                     samples=None, card: str | None = None) -> None:
-    """Write one checkpoint folder. Files go to a staging folder first, then are moved in one quick pass,
-    so a process killed mid-save leaves the previous checkpoint whole."""
+    """Write one checkpoint folder. Files go to a staging folder first; the files they replace are kept (hard
+    links) in .previous until every new file is in place, so a process killed at any moment of a save leaves
+    either the previous checkpoint or the new one whole (`recover_torn_save` puts the previous one back)."""
     out.mkdir(parents=True, exist_ok=True)
+    recover_torn_save(out)
     stage = Path(tempfile.mkdtemp(dir=out, prefix=".saving-"))
     try:
         for name, net in nets.items():
@@ -102,11 +127,23 @@ def save_checkpoint(out: Path, config: dict, nets: dict[str, torch.nn.Module], s
         if card is not None:
             (stage / "README.md").write_text(card)
         (stage / "config.json").write_text(json.dumps({"format_version": FORMAT_VERSION, **config}, indent=2) + "\n")
+        keep = Path(tempfile.mkdtemp(dir=out, prefix=f"{PREVIOUS}-"))   # links first, then named in one rename
+        for f in stage.iterdir():
+            if (out / f.name).is_file():
+                try:
+                    os.link(out / f.name, keep / f.name)
+                except OSError:                           # a filesystem without hard links
+                    shutil.copy2(out / f.name, keep / f.name)
+        (keep / ADDED).write_text("\n".join(f.name for f in stage.iterdir() if not (out / f.name).exists()))
+        os.replace(keep, out / PREVIOUS)
         # config.json moves last: a folder is a model only once its weights are in place
         for f in sorted(stage.iterdir(), key=lambda p: p.name == "config.json"):
             os.replace(f, out / f.name)
+        os.replace(out / PREVIOUS, out / f"{PREVIOUS}-done")          # every new file is in: nothing to undo
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        for done in out.glob(f"{PREVIOUS}-*"):
+            shutil.rmtree(done, ignore_errors=True)
 
 
 # ---------- reading ----------

@@ -14,7 +14,7 @@ import torch
 from explorer.errors import ConfigError, TrainingDiverged
 from explorer.training import distributed as D
 from explorer.store.card import describe, model_card
-from explorer.store.checkpoint import load_state, load_weights, read_config, save_checkpoint
+from explorer.store.checkpoint import load_state, load_weights, read_config, recover_torn_save, save_checkpoint
 from explorer.store.config import TrainConfig
 from explorer.metrics.accuracy import evaluate_classifier
 from explorer.training.tasks import TASKS, base_lrs, scale_lrs
@@ -83,6 +83,8 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
     from explorer.data import load_dataset
 
     out = Path(out)
+    if resume:
+        recover_torn_save(out)      # a save killed between its moves is undone before anything is read
     if not resume and (out / "config.json").exists():
         raise ConfigError(f"{out} already holds a model: pass --resume to continue it, or choose another --out")
     if resume and not (out / "state.pt").exists():
@@ -211,5 +213,6 @@ def resume_config(out: str | Path, steps: int | None = None) -> TrainConfig:
     """The config saved in a run folder, with the total step count raised when asked."""
     from explorer.store.checkpoint import _train_config
     out = Path(out)
+    recover_torn_save(out)
     cfg = _train_config(read_config(out), out)
     return cfg.replace(steps=steps) if steps else cfg
