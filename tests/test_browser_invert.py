@@ -27,6 +27,17 @@ def explore_state(page) -> dict:
     return page.evaluate("() => window.latentExplorer.state")
 
 
+def explore_faces(page) -> None:
+    """Pick the 'faces' model on the Explore tab, as a person does, and wait until the live view draws it."""
+    wait_live(page)
+    model = page.get_by_label("Model", exact=True).first
+    model.click()
+    model.fill("faces")
+    page.keyboard.press("Enter")
+    page.wait_for_function("window.latentExplorer.state && window.latentExplorer.state.model === 'faces'",
+                           timeout=30000)
+
+
 def draw_a_one(page) -> None:
     canvas = page.locator("#invert-sketch canvas").last
     box = canvas.bounding_box()
@@ -72,13 +83,7 @@ def test_a_faces_model_inverts_a_held_out_face(app):
     """Picking a faces model on Explore turns the Invert tab to held-out faces; one is shown and inverted."""
     demo, url = app
     with browser_page(url) as page:
-        wait_live(page)
-        model = page.get_by_label("Model", exact=True)
-        model.click()
-        model.fill("faces")
-        page.keyboard.press("Enter")
-        page.wait_for_function("window.latentExplorer.state && window.latentExplorer.state.model === 'faces'",
-                               timeout=30000)
+        explore_faces(page)
         page.get_by_role("tab", name="Invert").click()
         radio = page.get_by_role("radio", name="Held-out face")
         radio.wait_for(timeout=20000)
@@ -103,13 +108,7 @@ def test_edit_an_inverted_face_in_directions(tmp_path):
     demo, url = launch(root)
     try:
         with browser_page(url) as page:
-            wait_live(page)
-            model = page.get_by_label("Model", exact=True).first
-            model.click()
-            model.fill("faces")
-            page.keyboard.press("Enter")
-            page.wait_for_function("window.latentExplorer.state && window.latentExplorer.state.model === 'faces'",
-                                   timeout=30000)
+            explore_faces(page)
             page.get_by_role("tab", name="Invert").click()
             page.locator("#invert-face img").wait_for(timeout=30000)
             page.locator("#invert-run").click()

@@ -63,6 +63,14 @@ def entropy(a: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 
+def mean_scored(per: list) -> float:
+    """The mean of the factors that could be scored (None: a factor that never varies), or a readable refusal."""
+    scored = [p for p in per if p is not None]
+    if not scored:
+        raise DataError("no factor varies among these pictures: nothing to score")
+    return float(np.mean(scored))
+
+
 def mig(codes, factors) -> dict:
     """Mutual information gap: {"mig", "per_factor"}; a factor that never varies has no entropy and is skipped."""
     codes, factors = _check(codes, factors)
@@ -75,10 +83,7 @@ def mig(codes, factors) -> dict:
             continue
         mi = sorted((mutual_information(binned[:, j], factors[:, k]) for j in range(codes.shape[1])), reverse=True)
         per.append((mi[0] - (mi[1] if len(mi) > 1 else 0.0)) / h)
-    scored = [p for p in per if p is not None]
-    if not scored:
-        raise DataError("no factor varies among these pictures: nothing to score")
-    return {"mig": float(np.mean(scored)), "per_factor": per}
+    return {"mig": mean_scored(per), "per_factor": per}
 
 
 def dci_from_importance(r: np.ndarray) -> tuple[float, float]:
@@ -118,10 +123,9 @@ def dci(codes, factors, seed: int = 0, trees: int = 40) -> dict:
         clf = GradientBoostingClassifier(n_estimators=trees, max_depth=3, random_state=seed).fit(codes[:cut], y[:cut])
         r[:, k] = clf.feature_importances_
         acc.append(float((clf.predict(codes[cut:]) == y[cut:]).mean()))
-    if not acc:
-        raise DataError("no factor varies among these pictures: nothing to score")
+    informativeness = mean_scored(acc)      # refuses when no factor varied
     d, c = dci_from_importance(r)
-    return {"disentanglement": d, "completeness": c, "informativeness": float(np.mean(acc)),
+    return {"disentanglement": d, "completeness": c, "informativeness": informativeness,
             "importance": r.round(4).tolist()}
 
 
@@ -173,10 +177,7 @@ def sap(codes, factors) -> dict:
             s[j, k] = max(0.0, (a - base) / (1 - base))
         top = np.sort(s[:, k])[::-1]
         per.append(float(top[0] - (top[1] if len(top) > 1 else 0.0)))
-    scored = [p for p in per if p is not None]
-    if not scored:
-        raise DataError("no factor varies among these pictures: nothing to score")
-    return {"sap": float(np.mean(scored)), "per_factor": per, "scores": s.round(4).tolist()}
+    return {"sap": mean_scored(per), "per_factor": per, "scores": s.round(4).tolist()}
 
 
 def disentanglement(codes, factors, names=None) -> dict:

@@ -28,7 +28,7 @@ N_SHOWN = 8
 class Comparison:
     """GAN vs VAE: pairs that compare like for like, and every row of the table."""
 
-    def __init__(self, models, checkpoints=None, data_root=None, inverter=None):
+    def __init__(self, models, checkpoints, data_root, inverter):
         self.models, self.checkpoints, self.data_root = models, checkpoints, data_root
         self.inverter = inverter
         self._real: dict[tuple, torch.Tensor] = {}
@@ -167,7 +167,7 @@ class Comparison:
         t = torch.linspace(0, 1, steps)[:, None]
         zv = self.encode(vae, x)
         note = ""
-        if self.inverter is None or g.num_classes or g.cfg.code_dim:
+        if g.num_classes or g.cfg.code_dim:
             raise ConfigError(f"{gan} is conditional or has codes: compare with an unconditional GAN")
         found = []
         # from a random start (no encoder) 50 steps leave a face far off; 150 came 2-4x closer (0.08 vs 0.15)
