@@ -329,7 +329,17 @@ def test_killed_at_random_moments_it_always_resumes_to_the_unbroken_result(tmp_p
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root)}
 
+    def saved_at(out):
+        try:
+            return (out / "state.pt").stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
     def run(out, resume, kill_after=None):
+        """Run to the end, or until the run has saved once more and then `kill_after` seconds have passed: each
+        kill falls at a random phase of the save cycle (saves included) and every life makes progress, however
+        slow the machine is today."""
+        before = saved_at(out)
         p = subprocess.Popen([sys.executable, "-c", KILLABLE, str(out), "1" if resume else "0"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert p.stdout.readline().strip() == "ready"
@@ -337,18 +347,20 @@ def test_killed_at_random_moments_it_always_resumes_to_the_unbroken_result(tmp_p
         if kill_after is None:
             assert p.wait(120) == 0, p.stderr.read()
             return time.perf_counter() - t0
+        while saved_at(out) == before and p.poll() is None and time.perf_counter() - t0 < 120:
+            time.sleep(0.002)
         time.sleep(kill_after)
         p.send_signal(signal.SIGKILL)
         p.wait(30)
 
-    took = run(tmp_path / "unbroken", False)           # how long a whole run lasts: the kills fall within it
+    took = run(tmp_path / "unbroken", False)           # how long a whole run lasts: 20 save cycles
     out, rng, kills, resumed = tmp_path / "killed", random.Random(7), 0, 0
     while kills < 10:
         started = (out / "state.pt").is_file()
         resumed += started
         if started and load_state(out / "state.pt")["step"] == 300:
             break                                              # it finished between two kills
-        run(out, started, kill_after=rng.uniform(0.1, 0.5) * took)
+        run(out, started, kill_after=rng.uniform(0.0, 1.5) * took / 20)
         kills += 1
         if (out / "state.pt").is_file():                       # whatever moment it died at, what is there loads
             load_generator(out)
