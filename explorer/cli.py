@@ -1,5 +1,5 @@
-"""`python -m explorer ...` (also `latent-explorer ...`): models, train, sample, interpolate, edit, directions,
-export, eval."""
+"""`python -m explorer ...` (also `latent-explorer ...`): models, train, sample, invert, translate, interpolate,
+edit, directions, export, eval."""
 from __future__ import annotations
 
 import argparse
@@ -98,7 +98,8 @@ def cmd_train(args) -> int:
         cfg = custom_config(args.preset, steps=args.steps, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
                             dataset=args.dataset, data_path=args.data_path, correlation=args.correlation,
                             arch=args.arch, loss=args.loss, z_dim=args.z_dim, n_critic=args.n_critic,
-                            beta=args.beta, **{k: getattr(args, k) for k in all_settings()})
+                            beta=args.beta, data_path_b=args.data_path_b, attribute=args.attribute,
+                            **{k: getattr(args, k) for k in all_settings()})
     command = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = train(cfg, args.out, data_root=args.data_root, resume=args.resume, progress=not args.quiet,
                    device=args.device, command=command)
@@ -236,6 +237,29 @@ def cmd_invert(args) -> int:
     return 0
 
 
+def cmd_translate(args) -> int:
+    """A picture through a pix2pix or CycleGAN translator (as the app's Translate tab)."""
+    from explorer.services.translation import Translation
+    if not (args.out or args.npz):
+        raise ConfigError("translate needs --out FILE.png and/or --npz FILE.npz")
+    desk = Translation(args.checkpoints, allow_paths=True)
+    picture = args.image
+    if picture is None:
+        if args.held_out is None:
+            raise ConfigError("translate needs --image FILE or --held-out K (a test picture of the model's own data)")
+        picture = desk.held_out(args.model, args.held_out, args.direction)["input"]
+    got = desk.translate(args.model, picture, args.direction, variations=args.variations)
+    t = desk.get(args.model)
+    print(f"{t.name}: {t.direction_label(args.direction)}", file=sys.stderr)
+    if args.npz:
+        _write_npz(args.npz, input=to_uint8(got["input"]), output=to_uint8(got["output"]),
+                   back=None if got["back"] is None else to_uint8(got["back"]),
+                   variations=None if got["variations"] is None else to_uint8(got["variations"]))
+    if args.out:   # the input, the output, then the way back (CycleGAN) or the noise variations (pix2pix)
+        _write_png(desk.sheet(got), args.out)
+    return 0
+
+
 def cmd_directions(args) -> int:
     if args.save and args.penalty != 1.0:
         raise ConfigError("--save writes the card's table, which is at penalty weight 1: drop --penalty or --save")
@@ -285,7 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--correlation", type=finite_float, help="faces presets: attribute correlation in [0, 1)")
     s.add_argument("--dataset", help="train the preset's model on another dataset of the same shape "
                    "(e.g. fashion for a digits preset)")
-    s.add_argument("--data-path", help="celeba/folder presets: the image folder")
+    s.add_argument("--data-path", help="celeba/folder: the image folder; pairs: the folder holding A/ and B/; "
+                   "domains: domain A's folder (or a CelebA folder, with --attribute)")
+    s.add_argument("--data-path-b", help="domains (CycleGAN on your pictures): domain B's folder")
+    s.add_argument("--attribute", help="faces-domains / domains: the attribute that splits A (without) from B "
+                   "(with), e.g. Sunglasses, or Eyeglasses for CelebA")
     s.add_argument("--arch", help="generator/critic family: dcgan, mlp, or infogan (InfoGAN's MNIST nets, 28x28 only)")
     s.add_argument("--loss", help="; ".join(f"{k}: {cls.title}" for k, cls in LOSSES.items()))
     s.add_argument("--z-dim", type=positive_int, help="latent size")
@@ -325,6 +353,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="PNG: what the model saw, the encoder's guess, the result")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_invert)
+
+    s = sub.add_parser("translate", help="a picture through a pix2pix or CycleGAN translator")
+    model_args(s)
+    s.add_argument("--image", help="a PNG/JPEG (the centre square is used), e.g. a line drawing for faces-pix2pix")
+    s.add_argument("--held-out", type=int, help="instead of --image: test picture K of the model's own data")
+    s.add_argument("--direction", choices=["forward", "back"], default="forward",
+                   help="CycleGAN: forward (A -> B, e.g. add sunglasses) or back (B -> A)")
+    s.add_argument("--variations", action="store_true", help="pix2pix: also 4 outputs with its dropout noise on")
+    s.add_argument("--out", help="PNG: input, output, and the way back (CycleGAN) or the variations")
+    s.add_argument("--npz", help="NPZ with input, output (uint8 N x H x W x C), back, variations")
+    s.set_defaults(func=cmd_translate)
 
     s = sub.add_parser("interpolate", help="walk between two latent points (and classes)")
     model_args(s)
@@ -374,7 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(s)
     s.add_argument("--data-root")
     s.add_argument("--judge", help="classifier checkpoint to judge with (default from the model's config)")
-    s.add_argument("--n", type=positive_int, default=5000, help="generated samples")
+    s.add_argument("--n", type=positive_int, help="generated samples (default 5,000), or a translator's held-out "
+                   "inputs (default 500)")
     s.add_argument("--save", action="store_true", help="record the metrics in the model's config.json and card")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)

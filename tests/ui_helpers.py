@@ -71,3 +71,18 @@ def launch(checkpoints: Path, audience: bool = False, data_root=None, server_ren
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS,
                 show_error=not audience, **launch_limits(demo))
     return demo, f"http://127.0.0.1:{port}/"
+
+
+def make_translators(root: Path, steps: int = 2) -> Path:
+    """A tiny pix2pix ('sketch2face', faces-sketch) and a tiny CycleGAN ('glasses', faces-domains) trained a few
+    steps on rendered faces (no data files), judged by 'judge' (make_faces)."""
+    from explorer.training.loop import train
+    common = dict(steps=steps, batch_size=4, judge="judge", critic_width=8, log_every=1, sample_every=100,
+                  checkpoint_every=100)
+    train(TrainConfig(task="pix2pix", dataset="faces-sketch", data_options={"n": 16},
+                      model=ModelConfig(arch="unet", width=8, shape=(3, 32, 32)), **common),
+          root / "sketch2face", progress=False)
+    train(TrainConfig(task="cyclegan", dataset="faces-domains", data_options={"n": 16}, loss="lsgan", pool_size=4,
+                      model=ModelConfig(arch="resnet", width=8, depth=1, shape=(3, 32, 32)), **common),
+          root / "glasses", progress=False)
+    return root

@@ -131,8 +131,45 @@ def _rgb(c: np.ndarray) -> tuple[int, int, int]:
     return tuple(int(v) for v in np.clip(np.round(c), 0, 255))
 
 
-def _draw_face(img: Image.Image, a: np.ndarray, f: dict, i: int) -> None:
-    """Draw face i of a chunk onto img (canvas x canvas RGB), attributes a (A,) in ATTRIBUTES order."""
+class _Pencil:
+    """ImageDraw's shape calls, drawn as a line drawing: every shape white with a black outline, every line
+    black. Two tones carry what outlines cannot: hair that is not blond is shaded light grey (so Blond_Hair
+    stays visible, as a pencil artist shades dark hair), and near-black fills (lenses, pupils) stay black."""
+
+    SHADE, BLACK, WHITE = (175, 175, 175), (0, 0, 0), (255, 255, 255)
+
+    def __init__(self, draw: ImageDraw.ImageDraw, width: int, shaded: set):
+        self.d, self.width, self.shaded = draw, width, shaded
+
+    def _tone(self, fill) -> tuple:
+        if fill in self.shaded:
+            return self.SHADE
+        return self.BLACK if _luma(np.array(fill, dtype=float)) < 40 else self.WHITE
+
+    def _shape(self, method: str, *args, fill=None, **kw):
+        kw.pop("outline", None), kw.pop("width", None)
+        getattr(self.d, method)(*args, fill=self._tone(fill), outline=self.BLACK, width=self.width, **kw)
+
+    def rectangle(self, *a, **kw):
+        self._shape("rectangle", *a, **kw)
+
+    def rounded_rectangle(self, *a, **kw):
+        self._shape("rounded_rectangle", *a, **kw)
+
+    def ellipse(self, *a, **kw):
+        self._shape("ellipse", *a, **kw)
+
+    def chord(self, *a, **kw):
+        self._shape("chord", *a, **kw)
+
+    def line(self, xy, fill=None, width=1):
+        light = _luma(np.array(fill, dtype=float)) > 150     # a glint on a black lens stays light
+        self.d.line(xy, fill=self.WHITE if light else self.BLACK, width=max(width, self.width))
+
+
+def _draw_face(img: Image.Image, a: np.ndarray, f: dict, i: int, sketch: bool = False) -> None:
+    """Draw face i of a chunk onto img (canvas x canvas RGB), attributes a (A,) in ATTRIBUTES order.
+    sketch=True draws the same face (same attributes, same nuisance, same geometry) as a line drawing."""
     sunglasses, smiling, beard, hat, long_hair, blond, wide = (bool(v) for v in a)
     bald = bool(f["bald"][i]) and not long_hair and not blond
     size = img.width
@@ -148,8 +185,10 @@ def _draw_face(img: Image.Image, a: np.ndarray, f: dict, i: int) -> None:
     hair_rgb = f["blond_hair"][i] if blond else f["dark_hair"][i]
     hair, hair_line = _rgb(hair_rgb), _rgb(hair_rgb * 0.6)   # outlines keep hair apart from the background
     beard_col = _rgb(f["beard_bald"][i]) if bald else hair
+    img.paste(_Pencil.WHITE if sketch else _rgb(f["background"][i]), (0, 0, size, size))
     d = ImageDraw.Draw(img)
-    d.rectangle((0, 0, size, size), fill=_rgb(f["background"][i]))
+    if sketch:
+        d = _Pencil(d, W(0.022), set() if blond else {hair, beard_col})
 
     cx = 0.5
     hw = (0.27 + 0.02 * f["width"][i]) if wide else (0.195 + 0.02 * f["width"][i])  # head half-width
@@ -220,14 +259,14 @@ def _draw_face(img: Image.Image, a: np.ndarray, f: dict, i: int) -> None:
         d.rounded_rectangle(B(cx - hw - 0.09, 0.335, cx + hw + 0.09, 0.385), radius=W(0.02), fill=_rgb(col * 0.85))
 
 
-def _render_chunk(attrs: np.ndarray, image_size: int, seed: int, chunk: int) -> np.ndarray:
+def _render_chunk(attrs: np.ndarray, image_size: int, seed: int, chunk: int, sketch: bool = False) -> np.ndarray:
     """Render up to CHUNK faces of one chunk: attrs n x A -> uint8 n x 3 x S x S."""
     f = _nuisance(seed, chunk)
     canvas = image_size * SUPERSAMPLE
     out = np.empty((len(attrs), image_size, image_size, 3), dtype=np.uint8)
     img = Image.new("RGB", (canvas, canvas))
     for i, a in enumerate(attrs):
-        _draw_face(img, a, f, i)
+        _draw_face(img, a, f, i, sketch)
         out[i] = np.asarray(img.resize((image_size, image_size), Image.LANCZOS))
     return out.transpose(0, 3, 1, 2)
 
@@ -236,13 +275,15 @@ def _render_task(args):
     return _render_chunk(*args)
 
 
-def render_faces(attrs: np.ndarray, image_size: int = 32, seed: int = 0, workers: int | None = None) -> np.ndarray:
-    """Render faces for attrs (n x A of 0/1) as uint8 n x 3 x S x S; nuisance factors come from seed."""
+def render_faces(attrs: np.ndarray, image_size: int = 32, seed: int = 0, workers: int | None = None,
+                 sketch: bool = False) -> np.ndarray:
+    """Render faces for attrs (n x A of 0/1) as uint8 n x 3 x S x S; nuisance factors come from seed.
+    sketch=True: the same faces as line drawings (black outlines on white), pixel-aligned with the colour ones."""
     attrs = np.asarray(attrs).astype(bool)
     if attrs.ndim != 2 or attrs.shape[1] != len(ATTRIBUTES):
         raise DataError(f"attrs must be n x {len(ATTRIBUTES)} ({', '.join(ATTRIBUTES)}), got shape {attrs.shape}")
     _check_size(image_size)
-    tasks = [(attrs[s:s + CHUNK], image_size, seed, s // CHUNK) for s in range(0, len(attrs), CHUNK)]
+    tasks = [(attrs[s:s + CHUNK], image_size, seed, s // CHUNK, sketch) for s in range(0, len(attrs), CHUNK)]
     workers = min(2, os.cpu_count() or 1) if workers is None else workers
     if workers > 1 and len(tasks) > 1 and "fork" in mp.get_all_start_methods() and not mp.current_process().daemon:
         # fork: workers need only numpy + Pillow, and avoid re-importing torch as spawn would
@@ -289,8 +330,9 @@ def _write_cache(path: Path, x: np.ndarray, attrs: np.ndarray) -> None:
 
 
 def load_faces(root: Path | None, split: str = "train", image_size: int = 32, correlation: float = 0.0,
-               n: int | None = None, seed: int = 0) -> TensorData:
-    """The synthetic faces dataset, rendered (or read from root/faces-cache) for one split."""
+               n: int | None = None, seed: int = 0, sketch: bool = False) -> TensorData:
+    """The synthetic faces dataset, rendered (or read from root/faces-cache) for one split.
+    sketch=True: the same faces, in the same order, as line drawings."""
     _check_size(image_size)
     if split not in DEFAULT_N:
         raise DataError(f"faces split must be 'train' or 'test', got '{split}'")
@@ -300,22 +342,28 @@ def load_faces(root: Path | None, split: str = "train", image_size: int = 32, co
     n = DEFAULT_N[split] if n is None else int(n)
     if n < 1 or seed < 0:
         raise DataError(f"faces needs n >= 1 and seed >= 0, got n={n}, seed={seed}")
-
-    key = _cache_key(split, image_size, correlation, n, seed)
-    path = None if root is None else Path(root) / "faces-cache" / f"{key}.npz"
-    cached = _read_cache(path) if path is not None else None
-    if cached is not None:
-        x, attrs = cached
-    else:
-        stream = 2 * seed + (split == "test")      # train and test never share a seed stream
-        attrs = sample_attributes(n, correlation, stream)
-        x = render_faces(attrs, image_size, stream)
-        if path is not None:
-            _write_cache(path, x, attrs)
+    stream = 2 * seed + (split == "test")      # train and test never share a seed stream
+    x, attrs = cached_render(root, _cache_key(split, image_size, correlation, n, seed) + ("-sketch" if sketch else ""),
+                             lambda: sample_attributes(n, correlation, stream), image_size, stream, sketch)
     info = DatasetInfo(name="faces", kind="image", shape=(3, image_size, image_size), attribute_names=ATTRIBUTES,
                        options={"split": split, "image_size": image_size, "correlation": correlation, "n": n,
                                 "seed": seed})
     return TensorData(torch.from_numpy(x), None, torch.from_numpy(attrs.astype(np.float32)), info)
+
+
+def cached_render(root: Path | None, key: str, attributes, image_size: int, stream: int,
+                  sketch: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 faces, their attributes) from root/faces-cache/<key>.npz, or rendered (and cached when root is
+    writable); `attributes()` draws the attribute rows when a render is needed."""
+    path = None if root is None else Path(root) / "faces-cache" / f"{key}.npz"
+    cached = _read_cache(path) if path is not None else None
+    if cached is not None:
+        return cached
+    attrs = attributes()
+    x = render_faces(attrs, image_size, stream, sketch=sketch)
+    if path is not None:
+        _write_cache(path, x, attrs)
+    return x, attrs
 
 
 def save_grid(path: str | Path, images: np.ndarray, cols: int = 8, scale: int = 2) -> None:

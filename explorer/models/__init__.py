@@ -1,5 +1,5 @@
 """Generators, critics and classifiers; importing this package registers every variant."""
-from explorer.models import classifiers, dcgan, infogan, mlp  # noqa: F401  (registration side effects)
+from explorer.models import classifiers, dcgan, infogan, mlp, translation  # noqa: F401  (registration side effects)
 from explorer.models.base import (CLASSIFIERS, CRITICS, GENERATORS, GeneratorModel, ModelConfig, build_classifier,
                                   build_critic, build_generator)
 from explorer.models.conditioning import condition, one_hot

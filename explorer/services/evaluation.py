@@ -38,19 +38,24 @@ def data_root_for(cfg: dict, data_root=None):
     return data_root or os.environ.get("LATENT_EXPLORER_DATA") or _recorded_data_root(cfg)
 
 
-def evaluate(model: str, checkpoints=None, data_root=None, n: int = 5000, judge: str | None = None,
+def evaluate(model: str, checkpoints=None, data_root=None, n: int | None = None, judge: str | None = None,
              save: bool = False) -> dict:
-    """A generator's metrics from the project's judges (or a classifier's test accuracy). save=True records them
-    in config.json and the card, with an InfoGAN's code figures beside it."""
+    """A generator's metrics from the project's judges (n samples, default 5,000), a translator's on n held-out
+    inputs (default 500), or a classifier's test accuracy. save=True records them in config.json and the card,
+    with an InfoGAN's code figures beside it."""
     model_dir = resolve_model_dir(model, checkpoints)
     cfg = read_config(model_dir)
     data_root = data_root_for(cfg, data_root)
     if cfg.get("kind") == "classifier":
         result = evaluate_classifier_checkpoint(str(model_dir), checkpoints, data_root)
+    elif cfg.get("kind") == "translator":
+        from explorer.metrics.translation import evaluate_translator
+        from explorer.store.checkpoint import load_translator
+        result = evaluate_translator(load_translator(model_dir), checkpoints, data_root, n=n or 500, judge=judge)
     else:
         renderer = Renderer(checkpoints, allow_paths=True)   # loads the model once, for the metrics and figures
         model = renderer.models.get(str(model_dir))
-        result = evaluate_generator(model, checkpoints, data_root, n=n, judge=judge)
+        result = evaluate_generator(model, checkpoints, data_root, n=n or 5000, judge=judge)
         if save:   # an InfoGAN's card shows its code figures
             for j in range(model.cfg.cont_codes):
                 renderer.code_figure(str(model_dir), j, 0).save(model_dir / code_sweep_file(j))

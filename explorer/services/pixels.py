@@ -42,9 +42,13 @@ class ModelCache:
 
     LIST_TTL = 30.0  # seconds a folder listing is trusted by pages asking for the model list
 
-    def __init__(self, checkpoints=None, allow_paths: bool = False):
+    def __init__(self, checkpoints=None, allow_paths: bool = False, kinds=GENERATOR_KINDS, loader=load_generator,
+                 what: str = "models"):
         self.root = checkpoints_dir(checkpoints)
         self.allow_paths = allow_paths   # the CLI may name a model folder anywhere; the web app never may
+        self.kinds, self.loader = kinds, loader    # which config.json kinds it lists, and how it loads them
+        self.what = what                           # how a refusal names them: "models", "translators"
+        self.others: dict[str, str] = {}           # models of other kinds in the folder: name -> kind
         self._models: dict[str, tuple[float, object]] = {}   # name -> (weights mtime when loaded, model)
         self._listing: tuple[float, list[dict]] = (-1e9, [])
         self._lock = threading.Lock()
@@ -52,7 +56,7 @@ class ModelCache:
         self.damaged: list[dict] = []   # model folders whose config.json cannot be read: {name, reason}
 
     def names(self) -> list[dict]:
-        """Every generator in the folder with its one-line summary (classifiers are judges, not listed)."""
+        """Every model of its kinds (generators, by default) in the folder with its one-line summary."""
         stamp, listing = self._listing
         if time.monotonic() - stamp < self.LIST_TTL:
             return listing
@@ -61,16 +65,18 @@ class ModelCache:
     def refresh(self) -> list[dict]:
         """Read the folder now; a model whose weights changed on disk (retrained) is loaded afresh next time."""
         self.scans += 1
-        out, damaged = [], []
+        out, damaged, others = [], [], {}
         for name in list_model_names(self.root):
             try:
                 cfg = read_config(self.root / name)
             except ExplorerError as e:   # listed apart, with the reason, rather than silently missing
                 damaged.append({"name": name, "reason": str(e)})
                 continue
-            if cfg.get("kind") in GENERATOR_KINDS:
+            if cfg.get("kind") in self.kinds:
                 out.append({"name": name, "summary": cfg.get("summary", "")})
-        self.damaged = damaged
+            else:
+                others[name] = str(cfg.get("kind"))
+        self.damaged, self.others = damaged, others
         with self._lock:
             for name, (stamp, _) in list(self._models.items()):
                 if stamp is not None and stamp != self._weights_mtime(name):
@@ -97,7 +103,7 @@ class ModelCache:
         if self.allow_paths and isinstance(name, str) and name not in {m["name"] for m in listing} \
                 and Path(name).is_dir():
             with self._lock, torch.inference_mode(False):
-                model = load_generator(name)
+                model = self.loader(name)
                 self._models[name] = (None, model)   # a folder outside the listing: never refreshed
                 return model
         if not isinstance(name, str) or name not in {m["name"] for m in listing}:
@@ -107,7 +113,10 @@ class ModelCache:
                 if broken:
                     raise CheckpointError(f"model '{name}' is damaged: {broken}")
                 known = ", ".join(m["name"] for m in listing) or "none"
-                raise ConfigError(f"unknown model '{name}' (models: {known})")
+                if self.what != "models" and name in self.others:
+                    raise ConfigError(f"'{name}' is a {self.others[name]} model, not one of the {self.what} "
+                                      f"({known})")
+                raise ConfigError(f"unknown model '{name}' ({self.what}: {known})")
         with self._lock:
             hit = self._models.get(name)
             if hit is None:
@@ -117,7 +126,7 @@ class ModelCache:
                 # loaded outside inference mode even when a render asks first: weights made in inference mode
                 # could never take part in a gradient (Directions, Invert) afterwards
                 with torch.inference_mode(False):
-                    hit = (stamp, load_generator(self.root / name))
+                    hit = (stamp, self.loader(self.root / name))
                 self._models[name] = hit
             return hit[1]
 

@@ -8,7 +8,9 @@ from explorer.losses import LOSSES
 from explorer.store.config import TrainConfig
 
 DATA_NAMES = {"digits": "MNIST digits", "fashion": "Fashion-MNIST", "faces": "synthetic faces",
-              "celeba": "CelebA-layout faces", "folder": "an image folder", "toy2d": "2-D toy points"}
+              "celeba": "CelebA-layout faces", "folder": "an image folder", "toy2d": "2-D toy points",
+              "faces-sketch": "synthetic faces from line drawings", "pairs": "paired image folders",
+              "domains": "two unpaired picture sets"}
 
 
 def _loss_title(name: str) -> str:
@@ -28,6 +30,12 @@ def describe(cfg: TrainConfig) -> str:
     if cfg.task == "encoder":
         return f"encoder (inversion) for {cfg.generator}, {cfg.steps} steps on its samples"
     m = cfg.model
+    if cfg.task == "pix2pix":
+        return f"pix2pix (U-Net + PatchGAN) on {data}, L1 x {cfg.l1_weight:g}, {cfg.steps} steps"
+    if cfg.task == "cyclegan":
+        if cfg.dataset == "faces-domains":
+            data = f"synthetic faces without / with {opts.get('attribute', 'Sunglasses')}"
+        return f"CycleGAN (ResNet, {m.depth} blocks + PatchGAN) on {data}, cycle x {cfg.cycle_weight:g}, {cfg.steps} steps"
     if cfg.task == "vae":
         kind = "VAE" if cfg.beta == 1 else f"beta-VAE (beta {cfg.beta:g})"
         return f"{kind} on {data}, DCGAN decoder, z_dim {m.z_dim}, {cfg.steps} steps"
@@ -73,6 +81,8 @@ def model_card(conf: dict) -> str:
                   f"export --model {conf.get('name') or 'NAME'}`.", ""]
     if conf.get("kind") == "vae":
         lines += vae_section(conf)
+    if conf.get("kind") == "translator":
+        lines += translator_section(conf)
     lines += encoder_section(conf.get("encoder"))
     if conf.get("notes"):
         lines += ["## Notes", conf["notes"], ""]
@@ -90,6 +100,27 @@ def vae_section(conf: dict) -> list[str]:
             "samples beside the data's (a VAE's samples blur). `disentanglement` scores the encoder's means on "
             "held-out pictures against their true factors (faces). The Compare tab shows all of it beside the "
             "GAN of the same data.", ""]
+
+
+def translator_section(conf: dict) -> list[str]:
+    """What a translator's files and figures are."""
+    a, b = (conf.get("domains") or ["A", "B"])[:2]
+    cyc = conf.get("train", {}).get("task") == "cyclegan"
+    files = ("`generator.safetensors` (A -> B), `generator_back.safetensors` (B -> A), `critic.safetensors` "
+             "(judges B), `critic_back.safetensors` (judges A)") if cyc else \
+        "`generator.safetensors` (the U-Net) and `critic.safetensors` (the PatchGAN on input and output side by side)"
+    figures = ("`added` / `removed`: the share of held-out pictures on which the judge reads the attribute after "
+               "A -> B / no longer reads it after B -> A; `others_kept`: the share on which every other attribute "
+               "reads the same in input and output; `cycle_l1`: a picture sent there and back against itself; "
+               "`identity_l1`: a picture already in the target domain against its translation; `change_l1`: how "
+               "much a translation changes its input.") if cyc else \
+        ("`l1`: output against the true picture; `l1_input`: the input against it, for scale; "
+         "`attribute_agreement`: the share of held-out inputs on which the judge reads each attribute the same in "
+         "the output and in the true picture; `frechet_distance` on the judge's features, beside two real halves'.")
+    return ["## Translation", f"Translates *{a}* -> *{b}*" + (" and back" if cyc else "") + f". Files: {files}. "
+            "Explore it in the Translate tab, or `python -m explorer translate --model "
+            f"{conf.get('name') or 'NAME'} --held-out 0 --out FILE.png`.", "",
+            f"Figures (L1: mean absolute pixel difference, pixels in [0, 1]): {figures}", ""]
 
 
 def encoder_section(enc: dict | None) -> list[str]:

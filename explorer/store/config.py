@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from explorer.errors import ConfigError
 from explorer.models.base import ModelConfig
 
-TASKS = ("gan", "infogan", "classifier", "encoder", "vae")
+TASKS = ("gan", "infogan", "classifier", "encoder", "vae", "pix2pix", "cyclegan")
+TRANSLATION_TASKS = ("pix2pix", "cyclegan")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    task: str = "gan"                         # "gan", "infogan", "classifier", "encoder" or "vae"
+    task: str = "gan"                         # "gan", "infogan", "classifier", "encoder", "vae", "pix2pix", "cyclegan"
     dataset: str = "digits"                   # a name in explorer.data.DATASETS
     data_options: dict = field(default_factory=dict)   # e.g. {"correlation": 0.8}, {"distribution": "ring"}
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -26,6 +27,7 @@ class TrainConfig:
     betas: tuple[float, float] | None = None
     n_critic: int | None = None               # critic steps per generator step; None: the loss's default
     lr_decay_to: float = 1.0                  # learning rates fall linearly to this fraction at the last step
+    lr_decay_start: float = 0.0               # ... starting at this fraction of the steps (CycleGAN: 0.5)
     info_lambda: float = 1.0                  # InfoGAN: weight of the categorical code's information term
     info_lambda_cont: float = 0.5             # InfoGAN: weight of the continuous codes' squared error
                                               # (0.5: a unit-variance Gaussian log-likelihood, as Chen et al.)
@@ -35,14 +37,23 @@ class TrainConfig:
     generator: str | None = None              # encoder task: the generator it learns to invert (checkpoint name)
     pixel_weight: float = 1.0                 # encoder task: weight of the pixel term beside the error in z
     beta: float = 1.0                         # vae task: weight of the KL term (1: the ELBO; > 1: a beta-VAE)
+    l1_weight: float = 100.0                  # pix2pix: weight of L1(G(A), B) beside the cGAN loss
+    cycle_weight: float = 10.0                # cyclegan: weight of the cycle-consistency L1 terms
+    identity_weight: float = 0.5              # cyclegan: identity L1 weight, as a fraction of cycle_weight
+    pool_size: int = 50                       # cyclegan: generated pictures kept for the critics (0: none)
+    critic_width: int = 64                    # pix2pix / cyclegan: the PatchGAN critics' first-layer channels
     seed: int = 0
     log_every: int = 10
     sample_every: int = 250
     checkpoint_every: int = 500
 
     def lr_factor(self, step: int) -> float:
-        """The learning rates' multiplier before step `step` (0-based): linear from 1 to lr_decay_to, then held."""
-        return 1.0 - (1.0 - self.lr_decay_to) * min(step, self.steps) / self.steps
+        """The learning rates' multiplier before step `step` (0-based): 1 until lr_decay_start x steps, then
+        linear down to lr_decay_to at the last step."""
+        start = self.lr_decay_start * self.steps
+        if step <= start:
+            return 1.0
+        return 1.0 - (1.0 - self.lr_decay_to) * (min(step, self.steps) - start) / (self.steps - start)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -75,8 +86,10 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and not (0 < v < 1):
                 raise ConfigError(f"{name.replace('_', '-')} must be between 0 and 1, got {v}")
-        if not (0 < self.lr_decay_to <= 1):
-            raise ConfigError(f"lr-decay-to must be in (0, 1] (1 keeps the rate constant), got {self.lr_decay_to}")
+        if not (0 <= self.lr_decay_to <= 1):
+            raise ConfigError(f"lr-decay-to must be in [0, 1] (1 keeps the rate constant), got {self.lr_decay_to}")
+        if not (0 <= self.lr_decay_start < 1):
+            raise ConfigError(f"lr-decay-start must be in [0, 1) (a fraction of the steps), got {self.lr_decay_start}")
         if self.info_lambda < 0 or self.info_lambda_cont < 0:
             raise ConfigError("the InfoGAN information weights must be >= 0")
         if self.task == "encoder" and not self.generator:
@@ -89,6 +102,20 @@ class TrainConfig:
             if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not 0 < self.beta <= 1000:
                 raise ConfigError(f"beta (the KL term's weight) must be a number above 0 and at most 1000, got "
                                   f"{self.beta!r}")
+        from explorer.data.translation import check_task_data
+        check_task_data(self.task, self.dataset)
+        if self.task in TRANSLATION_TASKS:
+            for name in ("l1_weight", "cycle_weight", "identity_weight"):
+                v = getattr(self, name)
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1000:
+                    raise ConfigError(f"{name.replace('_', '-')} must be a number from 0 to 1000, got {v!r}")
+            for name in ("pool_size", "critic_width"):
+                v = getattr(self, name)
+                if isinstance(v, bool) or not isinstance(v, int) or not (0 if name == "pool_size" else 1) <= v <= 1000:
+                    raise ConfigError(f"{name.replace('_', '-')} must be a whole number up to 1000, got {v!r}")
+            if self.model.arch not in ("unet", "resnet"):
+                raise ConfigError(f"{self.task} needs a translator architecture (unet or resnet), "
+                                  f"got '{self.model.arch}'")
         if self.model.z_dim <= 0:
             raise ConfigError(f"z-dim must be positive, got {self.model.z_dim}")
         return self

@@ -53,13 +53,16 @@ def _config_json(cfg: TrainConfig, data, step: int, elapsed: float, metrics: dic
                  world: int, name: str, data_root: str | None) -> dict:
     info = data.info
     extra = {}
+    if hasattr(data, "domain_names"):    # a translator: what goes in and what comes out
+        extra["domains"] = list(data.domain_names)
     if cfg.task == "vae":    # its encoder is saved beside the decoder, as an inversion encoder would be
         from explorer.training.tasks import vae_encoder_width
         extra["encoder"] = {"file": "encoder.safetensors", "width": vae_encoder_width(cfg.model), "logvar": True,
                             "steps": step, "wall_time_s": round(elapsed, 1), "command": command}
     return {
         "name": name,
-        "kind": {"classifier": "classifier", "encoder": "encoder", "vae": "vae"}.get(cfg.task, "gan"),
+        "kind": {"classifier": "classifier", "encoder": "encoder", "vae": "vae", "pix2pix": "translator",
+                 "cyclegan": "translator"}.get(cfg.task, "gan"),
         "summary": describe(cfg),
         "train": cfg.to_dict(),
         "dataset": {"name": info.name, "shape": list(info.shape), "options": info.options},
@@ -105,6 +108,8 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
         st = load_state(out / "state.pt")
         for name, opt in task.optimizers.items():
             opt.load_state_dict(st["optim"][name])
+        if hasattr(task, "load_extra_state"):    # e.g. CycleGAN's history pools
+            task.load_extra_state(st.get("task") or {})
         torch.set_rng_state(st["rng"][dist.rank] if dist.rank < len(st["rng"]) else st["rng"][0])
         step, elapsed, stream.pos = int(st["step"]), float(st["elapsed"]), int(st["batch_pos"])
     else:
@@ -136,6 +141,8 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
                                 str(Path(data_root).resolve()) if data_root else None)
             state = {"step": step, "elapsed": elapsed, "batch_pos": stream.pos, "rng": rng,
                      "optim": {k: o.state_dict() for k, o in task.optimizers.items()}}
+            if hasattr(task, "extra_state"):
+                state["task"] = task.extra_state()
             save_checkpoint(out, conf, task.nets, state, samples=task.preview(), card=model_card(conf))
         D.barrier(dist)
         last_saved = step

@@ -120,6 +120,28 @@ PRESETS.update({
 })
 
 
+# --- image-to-image translation (Isola et al. 2017; Zhu et al. 2017), scaled to 32 px ---
+PRESETS.update({
+    # sketch -> face: U-Net (5 levels down to 1x1, width 32), PatchGAN on (sketch, face), cGAN + 100 x L1,
+    # Adam 2e-4 betas (0.5, 0.999) as in the paper; batch 32 for this CPU's throughput
+    "faces-pix2pix": TrainConfig(task="pix2pix", dataset="faces-sketch", loss="bce", l1_weight=100.0,
+                                 model=ModelConfig(arch="unet", width=32, shape=FACES), steps=6000, batch_size=32,
+                                 lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), critic_width=64,
+                                 judge="faces-attributes-eval", log_every=25, sample_every=500,
+                                 checkpoint_every=500),
+    # without <-> with sunglasses: ResNet generators (6 blocks, width 24), PatchGAN critics, least squares,
+    # cycle 10, identity 0.5 x 10, a pool of 50, Adam 2e-4 constant for half the steps then linear to 0
+    "faces-cyclegan-sunglasses": TrainConfig(task="cyclegan", dataset="faces-domains",
+                                             data_options={"attribute": "Sunglasses"}, loss="lsgan",
+                                             model=ModelConfig(arch="resnet", width=24, depth=6, shape=FACES),
+                                             steps=5000, batch_size=8, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
+                                             cycle_weight=10.0, identity_weight=0.5, pool_size=50,
+                                             critic_width=64, lr_decay_start=0.5, lr_decay_to=0.0,
+                                             judge="faces-attributes-eval", log_every=25, sample_every=500,
+                                             checkpoint_every=500),
+})
+
+
 def get_preset(name: str) -> TrainConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset '{name}' (known: {', '.join(sorted(PRESETS))})")
@@ -144,7 +166,7 @@ def _number(name: str, v, lo: float, hi: float, whole: bool = False):
 
 def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=None, dataset=None,
                   data_path=None, correlation=None, arch=None, loss=None, z_dim=None, n_critic=None,
-                  beta=None, **loss_settings) -> TrainConfig:
+                  beta=None, data_path_b=None, attribute=None, **loss_settings) -> TrainConfig:
     """A preset with a person's changes, each checked with a message that says what is allowed.
     The CLI's `train` and the Train tab both build their runs here. None leaves the preset's value.
     loss_settings: any registered loss's settings by name (clip, gp_lambda, saturating, ...)."""
@@ -163,12 +185,22 @@ def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=Non
         DATASETS.lookup(dataset)
         allowed = dataset_options(dataset)
         data_opts = {k: v for k, v in data_opts.items() if k in allowed}  # keep what still applies (image_size)
+        if "image_size" in allowed and len(cfg.model.shape) == 3:     # the pictures the preset's model makes
+            data_opts["image_size"] = cfg.model.shape[1]
         ch["dataset"] = dataset
     ds = ch.get("dataset", cfg.dataset)
     if data_path is not None:
         if "path" not in dataset_options(ds):
-            raise ConfigError(f"dataset '{ds}' takes no folder path (only celeba and folder do)")
+            raise ConfigError(f"dataset '{ds}' takes no folder path (celeba, folder, pairs and domains do)")
         data_opts["path"] = str(data_path)
+    if data_path_b is not None:
+        if "path_b" not in dataset_options(ds):
+            raise ConfigError(f"dataset '{ds}' takes no second folder (domains does: CycleGAN's domain B)")
+        data_opts["path_b"] = str(data_path_b)
+    if attribute is not None:
+        if "attribute" not in dataset_options(ds):
+            raise ConfigError(f"dataset '{ds}' is not split by an attribute (faces-domains and domains are)")
+        data_opts["attribute"] = str(attribute)
     if correlation is not None:
         if "correlation" not in dataset_options(ds):
             raise ConfigError(f"dataset '{ds}' has no attribute correlation to set (faces has)")
@@ -184,11 +216,12 @@ def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=Non
         if cfg.task != "vae":
             raise ConfigError(f"beta weighs a VAE's KL term; preset '{preset}' trains a {cfg.task}")
         ch["beta"] = _number("beta", beta, 0.01, 1000)
-    if cfg.task in ("classifier", "vae"):
+    if cfg.task in ("classifier", "vae", "pix2pix", "cyclegan"):
         given = [k for k, v in gan_only.items() if v is not None and not (k == "z_dim" and cfg.task == "vae")]
         if given:
-            raise ConfigError(f"preset '{preset}' trains a {'classifier' if cfg.task == 'classifier' else 'VAE'}: "
-                              f"{', '.join(given)} apply to GANs only")
+            what = {"classifier": "a classifier", "vae": "a VAE", "pix2pix": "a pix2pix translator",
+                    "cyclegan": "a CycleGAN translator"}[cfg.task]
+            raise ConfigError(f"preset '{preset}' trains {what}: {', '.join(given)} apply to GANs only")
         if z_dim is not None:
             ch["model"] = replace(cfg.model, z_dim=_number("z_dim", z_dim, 1, 1024, whole=True))
         return cfg.replace(**ch)

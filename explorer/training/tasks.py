@@ -451,3 +451,206 @@ class VAETask:
             return grid(torch.cat([x, self.G(mu), samples]), nrow=8, scale=2)
         finally:
             self.both.train(was_training)
+
+
+# ---------- image-to-image translation ----------
+
+def _two_domains(cfg: TrainConfig, data, task: str, kind: str) -> None:
+    from explorer.data.translation import is_two_domain
+    if not is_two_domain(data) or data.info.kind != kind:
+        raise ConfigError(f"{task} learns from {kind} pictures; '{cfg.dataset}' holds "
+                          f"{data.info.kind if is_two_domain(data) else 'single'} pictures")
+
+
+def _translation_preview(rows: list[torch.Tensor]):
+    return grid(torch.cat(rows), nrow=rows[0].shape[0], scale=2)
+
+
+@TASKS.register("pix2pix")
+class Pix2PixTask:
+    """pix2pix (Isola et al. 2017): a U-Net G maps A to B; a PatchGAN D judges (A, B) pairs side by side, so it
+    asks "is this output right for this input?"; G's loss = cGAN + l1_weight x L1(G(A), B) (the paper's 100)."""
+
+    def __init__(self, cfg: TrainConfig, data, dist: DistInfo):
+        from explorer.models.translation import PatchCritic
+        _two_domains(cfg, data, "pix2pix", "paired")
+        self.cfg, self.data, self.dist = cfg, data, dist
+        c = cfg.model.shape[0]
+        self.G = build_generator(cfg.model).to(dist.device)
+        self.D = PatchCritic(2 * c, cfg.critic_width).to(dist.device)
+        dcgan_init(self.G), dcgan_init(self.D)
+        self.loss = build_loss(cfg.loss, **cfg.loss_options)
+        dflt = self.loss.defaults
+        betas = cfg.betas or dflt.betas
+        self.opt_g = make_optimizer(cfg.optimizer or dflt.optimizer, self.G.parameters(), cfg.lr_g or dflt.lr, betas)
+        self.opt_d = make_optimizer(cfg.optimizer or dflt.optimizer, self.D.parameters(), cfg.lr_d or dflt.lr, betas)
+        self.g, self.d = wrap(self.G, dist), wrap(self.D, dist)
+        self.samples_per_step = cfg.batch_size
+
+    @property
+    def nets(self) -> dict:
+        return {"generator": self.G, "critic": self.D}
+
+    @property
+    def optimizers(self) -> dict:
+        return {"g": self.opt_g, "d": self.opt_d}
+
+    def step(self, next_batch, measure: bool) -> dict:
+        dev = self.dist.device
+        b, _, _, a = next_batch()
+        a, b = a.to(dev), b.to(dev)
+        fake = self.g(a)
+        pair = lambda out: self.d(torch.cat([a, out], 1))   # noqa: E731  D sees the input beside the output
+        loss_d, stats = self.loss.critic_loss(pair, b, fake.detach())
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        if measure:
+            stats["grad_norm_d"] = grad_norm(self.D)
+        self.opt_d.step()
+        self.D.requires_grad_(False)
+        gan, g_stats = self.loss.generator_loss(pair, fake)
+        self.D.requires_grad_(True)
+        l1 = F.l1_loss(fake, b)
+        loss_g = gan + self.cfg.l1_weight * l1
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        if measure:
+            g_stats["grad_norm_g"] = grad_norm(self.G)
+        self.opt_g.step()
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "gan_g": gan.item(), "l1": l1.item(),
+                **stats, **g_stats}
+
+    @torch.no_grad()
+    def preview(self):
+        """Rows: inputs, outputs, the true pictures (the first 8 training pairs)."""
+        was = self.G.training
+        self.G.eval()
+        try:
+            b, _, _, a = self.data.get_batch(torch.arange(min(8, len(self.data))))
+            a, b = a.to(self.dist.device), b.to(self.dist.device)
+            return _translation_preview([a, self.G(a), b])
+        finally:
+            self.G.train(was)
+
+
+class HistoryPool:
+    """CycleGAN's image buffer (Shrivastava et al. 2017): D sees, for half of each batch on average, fakes
+    from earlier generators, so it does not chase only the latest one. Its contents are training state."""
+
+    def __init__(self, size: int):
+        self.size, self.images = size, []
+
+    def query(self, fakes: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return fakes
+        out = []
+        for img in fakes.detach():
+            if len(self.images) < self.size:
+                self.images.append(img.clone())
+                out.append(img)
+            elif torch.rand(()).item() < 0.5:           # the global RNG: saved and restored with the run
+                k = int(torch.randint(0, self.size, ()).item())
+                out.append(self.images[k].clone())
+                self.images[k] = img.clone()
+            else:
+                out.append(img)
+        return torch.stack(out)
+
+    def state(self) -> torch.Tensor | None:
+        return torch.stack(self.images).cpu() if self.images else None
+
+    def load(self, t: torch.Tensor | None, device) -> None:
+        self.images = [] if t is None else [i.to(device) for i in t]
+
+
+@TASKS.register("cyclegan")
+class CycleGANTask:
+    """CycleGAN (Zhu et al. 2017): G: A -> B and F: B -> A with critics D_B and D_A (PatchGAN, least squares).
+    G and F minimise L_GAN(G, D_B) + L_GAN(F, D_A) + cycle_weight (|F(G(a)) - a| + |G(F(b)) - b|)
+    + identity_weight x cycle_weight (|G(b) - b| + |F(a) - a|); each critic sees real pictures and fakes from a
+    history pool of pool_size. Saved as generator (G), generator_back (F), critic (D_B), critic_back (D_A)."""
+
+    def __init__(self, cfg: TrainConfig, data, dist: DistInfo):
+        from itertools import chain
+        from explorer.models.translation import PatchCritic
+        _two_domains(cfg, data, "CycleGAN", "unpaired")
+        self.cfg, self.data, self.dist = cfg, data, dist
+        c, dev = cfg.model.shape[0], dist.device
+        self.G, self.F = build_generator(cfg.model).to(dev), build_generator(cfg.model).to(dev)
+        self.D_b, self.D_a = PatchCritic(c, cfg.critic_width).to(dev), PatchCritic(c, cfg.critic_width).to(dev)
+        for net in (self.G, self.F, self.D_b, self.D_a):
+            dcgan_init(net)
+        self.loss = build_loss(cfg.loss, **cfg.loss_options)
+        dflt = self.loss.defaults
+        opt, betas = cfg.optimizer or dflt.optimizer, cfg.betas or dflt.betas
+        self.opt_g = make_optimizer(opt, chain(self.G.parameters(), self.F.parameters()), cfg.lr_g or dflt.lr, betas)
+        self.opt_d = make_optimizer(opt, chain(self.D_b.parameters(), self.D_a.parameters()), cfg.lr_d or dflt.lr,
+                                    betas)
+        self.g, self.f = wrap(self.G, dist), wrap(self.F, dist)
+        self.d_b, self.d_a = wrap(self.D_b, dist), wrap(self.D_a, dist)
+        self.pool_b, self.pool_a = HistoryPool(cfg.pool_size), HistoryPool(cfg.pool_size)
+        self.samples_per_step = cfg.batch_size
+
+    @property
+    def nets(self) -> dict:
+        return {"generator": self.G, "generator_back": self.F, "critic": self.D_b, "critic_back": self.D_a}
+
+    @property
+    def optimizers(self) -> dict:
+        return {"g": self.opt_g, "d": self.opt_d}
+
+    def extra_state(self) -> dict:
+        return {"pool_b": self.pool_b.state(), "pool_a": self.pool_a.state()}
+
+    def load_extra_state(self, st: dict) -> None:
+        self.pool_b.load(st.get("pool_b"), self.dist.device)
+        self.pool_a.load(st.get("pool_a"), self.dist.device)
+
+    def step(self, next_batch, measure: bool) -> dict:
+        dev, cfg = self.dist.device, self.cfg
+        b, _, _, a = next_batch()
+        a, b = a.to(dev), b.to(dev)
+        # generators: the critics only score here
+        for d in (self.D_b, self.D_a):
+            d.requires_grad_(False)
+        fake_b, fake_a = self.g(a), self.f(b)
+        cycle_a, cycle_b = F.l1_loss(self.f(fake_b), a), F.l1_loss(self.g(fake_a), b)
+        gan_b, sb = self.loss.generator_loss(self.d_b, fake_b)
+        gan_a, _ = self.loss.generator_loss(self.d_a, fake_a)
+        loss_g = gan_b + gan_a + cfg.cycle_weight * (cycle_a + cycle_b)
+        identity = torch.zeros((), device=dev)
+        if cfg.identity_weight:
+            identity = F.l1_loss(self.g(b), b) + F.l1_loss(self.f(a), a)
+            loss_g = loss_g + cfg.identity_weight * cfg.cycle_weight * identity
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        stats = {}
+        if measure:
+            stats["grad_norm_g"] = grad_norm(self.G)
+        self.opt_g.step()
+        for d in (self.D_b, self.D_a):
+            d.requires_grad_(True)
+        # critics: real pictures against fakes from the history pools
+        loss_db, st_b = self.loss.critic_loss(self.d_b, b, self.pool_b.query(fake_b))
+        loss_da, _ = self.loss.critic_loss(self.d_a, a, self.pool_a.query(fake_a))
+        self.opt_d.zero_grad(set_to_none=True)
+        (loss_db + loss_da).backward()
+        if measure:
+            stats["grad_norm_d"] = grad_norm(self.D_b)
+        self.opt_d.step()
+        return {"loss_g": loss_g.item(), "loss_d": (loss_db + loss_da).item(), "gan_g": (gan_b + gan_a).item(),
+                "cycle_a": cycle_a.item(), "cycle_b": cycle_b.item(), "identity": identity.item(),
+                "d_real": st_b["d_real"], "d_fake": st_b["d_fake"], "d_fake_g": sb["d_fake_g"], **stats}
+
+    @torch.no_grad()
+    def preview(self):
+        """Rows: A, G(A), F(G(A)), then B, F(B), G(F(B)) (the first 8 of each domain)."""
+        was = self.G.training
+        self.G.eval(), self.F.eval()
+        try:
+            b, _, _, a = self.data.get_batch(torch.arange(min(8, len(self.data))))
+            a, b = a.to(self.dist.device), b.to(self.dist.device)
+            gb, fa = self.G(a), self.F(b)
+            return _translation_preview([a, gb, self.F(gb), b, fa, self.G(fa)])
+        finally:
+            self.G.train(was), self.F.train(was)

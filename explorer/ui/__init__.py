@@ -6,7 +6,7 @@ import torch
 from gradio import processing_utils
 
 from explorer.services import Services
-from explorer.ui import compare, directions, explore, interpolate, invert, playground, train
+from explorer.ui import compare, directions, explore, interpolate, invert, playground, train, translate
 from explorer.ui.common import AppContext, guarded
 from explorer.ui.server import bound_cache, launch_limits, log_requests_refused, readable_calls, start_queue
 from explorer.web import Site
@@ -16,7 +16,7 @@ CSS = """
 .hint p { font-size: var(--text-sm); color: var(--body-text-color-subdued); margin: 0; }
 .crisp img { image-rendering: pixelated; }
 .strip img { object-fit: contain !important; max-width: 100%; height: auto !important; }
-#invert-face img { width: 112px !important; height: 112px !important; }
+#invert-face img, #translate-held-pic img { width: 112px !important; height: 112px !important; }
 """
 
 
@@ -56,9 +56,11 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
                 play = playground.build(ctx)
             with gr.Tab("Compare", id="compare"):
                 on_load_compare = compare.build(ctx)
+            with gr.Tab("Translate", id="translate"):
+                on_load_translate, translator = translate.build(ctx)
             if jobs is not None:  # participants (--audience) never see training
                 with gr.Tab("Train", id="train"):
-                    train.build(ctx, jobs, ex["model"])
+                    train.build(ctx, jobs, ex["model"], translator)
         train.register_api(ctx, jobs)
         take, take_outputs = dirs["take_picture"]
 
@@ -99,7 +101,8 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
             select, *other_loads = ex["on_load"]
             chain_after(demo.load(*select, api_name="load_select_model", api_visibility="undocumented"),
                         [step for chain in ex["after_model"] for step in chain], "on_load")
-            for fn, inputs, outputs, *then in other_loads + on_load_dirs + play["on_load"] + on_load_compare:
+            for fn, inputs, outputs, *then in (other_loads + on_load_dirs + play["on_load"] + on_load_compare
+                                                + on_load_translate):
                 dep = demo.load(fn, inputs, outputs, api_name=f"load_{fn.__name__}", api_visibility="undocumented")
                 chain_after(dep, then[0] if then else [], "on_load")
     bound_cache(demo.GRADIO_CACHE)

@@ -23,17 +23,36 @@ Things to look for: with the saturating BCE loss the generator can stop learning
 wins too easily (**vanishing gradients**: D(x) near 1, D(G(z)) near 0, a flat generator loss). If the
 samples start to look alike, the generator may be **collapsing** onto a few modes. Warnings appear below
 the curves when the numbers show either. The job runs in its own process: close the page and come back,
-it keeps going. When it finishes (or you stop it) the model appears in Explore's list.
+it keeps going. When it finishes (or you stop it) the model appears in Explore's list (a translator:
+in Translate's).
+
+**Translation** presets (faces-pix2pix, faces-cyclegan-sunglasses) learn from two domains of pictures: the
+rendered faces, or your own folder (pix2pix: `A/` and `B/` with matching file names). For CycleGAN on two
+folders of your own, or CelebA split by an attribute, use the command line (`--data-path`, `--data-path-b`,
+`--attribute`).
 """
 
 DATASET_LABELS = {
     "digits": "digits (MNIST)", "fashion": "fashion (Fashion-MNIST)", "faces": "faces (synthetic, exact attributes)",
     "celeba": "celeba (a folder in CelebA's layout)", "folder": "folder (any image folder)",
     "toy2d": "toy2d (2-D points)",
+    "faces-sketch": "faces-sketch (line drawing -> face, exact pairs)",
+    "faces-domains": "faces-domains (faces without / with an attribute, unpaired)",
+    "pairs": "pairs (your folder: A/ in, B/ out, matching names)",
+    "domains": "domains (your pictures: two folders, or CelebA split by an attribute)",
 }
 SAMPLE_SHAPES = {"digits": (1, 28, 28), "fashion": (1, 28, 28), "faces": (3, 32, 32), "celeba": (3, 64, 64),
-                 "folder": (3, 64, 64), "toy2d": (2,)}
-FOLDER_DATASETS = ("celeba", "folder")
+                 "folder": (3, 64, 64), "toy2d": (2,), "faces-sketch": (3, 32, 32), "faces-domains": (3, 32, 32),
+                 "pairs": (3, 32, 32), "domains": (3, 32, 32)}
+FOLDER_DATASETS = ("celeba", "folder", "pairs", "domains")
+# what a translation task learns from; every other task learns from single pictures (or points)
+TRANSLATION_DATA = {"pix2pix": ("faces-sketch", "pairs"), "cyclegan": ("faces-domains", "domains")}
+TRANSLATION_ABOUT = {
+    "pix2pix": "pix2pix (Isola et al. 2017): a U-Net turns each input into its output; a PatchGAN critic judges "
+               "(input, output) pairs, and 100 x L1 to the true output keeps it faithful. Learns from exact pairs.",
+    "cyclegan": "CycleGAN (Zhu et al. 2017): two generators (A -> B, B -> A), two PatchGAN critics, least squares; "
+                "a picture sent there and back must come home (cycle x 10) and one already in the target domain "
+                "should pass unchanged (identity). Learns from two unpaired sets. Slow on a CPU: about an hour."}
 
 
 LOSS_SETTINGS = all_settings()   # every registered loss's settings: name -> (owning loss, Setting)
@@ -85,14 +104,19 @@ def control_update(setting: Setting, **changes):
 
 def dataset_choices(preset: str, fashion_here: bool) -> list[tuple[str, str]]:
     """Datasets whose samples fit the preset's model (fashion only when its files are on this machine)."""
+    task = PRESETS[preset].task
+    if task in TRANSLATION_DATA:
+        return [(DATASET_LABELS[n], n) for n in TRANSLATION_DATA[task]]
+    two_domain = {n for names in TRANSLATION_DATA.values() for n in names}
     shape = SAMPLE_SHAPES.get(PRESETS[preset].dataset)
-    names = [n for n, sh in SAMPLE_SHAPES.items() if sh == shape and (n != "fashion" or fashion_here)]
-    if PRESETS[preset].task == "classifier":
+    names = [n for n, sh in SAMPLE_SHAPES.items() if sh == shape and (n != "fashion" or fashion_here)
+             and n not in two_domain]
+    if task == "classifier":
         names = [n for n in names if n != "toy2d"]
     return [(DATASET_LABELS[n], n) for n in names]
 
 
-def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
+def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown, translator: gr.Dropdown | None = None):
     from explorer.data.digits import files_present
     guard = guarded(ctx)
     explainer(HELP)
@@ -158,8 +182,8 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
 
     def on_preset(p):
         cfg, sh = PRESETS.get(p), shown_settings(p)
-        gan, vae = cfg.task not in ("classifier", "vae"), cfg.task == "vae"
-        text = LOSSES[cfg.loss].about if gan else VAE_ABOUT if vae else \
+        gan, vae = cfg.task not in ("classifier", "vae", *TRANSLATION_DATA), cfg.task == "vae"
+        text = LOSSES[cfg.loss].about if gan else VAE_ABOUT if vae else TRANSLATION_ABOUT.get(cfg.task) or \
             "A classifier (cross-entropy), the judge of a dataset."
         return (text, gr.Dropdown(choices=dataset_choices(p, fashion_here), value=sh["dataset"]),
                 gr.Slider(value=sh["correlation"], visible=sh["dataset"] == "faces"),
@@ -197,8 +221,8 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
             if loss_v != owner:
                 got[k] = None
         task = PRESETS[p].task
-        if task in ("classifier", "vae"):
-            for k in ("arch", "loss", "n_critic", *LOSS_SETTINGS, *(("z_dim",) if task == "classifier" else ())):
+        if task in ("classifier", "vae", *TRANSLATION_DATA):
+            for k in ("arch", "loss", "n_critic", *LOSS_SETTINGS, *(("z_dim",) if task != "vae" else ())):
                 got[k] = None
         if task != "vae":
             got["beta"] = None
@@ -227,7 +251,8 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
         st = jobs.status()
         hist = st.get("history", [])
         rows = [{"step": h["step"], "value": h[k], "series": k} for h in hist
-                for k in ("loss_d", "loss_g", "wasserstein", "gp", "loss", "reconstruction", "kl") if k in h]
+                for k in ("loss_d", "loss_g", "wasserstein", "gp", "loss", "reconstruction", "kl", "l1", "cycle_a",
+                          "cycle_b") if k in h]
         done = min(100.0, 100 * st.get("step", 0) / max(st.get("total_steps") or 1, 1))
         eta = st.get("eta_s")
         bar = "█" * round(done / 5) + "░" * (20 - round(done / 5))
@@ -239,11 +264,13 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown):
         ended = st["state"] in ("finished", "stopped") and prev != st["state"]
         # jobs.status() above re-read the folder when it saw the job end (a retrained model is loaded afresh)
         models = gr.Dropdown(choices=ctx.model_choices()) if ended else gr.skip()
+        translators = gr.Dropdown(choices=ctx.services.translation.refresh()) if ended else gr.skip()
         return text, curve_frame(rows), jobs.samples_image(), warn, \
-            st["state"], models
+            st["state"], models, translators
 
     timer = gr.Timer(2.0)
-    timer.tick(tick, last_state, [status, curves, samples, warnings, last_state, explore_model],
+    timer.tick(tick, last_state, [status, curves, samples, warnings, last_state, explore_model,
+                                  translator or gr.State()],
                api_name="train_tick", show_progress="hidden")
 
 
