@@ -1,5 +1,7 @@
 """Image-to-image translation: the rendered pairs and domains, users' folders, the U-Net / ResNet / PatchGAN nets,
 pix2pix and CycleGAN in the one loop (resumed exactly), eval, the service, the CLI and their bad inputs."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -211,8 +213,6 @@ def test_the_learning_rate_holds_then_falls_to_zero_over_the_second_half():
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(dataset="faces"), "pix2pix learns from paired pictures"),
-    (dict(dataset="faces-domains"), "holds unpaired pictures"),
     (dict(l1_weight=float("nan")), "l1-weight must be a number"),
     (dict(pool_size=-1), "pool-size must be a whole number"),
     (dict(model=ModelConfig(arch="dcgan", shape=FACES)), "translator architecture"),
@@ -223,9 +223,20 @@ def test_bad_translation_settings_are_refused_before_any_picture_is_drawn(change
         tiny("pix2pix").replace(**change)
 
 
-def test_a_gan_refuses_a_two_domain_dataset():
-    with pytest.raises(ConfigError, match="holds pairs of pictures for translation"):
-        TrainConfig(dataset="faces-sketch", model=ModelConfig(shape=FACES)).validated()
+@pytest.mark.parametrize("preset, dataset, message", [
+    ("faces-pix2pix", "faces", "pix2pix learns from paired pictures \\(faces-sketch or pairs\\); 'faces' is not"),
+    ("faces-pix2pix", "faces-domains", "holds unpaired pictures"),
+    ("faces-cyclegan-sunglasses", "pairs", "cyclegan learns from unpaired pictures"),
+    ("faces-dcgan", "faces-sketch", "holds pairs of pictures for translation"),
+])
+def test_a_dataset_of_the_wrong_kind_is_refused_before_any_picture_is_drawn(tmp_path, preset, dataset, message):
+    from explorer.training.presets import custom_config
+    with pytest.raises(ConfigError, match=message):
+        custom_config(preset, dataset=dataset)
+    cfg = dataclasses.replace(custom_config(preset), dataset=dataset)     # a config written by hand
+    with pytest.raises(ConfigError, match=message):
+        train(cfg, tmp_path / "run", data_root=tmp_path, progress=False)
+    assert not (tmp_path / "faces-cache").exists() and not (tmp_path / "run").exists()
 
 
 # ---------- eval, service, CLI ----------

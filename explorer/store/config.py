@@ -102,8 +102,6 @@ class TrainConfig:
             if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not 0 < self.beta <= 1000:
                 raise ConfigError(f"beta (the KL term's weight) must be a number above 0 and at most 1000, got "
                                   f"{self.beta!r}")
-        from explorer.data.translation import check_task_data
-        check_task_data(self.task, self.dataset)
         if self.task in TRANSLATION_TASKS:
             for name in ("l1_weight", "cycle_weight", "identity_weight"):
                 v = getattr(self, name)

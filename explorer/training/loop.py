@@ -92,6 +92,8 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
         raise ConfigError(f"{out} already holds a model: pass --resume to continue it, or choose another --out")
     if resume and not (out / "state.pt").exists():
         raise ConfigError(f"cannot resume: {out} holds no resumable run (no state.pt)")
+    from explorer.data.translation import check_task_data
+    check_task_data(cfg.task, cfg.dataset)       # before any picture is rendered or read
     dist = D.setup(device)
     data = load_dataset(cfg.dataset, root=data_root, split="train", **cfg.data_options)
     if tuple(cfg.model.shape) != tuple(data.info.shape):

@@ -224,7 +224,7 @@ def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=Non
             raise ConfigError(f"preset '{preset}' trains {what}: {', '.join(given)} apply to GANs only")
         if z_dim is not None:
             ch["model"] = replace(cfg.model, z_dim=_number("z_dim", z_dim, 1, 1024, whole=True))
-        return cfg.replace(**ch)
+        return _fits(cfg.replace(**ch))
     model = cfg.model
     if arch is not None:
         GENERATORS.lookup(arch)
@@ -256,4 +256,11 @@ def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=Non
         ch["n_critic"] = _number("n_critic", n_critic, 1, 100, whole=True)
     if model != cfg.model:
         ch["model"] = model
-    return cfg.replace(**ch)
+    return _fits(cfg.replace(**ch))
+
+
+def _fits(cfg: TrainConfig) -> TrainConfig:
+    """A translation task keeps two-domain data of its kind, and no other task takes two-domain data."""
+    from explorer.data.translation import check_task_data
+    check_task_data(cfg.task, cfg.dataset)
+    return cfg
