@@ -53,6 +53,7 @@ SUPERSAMPLE = 4           # draw at 4x the output size, then downsample anti-ali
 CHUNK = 500               # faces per RNG stream / worker task; fixed so output never depends on chunking
 BALD_RATE = 0.3           # P(bald | short, not blond)
 CACHE_VERSION = 1         # bump whenever the renderer's pixels change, to invalidate caches
+SKETCH_VERSION = 2        # ... and this when only the line drawings change
 DEFAULT_N = {"train": 60000, "test": 10000}
 
 SKIN = np.array([(255, 224, 196), (241, 194, 160), (224, 172, 125), (198, 134, 92), (160, 104, 70),
@@ -134,7 +135,8 @@ def _rgb(c: np.ndarray) -> tuple[int, int, int]:
 class _Pencil:
     """ImageDraw's shape calls, drawn as a line drawing: every shape white with a black outline, every line
     black. Two tones carry what outlines cannot: hair that is not blond is shaded light grey (so Blond_Hair
-    stays visible, as a pencil artist shades dark hair), and near-black fills (lenses, pupils) stay black."""
+    stays visible, as a pencil artist shades dark hair), and dark fills (lenses, pupils, an open mouth) are
+    filled black (at 32 px an outlined open mouth and a closed one look alike; a filled one does not)."""
 
     SHADE, BLACK, WHITE = (175, 175, 175), (0, 0, 0), (255, 255, 255)
 
@@ -144,7 +146,7 @@ class _Pencil:
     def _tone(self, fill) -> tuple:
         if fill in self.shaded:
             return self.SHADE
-        return self.BLACK if _luma(np.array(fill, dtype=float)) < 40 else self.WHITE
+        return self.BLACK if _luma(np.array(fill, dtype=float)) < 60 else self.WHITE
 
     def _shape(self, method: str, *args, fill=None, **kw):
         kw.pop("outline", None), kw.pop("width", None)
@@ -343,8 +345,8 @@ def load_faces(root: Path | None, split: str = "train", image_size: int = 32, co
     if n < 1 or seed < 0:
         raise DataError(f"faces needs n >= 1 and seed >= 0, got n={n}, seed={seed}")
     stream = 2 * seed + (split == "test")      # train and test never share a seed stream
-    x, attrs = cached_render(root, _cache_key(split, image_size, correlation, n, seed) + ("-sketch" if sketch else ""),
-                             lambda: sample_attributes(n, correlation, stream), image_size, stream, sketch)
+    key = _cache_key(split, image_size, correlation, n, seed) + (f"-sketch{SKETCH_VERSION}" if sketch else "")
+    x, attrs = cached_render(root, key, lambda: sample_attributes(n, correlation, stream), image_size, stream, sketch)
     info = DatasetInfo(name="faces", kind="image", shape=(3, image_size, image_size), attribute_names=ATTRIBUTES,
                        options={"split": split, "image_size": image_size, "correlation": correlation, "n": n,
                                 "seed": seed})
