@@ -169,3 +169,38 @@ def test_a_vae_preset_takes_beta_and_z_dim_from_the_panel_and_ignores_gan_settin
         if demo.jobs.running():
             demo.jobs._proc.kill()
         demo.close()
+
+
+def test_a_translation_preset_runs_from_the_panel_on_translation_data_only(tmp_path):
+    """faces-cyclegan-sunglasses in the panel: only two-domain datasets are offered, the GAN-only controls sent
+    along by the page do not reach the run, and the finished CycleGAN is listed among the translators."""
+    import json
+    from gradio_client import Client
+    from conftest import SHARED_DATA
+    from explorer.ui.train import dataset_choices, shown_settings
+    assert [v for _, v in dataset_choices("faces-pix2pix", True)] == ["faces-sketch", "pairs"]
+    assert [v for _, v in dataset_choices("faces-cyclegan-sunglasses", True)] == ["faces-domains", "domains"]
+    assert "faces-sketch" not in [v for _, v in dataset_choices("faces-dcgan", True)]
+    root = tmp_path / "ck"
+    make_model(root / "plain", 0)
+    data_root = SHARED_DATA if SHARED_DATA.is_dir() else tmp_path / "data"   # the rendered faces are cached there
+    demo, url = launch(root, data_root=data_root)
+    try:
+        client = Client(url, verbose=False)
+        info = client.predict("faces-cyclegan-sunglasses", api_name="/preset_info")
+        assert info[0].startswith("CycleGAN (Zhu et al. 2017)")
+        sh = shown_settings("faces-cyclegan-sunglasses")
+        values = [sh["dataset"], sh["correlation"], "", "dcgan", "wgangp", 8, 3, sh["clip"], 2.0, False,
+                  2, sh["lr"], sh["beta"]]
+        client.predict("faces-cyclegan-sunglasses", "my-cycle", 2, *values, api_name="/train_start_custom")
+        st = wait(client, lambda s: s["state"] in ("finished", "failed"), timeout=300)
+        assert st["state"] == "finished", st
+        conf = json.loads((root / "my-cycle" / "config.json").read_text())
+        assert conf["kind"] == "translator" and conf["train"]["batch_size"] == 2
+        assert (conf["train"]["loss"], conf["train"]["model"]["arch"]) == ("lsgan", "resnet")   # the preset's
+        assert "my-cycle" in demo.explorer_context.services.translation.refresh()
+        assert "my-cycle" not in [m["name"] for m in demo.explorer_context.renderer.models.refresh()]
+    finally:
+        if demo.jobs.running():
+            demo.jobs._proc.kill()
+        demo.close()
