@@ -129,7 +129,7 @@ PRESETS.update({
                                  lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), critic_width=64,
                                  judge="faces-attributes-eval", log_every=25, sample_every=500,
                                  checkpoint_every=500),
-    # without <-> with sunglasses: ResNet generators (6 blocks, width 24), PatchGAN critics, least squares,
+    # without <-> with sunglasses: ResNet generators (6 blocks at 16 x 16, width 24), PatchGAN critics, least squares,
     # cycle 10, identity 0.5 x 10, a pool of 50, Adam 2e-4 constant for half the steps then linear to 0
     "faces-cyclegan-sunglasses": TrainConfig(task="cyclegan", dataset="faces-domains",
                                              data_options={"attribute": "Sunglasses"}, loss="lsgan",
