@@ -315,3 +315,41 @@ def test_translate_cli_writes_the_sheet_and_refuses_bad_requests(shelf, tmp_path
     script.write_text("#!/bin/sh\necho hi\n")
     assert_one_line_error(run_cli("translate", "--checkpoints", shelf, "--model", "sketch2face", "--image", script,
                                   "--out", out), "not a picture")
+
+
+DDP_SCRIPT = """
+import sys
+from pathlib import Path
+from explorer.models import ModelConfig
+from explorer.store.config import TrainConfig
+from explorer.training.loop import train
+task, out = sys.argv[1], Path(sys.argv[2])
+if task == "pix2pix":
+    cfg = TrainConfig(task="pix2pix", dataset="faces-sketch", model=ModelConfig(arch="unet", width=8, shape=(3, 32, 32)))
+else:
+    cfg = TrainConfig(task="cyclegan", dataset="faces-domains", loss="lsgan", pool_size=4,
+                      model=ModelConfig(arch="resnet", width=8, depth=1, shape=(3, 32, 32)))
+train(cfg.replace(data_options={"n": 16}, steps=3, batch_size=2, critic_width=8, log_every=1, sample_every=100,
+                  checkpoint_every=2), out, data_root=out.parent / "data", progress=False)
+"""
+
+
+@pytest.mark.parametrize("task", ["pix2pix", "cyclegan"])
+def test_a_translator_trains_under_torchrun(tmp_path, task):
+    """Two CPU processes (gloo): the frozen critics of the generator's turn sync nothing, every net stays in
+    sync (checked by the loop at the end), rank 0 alone writes one loadable translator."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from conftest import ROOT
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        str(script), task, str(tmp_path / "run")], capture_output=True, text=True, env=env,
+                       timeout=300, cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-3000:]
+    conf = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert conf["provenance"]["processes"] == 2 and conf["provenance"]["step"] == 3 and conf["kind"] == "translator"
+    assert load_translator(tmp_path / "run").translate(torch.zeros(1, *FACES)).shape == (1, *FACES)

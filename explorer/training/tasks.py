@@ -500,15 +500,17 @@ class Pix2PixTask:
         b, _, _, a = next_batch()
         a, b = a.to(dev), b.to(dev)
         fake = self.g(a)
-        pair = lambda out: self.d(torch.cat([a, out], 1))   # noqa: E731  D sees the input beside the output
+        pair = lambda out, d=self.d: d(torch.cat([a, out], 1))   # noqa: E731  D sees the input beside the output
         loss_d, stats = self.loss.critic_loss(pair, b, fake.detach())
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         if measure:
             stats["grad_norm_d"] = grad_norm(self.D)
         self.opt_d.step()
+        # the generator's turn: D frozen, called unwrapped (under torchrun its DDP wrapper would wait for
+        # gradients that a frozen D never produces)
         self.D.requires_grad_(False)
-        gan, g_stats = self.loss.generator_loss(pair, fake)
+        gan, g_stats = self.loss.generator_loss(lambda out: pair(out, self.D), fake)
         self.D.requires_grad_(True)
         l1 = F.l1_loss(fake, b)
         loss_g = gan + self.cfg.l1_weight * l1
@@ -615,8 +617,8 @@ class CycleGANTask:
             d.requires_grad_(False)
         fake_b, fake_a = self.g(a), self.f(b)
         cycle_a, cycle_b = F.l1_loss(self.f(fake_b), a), F.l1_loss(self.g(fake_a), b)
-        gan_b, sb = self.loss.generator_loss(self.d_b, fake_b)
-        gan_a, _ = self.loss.generator_loss(self.d_a, fake_a)
+        gan_b, sb = self.loss.generator_loss(self.D_b, fake_b)     # unwrapped: a frozen D syncs nothing
+        gan_a, _ = self.loss.generator_loss(self.D_a, fake_a)
         loss_g = gan_b + gan_a + cfg.cycle_weight * (cycle_a + cycle_b)
         identity = torch.zeros((), device=dev)
         if cfg.identity_weight:
