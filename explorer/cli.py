@@ -238,25 +238,30 @@ def cmd_invert(args) -> int:
 
 
 def cmd_translate(args) -> int:
-    """A picture through a pix2pix or CycleGAN translator (as the app's Translate tab)."""
+    """Pictures through a pix2pix or CycleGAN translator (as the app's Translate tab): a file, or held-out
+    pictures of the model's own data (seeds S .. S + N - 1). Nothing is written when a picture is refused."""
     from explorer.services.translation import Translation
     if not (args.out or args.npz):
         raise ConfigError("translate needs --out FILE.png and/or --npz FILE.npz")
+    if args.n < 1 or args.n > 64:
+        raise ConfigError(f"--n must be from 1 to 64 pictures, got {args.n}")
     desk = Translation(args.checkpoints, allow_paths=True)
-    picture = args.image
-    if picture is None:
-        if args.held_out is None:
-            raise ConfigError("translate needs --image FILE or --held-out K (a test picture of the model's own data)")
-        picture = desk.held_out(args.model, args.held_out, args.direction)["input"]
-    got = desk.translate(args.model, picture, args.direction, variations=args.variations)
+    direction = "back" if args.reverse else "forward"
+    if args.image is not None:
+        if args.seed is not None or args.n != 1:
+            raise ConfigError("give either --image FILE or held-out pictures (--seed S --n N), not both")
+        pictures = [args.image]
+    else:
+        seed = 0 if args.seed is None else args.seed
+        pictures = [desk.held_out(args.model, seed + i, direction)["input"] for i in range(args.n)]
+    got = [desk.translate(args.model, p, direction, variations=args.variations) for p in pictures]
+    both = {k: None if got[0][k] is None else torch.cat([g[k] for g in got]) for k in got[0]}
     t = desk.get(args.model)
-    print(f"{t.name}: {t.direction_label(args.direction)}", file=sys.stderr)
+    print(f"{t.name}: {t.direction_label(direction)}, {len(got)} picture(s)", file=sys.stderr)
     if args.npz:
-        _write_npz(args.npz, input=to_uint8(got["input"]), output=to_uint8(got["output"]),
-                   back=None if got["back"] is None else to_uint8(got["back"]),
-                   variations=None if got["variations"] is None else to_uint8(got["variations"]))
-    if args.out:   # the input, the output, then the way back (CycleGAN) or the noise variations (pix2pix)
-        _write_png(desk.sheet(got), args.out)
+        _write_npz(args.npz, **{k: None if v is None else to_uint8(v) for k, v in both.items()})
+    if args.out:   # one row per picture: input, output, then the way back (CycleGAN) or the noise variations
+        _write_png(desk.sheet(got[0]) if len(got) == 1 else desk.rows(got), args.out)
     return 0
 
 
@@ -354,14 +359,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_invert)
 
-    s = sub.add_parser("translate", help="a picture through a pix2pix or CycleGAN translator")
+    s = sub.add_parser("translate", help="pictures through a pix2pix or CycleGAN translator")
     model_args(s)
     s.add_argument("--image", help="a PNG/JPEG (the centre square is used), e.g. a line drawing for faces-pix2pix")
-    s.add_argument("--held-out", type=int, help="instead of --image: test picture K of the model's own data")
-    s.add_argument("--direction", choices=["forward", "back"], default="forward",
-                   help="CycleGAN: forward (A -> B, e.g. add sunglasses) or back (B -> A)")
+    s.add_argument("--seed", type=int, help="instead of --image: held-out picture S of the model's own data "
+                   "(never trained on; default 0)")
+    s.add_argument("--n", type=int, default=1, help="with --seed: N held-out pictures, S to S + N - 1 (1-64)")
+    s.add_argument("--reverse", action="store_true", help="CycleGAN: B -> A (e.g. take the sunglasses off)")
     s.add_argument("--variations", action="store_true", help="pix2pix: also 4 outputs with its dropout noise on")
-    s.add_argument("--out", help="PNG: input, output, and the way back (CycleGAN) or the variations")
+    s.add_argument("--out", help="PNG, a row per picture: input, output, and the way back (CycleGAN) or the "
+                   "noise variations (pix2pix)")
     s.add_argument("--npz", help="NPZ with input, output (uint8 N x H x W x C), back, variations")
     s.set_defaults(func=cmd_translate)
 

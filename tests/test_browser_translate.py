@@ -40,6 +40,9 @@ def test_translate_a_drawing_then_add_and_remove_sunglasses(tmp_path):
             held = picture(page, "translate-held-pic")
             assert held.mean() > 180                                    # a line drawing on white paper
             assert page.locator("#translate-direction").is_hidden()     # pix2pix goes one way
+            wait_new_picture(page, "translate-glance", None)
+            glance = picture(page, "translate-glance")
+            assert glance.shape[1] > 3 * glance.shape[0]                # 8 inputs over 8 outputs
             page.locator("#translate-run").click()
             wait_new_picture(page, "translate-output", None)
             assert "L1 to the true face" in page.locator("#translate-verdict").inner_text()
@@ -47,7 +50,7 @@ def test_translate_a_drawing_then_add_and_remove_sunglasses(tmp_path):
             assert picture(page, "translate-third").mean() < held.mean()  # the colour face beside it
             seen_first = picture(page, "translate-seen")
             table = page.locator("#translate-table").inner_text()
-            assert "Sunglasses" in table and "truth" in table
+            assert "Sunglasses" in table and "truth" in table and "input" not in table   # a drawing is not read
             # the noise: dropout on for four seeds
             page.locator("#translate-variations input").check()
             before = src(page, "translate-output")
@@ -66,9 +69,10 @@ def test_translate_a_drawing_then_add_and_remove_sunglasses(tmp_path):
             for f in range(1, 8):
                 page.mouse.move(box["x"] + box["width"] * (0.3 + 0.05 * f), box["y"] + box["height"] * 0.45)
             page.mouse.up()
-            before = src(page, "translate-seen")
+            before, out_before = src(page, "translate-seen"), picture(page, "translate-output").astype(float)
             page.locator("#translate-run").click()
             wait_new_picture(page, "translate-seen", before)
+            assert np.abs(picture(page, "translate-output") - out_before).max() > 0   # the output changed too
             seen = picture(page, "translate-seen").astype(float)
             assert seen.shape == seen_first.shape and seen.mean() < seen_first.mean() - 1   # a dark stroke more
             changed = np.abs(seen - seen_first).mean((1, 2))                # per row of the picture
@@ -78,6 +82,7 @@ def test_translate_a_drawing_then_add_and_remove_sunglasses(tmp_path):
             page.get_by_role("option", name="glasses").click()
             page.locator("#translate-direction").get_by_text("with Sunglasses -> without Sunglasses").wait_for()
             assert page.locator("#translate-source").get_by_text("Draw", exact=True).count() == 0
+            assert page.locator("#translate-draw-over").is_hidden()
             page.locator("#translate-direction").get_by_text("with Sunglasses -> without Sunglasses").click()
             page.locator("#translate-source").get_by_text("Held-out picture", exact=True).click()
             before = src(page, "translate-output")

@@ -241,6 +241,17 @@ def test_a_dataset_of_the_wrong_kind_is_refused_before_any_picture_is_drawn(tmp_
 
 # ---------- eval, service, CLI ----------
 
+def _declared_png(w: int, h: int) -> bytes:
+    """A tiny PNG whose header declares w x h pixels (a decompression bomb's calling card)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + \
+        chunk(b"IEND", b"")
+
 @pytest.fixture(scope="module")
 def shelf(tmp_path_factory):
     """Tiny translators judged by an untrained faces judge, and a GAN beside them."""
@@ -293,28 +304,50 @@ def test_the_service_translates_drawings_uploads_and_held_out_pictures(shelf, tm
             desk.translate(*bad)
     with pytest.raises(ExplorerError, match="the held-out picture"):
         desk.held_out("sketch2face", float("nan"))
+    with pytest.raises(ExplorerError, match="blank"):
+        desk.translate("sketch2face", np.zeros((256, 256, 4), np.uint8))     # an untouched drawing pad
+    glance = desk.glance("glasses", "back")
+    assert glance.width > 2 * glance.height                                 # 8 inputs, outputs, the way back
 
 
 def test_translate_cli_writes_the_sheet_and_refuses_bad_requests(shelf, tmp_path):
     out, npz = tmp_path / "t.png", tmp_path / "t.npz"
-    r = run_cli("translate", "--checkpoints", shelf, "--model", "glasses", "--held-out", "2", "--direction", "back",
+    r = run_cli("translate", "--checkpoints", shelf, "--model", "glasses", "--seed", "2", "--n", "3", "--reverse",
                 "--out", out, "--npz", npz)
     assert r.returncode == 0, r.stderr
-    assert "with Sunglasses -> without Sunglasses" in r.stderr
+    assert "with Sunglasses -> without Sunglasses, 3 picture(s)" in r.stderr
     w, h = Image.open(out).size
-    assert 2.5 * h < w < 3.5 * h
+    assert 0.8 < w / h < 1.2                                      # 3 rows of input, output, sent back
     with np.load(npz) as f:
-        assert f["input"].shape == f["output"].shape == f["back"].shape == (1, 32, 32, 3)
-    assert_one_line_error(run_cli("translate", "--checkpoints", shelf, "--model", "faces", "--held-out", "0",
-                                  "--out", out), "'faces' is a gan model, not one of the translators")
-    assert_one_line_error(run_cli("translate", "--checkpoints", shelf, "--model", "sketch2face", "--out", out),
-                          "--image FILE or --held-out")
-    assert_one_line_error(run_cli("translate", "--checkpoints", shelf, "--model", "sketch2face", "--held-out", "0",
-                                  "--direction", "back", "--out", out), "not 'back'")
-    script = tmp_path / "evil.png"
+        assert f["input"].shape == f["output"].shape == f["back"].shape == (3, 32, 32, 3)
+        assert "variations" not in f
+    # a palette picture and a 16-bit one are translated like any other
+    pal, deep = tmp_path / "pal.png", tmp_path / "deep.png"
+    Image.new("RGB", (50, 40), (30, 120, 200)).convert("P", palette=Image.ADAPTIVE).save(pal)
+    ramp = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 15)
+    Image.fromarray(ramp).save(deep)
+    for picture in (pal, deep):
+        r = run_cli("translate", "--checkpoints", shelf, "--model", "sketch2face", "--image", picture, "--out", out)
+        assert r.returncode == 0, r.stderr
+    from explorer.services.translation import Translation
+    x = Translation(shelf).prepare("sketch2face", str(deep))
+    assert x.min() < -0.9 and x.max() > 0.5                        # scaled from 16 bits, not clipped white
+    gone = tmp_path / "never.png"
+    for args, fragment in [
+        (("--model", "faces", "--seed", "0"), "'faces' is a gan model, not one of the translators"),
+        (("--model", "sketch2face", "--seed", "0", "--reverse"), "not 'back'"),
+        (("--model", "sketch2face", "--image", pal, "--seed", "1"), "not both"),
+        (("--model", "sketch2face", "--seed", "0", "--n", "0"), "--n must be from 1 to 64"),
+    ]:
+        assert_one_line_error(run_cli("translate", "--checkpoints", shelf, *args, "--out", gone), fragment)
+    script, blank, bomb = tmp_path / "evil.png", tmp_path / "blank.png", tmp_path / "bomb.png"
     script.write_text("#!/bin/sh\necho hi\n")
-    assert_one_line_error(run_cli("translate", "--checkpoints", shelf, "--model", "sketch2face", "--image", script,
-                                  "--out", out), "not a picture")
+    Image.new("RGB", (64, 64), "white").save(blank)
+    bomb.write_bytes(_declared_png(20000, 20000))
+    for picture, fragment in [(script, "not a picture"), (blank, "blank"), (bomb, "too large")]:
+        assert_one_line_error(run_cli("translate", "--checkpoints", shelf, "--model", "sketch2face", "--image",
+                                      picture, "--out", gone), fragment)
+    assert not gone.exists()                                       # nothing written for a refused picture
 
 
 DDP_SCRIPT = """

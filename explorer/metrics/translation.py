@@ -79,6 +79,9 @@ def evaluate_translator(model: Translator, checkpoints=None, data_root=None, n: 
                 keep[name] = round(both.item(), 4)
         result["others_kept"] = keep
         result["others_kept_min"] = min(keep.values())
+        others = [j for j in range(len(names)) if j != k]
+        all_kept = torch.cat([(in_a[:, others] == out_ab[:, others]).all(1), (in_b[:, others] == out_ba[:, others]).all(1)])
+        result["others_kept_all"] = round(all_kept.float().mean().item(), 4)   # every other attribute at once
         result["judge_on_inputs"] = {"a_has": round(in_a[:, k].float().mean().item(), 4),
                                      "b_has": round(in_b[:, k].float().mean().item(), 4)}
     return result

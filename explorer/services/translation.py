@@ -39,13 +39,14 @@ class Translation:
 
     @torch.no_grad()
     def readings(self, name, got: dict) -> list[dict]:
-        """Per attribute, the judge's probability for the input and for the output (and the truth when given):
+        """Per attribute, the judge's probability for the input (a face) and for the output (and the truth when given):
         what the translation changed, as a classifier sees it. [] when the model has no judge."""
         t = self.get(name)
         net = self._judge(t)
         if net is None:
             return []
-        cols = {"input": got["input"], "output": got["output"]}
+        # a pix2pix input is a drawing, which a judge of faces cannot read: its column is left out
+        cols = {"output": got["output"]} if t.method == "pix2pix" else {"input": got["input"], "output": got["output"]}
         if got.get("truth") is not None:
             cols["truth"] = got["truth"]
         probs = {k: torch.sigmoid(net(v))[0].tolist() for k, v in cols.items()}
@@ -114,6 +115,8 @@ class Translation:
         if direction not in t.directions:
             raise ConfigError(f"'{t.name}' translates {' and '.join(t.directions)}, not '{direction}'")
         x = picture if isinstance(picture, torch.Tensor) else self.prepare(name, picture)
+        if float(x.max() - x.min()) < 0.04:    # nothing drawn, or one flat colour: nothing to translate
+            raise DataError("the picture is blank (all one colour): draw or upload something to translate")
         out = t.translate(x, direction)
         back = None
         if len(t.directions) == 2:
@@ -125,10 +128,19 @@ class Translation:
 
     def sheet(self, got: dict) -> Image.Image:
         """One row: the input, the output (and the way back, or the noise variations)."""
-        parts = [got["input"], got["output"]]
-        parts += [got["back"]] if got["back"] is not None else []
-        parts += [got["variations"]] if got["variations"] is not None else []
-        return grid(torch.cat(parts), nrow=sum(p.shape[0] for p in parts), scale=4)
+        return self.rows([got])
+
+    def rows(self, many: list[dict], scale: int = 4) -> Image.Image:
+        """A row per translation: the input, the output (and the way back, or the noise variations)."""
+        cells = [torch.cat([g[k] for k in ("input", "output", "back", "variations") if g[k] is not None])
+                 for g in many]
+        return grid(torch.cat(cells), nrow=cells[0].shape[0], scale=scale)
+
+    def glance(self, name, direction: str = "forward", n: int = 8) -> Image.Image:
+        """The model at a glance: n held-out inputs in a row, their outputs below (and the way back, CycleGAN)."""
+        got = [self.translate(name, self.held_out(name, k, direction)["input"], direction) for k in range(n)]
+        rows = [torch.cat([g[k] for g in got]) for k in ("input", "output", "back") if got[0][k] is not None]
+        return grid(torch.cat(rows), nrow=n, scale=2)
 
 
 def _pix2pix_first(listing: list[dict]) -> list[str]:
@@ -149,7 +161,11 @@ def _as_image(picture) -> Image.Image:
         paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(paper, rgba).convert("RGB")
     image = as_image(picture)
-    if image.mode in ("RGBA", "LA", "P"):
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):     # 16-bit (or 32-bit) grey: scaled, not clipped, to 8 bits
+        a = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or a.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(a / top * 255, 0, 255).astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA", "P", "PA"):
         image = image.convert("RGBA")
         paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(paper, image)

@@ -117,10 +117,38 @@ def translator_section(conf: dict) -> list[str]:
         ("`l1`: output against the true picture; `l1_input`: the input against it, for scale; "
          "`attribute_agreement`: the share of held-out inputs on which the judge reads each attribute the same in "
          "the output and in the true picture; `frechet_distance` on the judge's features, beside two real halves'.")
-    return ["## Translation", f"Translates *{a}* -> *{b}*" + (" and back" if cyc else "") + f". Files: {files}. "
-            "Explore it in the Translate tab, or `python -m explorer translate --model "
-            f"{conf.get('name') or 'NAME'} --held-out 0 --out FILE.png`.", "",
-            f"Figures (L1: mean absolute pixel difference, pixels in [0, 1]): {figures}", ""]
+    lines = ["## Translation", f"Translates *{a}* -> *{b}*" + (" and back" if cyc else "") + f". Files: {files}. "
+             "Explore it in the Translate tab, or `python -m explorer translate --model "
+             f"{conf.get('name') or 'NAME'} --seed 0 --n 8 --out FILE.png`.", "",
+             f"Figures (L1: mean absolute pixel difference, pixels in [0, 1]): {figures}", ""]
+    return lines + baseline_section(conf)
+
+
+def baseline_section(conf: dict) -> list[str]:
+    """The CycleGAN beside what a user would otherwise try: a GAN's feature direction on the same faces."""
+    metrics = conf.get("metrics") or {}
+    base, ev = metrics.get("direction_baseline"), metrics.get("eval") or {}
+    if not base:
+        return []
+    lines = ["## Beside a feature direction", f"The same {base['pictures']} held-out faces each way, inverted into "
+             f"`{base['gan']}` (its encoder's guess, then {base['search_steps']} search steps) and pushed along its "
+             f"{base['attribute']} direction, at the smallest strength where the judge reads the attribute added "
+             "(or removed) on >= 90 % of them (the last tried, 8, when none does). *Others kept*: the share of "
+             "faces on which each other attribute reads as in the input, the worst attribute; *all kept*: the "
+             "share on which all of them do (`python bench/translation.py --baseline "
+             f"{base['gan']} --save`). The inversion alone keeps all others on "
+             f"{base['inversion_others_kept']['added']:.1%} / {base['inversion_others_kept']['removed']:.1%}.", "",
+             "| method | add: strength | added | others kept | remove: strength | removed | others kept |",
+             "|---|---|---|---|---|---|---|"]
+    if ev.get("added") is not None:
+        lines.append(f"| this CycleGAN | - | {ev['added']:.1%} | {ev.get('others_kept_min', 0):.1%} | - | "
+                     f"{ev['removed']:.1%} | {ev.get('others_kept_min', 0):.1%} (both ways) |")
+    for method, row in base["methods"].items():
+        add, rem = row.get("added", {}), row.get("removed", {})
+        lines.append(f"| {base['gan']} {method} | {add.get('strength', '-')} | {add.get('rate', 0):.1%} | "
+                     f"{add.get('others_kept_min', 0):.1%} | {rem.get('strength', '-')} | {rem.get('rate', 0):.1%} | "
+                     f"{rem.get('others_kept_min', 0):.1%} |")
+    return lines + [""]
 
 
 def encoder_section(enc: dict | None) -> list[str]:

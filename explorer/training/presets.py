@@ -123,10 +123,12 @@ PRESETS.update({
 # --- image-to-image translation (Isola et al. 2017; Zhu et al. 2017), scaled to 32 px ---
 PRESETS.update({
     # sketch -> face: U-Net (5 levels down to 1x1, width 32), PatchGAN on (sketch, face), cGAN + 100 x L1,
-    # Adam 2e-4 betas (0.5, 0.999) as in the paper; batch 32 for this CPU's throughput
+    # Adam 2e-4 betas (0.5, 0.999), constant for half the steps then linear to 0, as in the paper; batch 32 for
+    # this CPU's throughput. At 6,000 constant steps the judge read the output's smile as the true face's on 81 %
     "faces-pix2pix": TrainConfig(task="pix2pix", dataset="faces-sketch", loss="bce", l1_weight=100.0,
-                                 model=ModelConfig(arch="unet", width=32, shape=FACES), steps=6000, batch_size=32,
-                                 lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), critic_width=64,
+                                 model=ModelConfig(arch="unet", width=32, shape=FACES), steps=12000, batch_size=32,
+                                 lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), critic_width=64, lr_decay_start=0.5,
+                                 lr_decay_to=0.0,
                                  judge="faces-attributes-eval", log_every=25, sample_every=500,
                                  checkpoint_every=500),
     # without <-> with sunglasses: ResNet generators (6 blocks at 16 x 16, width 24), PatchGAN critics, least squares,

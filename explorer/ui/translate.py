@@ -78,6 +78,8 @@ def build(ctx: AppContext):
             noisy = gr.Image(label="Noise variations (dropout on, seeds 0-3)", type="pil", interactive=False,
                              height=120, elem_classes="crisp", visible=False, elem_id="translate-noisy")
             verdict = gr.Markdown(elem_id="translate-verdict")
+            glance = gr.Image(label="At a glance: 8 held-out inputs, their outputs below (and the way back)",
+                              type="pil", interactive=False, elem_classes="crisp", elem_id="translate-glance")
             table = gr.Dataframe(label="What the faces judge reads (probability of each attribute)",
                                  elem_id="translate-table", wrap=True)
 
@@ -89,9 +91,11 @@ def build(ctx: AppContext):
         sources = SOURCES if t.method == "pix2pix" else [s for s in SOURCES if s != "Draw"]
         return (desk.describe(name), gr.Radio(choices=dirs, value=dirs[0][1], visible=len(dirs) > 1),
                 gr.Radio(choices=sources, value="Held-out picture"),
-                gr.Checkbox(visible=t.method == "pix2pix", value=False))
+                gr.Checkbox(visible=t.method == "pix2pix", value=False),
+                gr.Button(visible=t.method == "pix2pix"))
 
-    model.change(translate_pick, model, [about, direction, source, variations], api_name="translate_pick")
+    model.change(translate_pick, model, [about, direction, source, variations, draw_over],
+                 api_name="translate_pick")
 
     def show_source(choice, name):
         drawable = bool(name) and name in desk.names() and desk.get(name).method == "pix2pix"
@@ -110,6 +114,16 @@ def build(ctx: AppContext):
 
     gr.on([held.submit, direction.change, model.change], translate_held_out, [model, held, direction], held_pic,
           api_name="translate_held_out")
+
+    @guard
+    def translate_glance(name, d):
+        """Eight held-out inputs through the model, the way it was picked."""
+        if not name:
+            return None
+        return desk.glance(name, d or "forward")
+
+    gr.on([direction.change, model.change], translate_glance, [model, direction], glance,
+          api_name="translate_glance")
 
     @guard
     def to_pad(name, k, d):
@@ -178,5 +192,6 @@ def build(ctx: AppContext):
         return gr.Dropdown(choices=names, value=names[0]), gr.skip()
 
     return [(translate_load, None, [model, about],
-             [(translate_pick, [model], [about, direction, source, variations]),
-              (translate_held_out, [model, held, direction], held_pic)])], model
+             [(translate_pick, [model], [about, direction, source, variations, draw_over]),
+              (translate_held_out, [model, held, direction], held_pic),
+              (translate_glance, [model, direction], glance)])], model
