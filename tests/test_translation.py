@@ -12,7 +12,7 @@ from conftest import assert_one_line_error, run_cli
 from explorer.data import load_dataset
 from explorer.data.faces import ATTRIBUTES, render_faces, sample_attributes
 from explorer.errors import ConfigError, DataError, ExplorerError
-from explorer.models import ModelConfig, build_generator
+from explorer.models import ModelConfig, build_translator
 from explorer.models.translation import PatchCritic
 from explorer.store.checkpoint import load_state, load_translator
 from explorer.store.config import TrainConfig
@@ -136,7 +136,7 @@ def test_domains_from_two_folders_or_a_celeba_attribute(tmp_path):
 @pytest.mark.parametrize("size", [32, 64])
 def test_the_unet_maps_a_picture_to_one_of_its_shape_through_its_skips(size):
     cfg = ModelConfig(arch="unet", width=8, shape=(3, size, size))
-    g = build_generator(cfg).eval()
+    g = build_translator(cfg).eval()
     x = torch.randn(2, 3, size, size)
     y = g(x)
     assert y.shape == x.shape and y.abs().max() <= 1
@@ -145,12 +145,14 @@ def test_the_unet_maps_a_picture_to_one_of_its_shape_through_its_skips(size):
     x2[:, :, :4, :4] = 1
     d = (g(x2) - y).abs().mean(1)
     assert d[:, :8, :8].mean() > 2 * d[:, -8:, -8:].mean()
+    with pytest.raises(ConfigError, match="unknown translator architecture 'dcgan'"):
+        build_translator(ModelConfig(arch="dcgan", shape=FACES))
     with pytest.raises(ConfigError, match="square 32 or 64"):
-        build_generator(ModelConfig(arch="unet", width=8, shape=(1, 28, 28)))
+        build_translator(ModelConfig(arch="unet", width=8, shape=(1, 28, 28)))
 
 
 def test_the_resnet_generator_and_the_patch_critic_keep_their_shapes():
-    g = build_generator(ModelConfig(arch="resnet", width=8, depth=2, shape=FACES))
+    g = build_translator(ModelConfig(arch="resnet", width=8, depth=2, shape=FACES))
     assert g(torch.randn(3, *FACES)).shape == (3, *FACES)
     scores = PatchCritic(6, 8)(torch.randn(2, 6, 32, 32))
     assert scores.shape == (2, 1, 14, 14)          # one score per overlapping patch
@@ -192,7 +194,7 @@ def test_a_translator_trains_saves_and_resumes_exactly(tmp_path, task):
 
 
 def test_pix2pix_noise_is_its_dropout_seeded():
-    g = build_generator(ModelConfig(arch="unet", width=8, shape=FACES))
+    g = build_translator(ModelConfig(arch="unet", width=8, shape=FACES))
     from explorer.models.translation import Translator
     t = Translator({"forward": g}, ModelConfig(arch="unet", width=8, shape=FACES), ("a", "b"), "t")
     x = torch.randn(1, *FACES)

@@ -46,10 +46,15 @@ class ModelConfig:
 GENERATORS = Registry("generator architecture")
 CRITICS = Registry("critic architecture")
 CLASSIFIERS = Registry("classifier architecture")   # name -> constructor(shape, num_outputs, width)
+TRANSLATORS = Registry("translator architecture")   # name -> constructor(ModelConfig): picture in, picture out
 
 
 def build_generator(cfg: ModelConfig) -> nn.Module:
     return GENERATORS.lookup(cfg.arch)(cfg)
+
+
+def build_translator(cfg: ModelConfig) -> nn.Module:
+    return TRANSLATORS.lookup(cfg.arch)(cfg)
 
 
 def build_critic(cfg: ModelConfig) -> nn.Module:

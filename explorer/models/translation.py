@@ -18,10 +18,7 @@ import torch
 from torch import nn
 
 from explorer.errors import ConfigError
-from explorer.models.base import GENERATORS, ModelConfig
-
-TRANSLATOR_ARCHS = ("unet", "resnet")
-
+from explorer.models.base import TRANSLATORS, ModelConfig
 
 def _norm(c: int) -> nn.Module:
     return nn.InstanceNorm2d(c, affine=True)
@@ -53,7 +50,7 @@ class _Up(nn.Module):
         return self.body(x)
 
 
-@GENERATORS.register("unet")
+@TRANSLATORS.register("unet")
 class UNetGenerator(nn.Module):
     """x (C x S x S in [-1, 1]) -> a picture of the same shape. log2(S) stride-2 convolutions take it to 1 x 1
     (channels: width, 2 width, 4 width, then 4 width), the decoder mirrors them, and decoder layer i also sees
@@ -94,7 +91,7 @@ class _Residual(nn.Module):
         return x + self.body(x)
 
 
-@GENERATORS.register("resnet")
+@TRANSLATORS.register("resnet")
 class ResNetGenerator(nn.Module):
     """CycleGAN's generator: c7s1-w, stride-2 convolutions down to 16 x 16 (one at 32 px, two at 64 px), `depth`
     residual blocks there, as many transposed convolutions back, c7s1-C, tanh.

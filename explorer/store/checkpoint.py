@@ -251,7 +251,7 @@ TRANSLATOR_FILES = {"forward": "generator.safetensors", "back": "generator_back.
 
 def load_translator(name_or_dir, checkpoints=None):
     """A trained image-to-image translator (pix2pix: forward only; CycleGAN: forward and back)."""
-    from explorer.models import build_generator
+    from explorer.models import build_translator
     from explorer.models.translation import Translator
     model_dir = resolve_model_dir(name_or_dir, checkpoints)
     cfg = read_config(model_dir)
@@ -259,7 +259,7 @@ def load_translator(name_or_dir, checkpoints=None):
         raise CheckpointError(f"'{name_or_dir}' is a {cfg.get('kind', 'unknown')} model, not a translator "
                               f"(pix2pix or CycleGAN)")
     tc = _train_config(cfg, model_dir)
-    nets = {d: load_weights(build_generator(tc.model), model_dir / f) for d, f in TRANSLATOR_FILES.items()
+    nets = {d: load_weights(build_translator(tc.model), model_dir / f) for d, f in TRANSLATOR_FILES.items()
             if d == "forward" or tc.task == "cyclegan"}
     return Translator(nets, tc.model, tuple(cfg.get("domains") or ("A", "B")), name=model_dir.name,
                       meta={**cfg, "path": str(model_dir)})

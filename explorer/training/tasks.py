@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from explorer.errors import ConfigError
 from explorer.registry import Registry
 from explorer.losses import build_loss
-from explorer.models import build_classifier, build_critic, build_generator
+from explorer.models import build_classifier, build_critic, build_generator, build_translator
 from explorer.models.base import GeneratorModel
 from explorer.models.conditioning import condition, random_codes
 from explorer.render import grid, scatter
@@ -476,7 +476,7 @@ class Pix2PixTask:
         _two_domains(cfg, data, "pix2pix", "paired")
         self.cfg, self.data, self.dist = cfg, data, dist
         c = cfg.model.shape[0]
-        self.G = build_generator(cfg.model).to(dist.device)
+        self.G = build_translator(cfg.model).to(dist.device)
         self.D = PatchCritic(2 * c, cfg.critic_width).to(dist.device)
         dcgan_init(self.G), dcgan_init(self.D)
         self.loss = build_loss(cfg.loss, **cfg.loss_options)
@@ -578,7 +578,7 @@ class CycleGANTask:
         _two_domains(cfg, data, "CycleGAN", "unpaired")
         self.cfg, self.data, self.dist = cfg, data, dist
         c, dev = cfg.model.shape[0], dist.device
-        self.G, self.F = build_generator(cfg.model).to(dev), build_generator(cfg.model).to(dev)
+        self.G, self.F = build_translator(cfg.model).to(dev), build_translator(cfg.model).to(dev)
         self.D_b, self.D_a = PatchCritic(c, cfg.critic_width).to(dev), PatchCritic(c, cfg.critic_width).to(dev)
         for net in (self.G, self.F, self.D_b, self.D_a):
             dcgan_init(net)
