@@ -43,6 +43,15 @@ def test_every_shipped_model_loads_with_finite_weights(name):
             with torch.no_grad():
                 back = m.generate(enc.split(enc(x))["z"])
             assert torch.isfinite(back).all() and float((back - x).pow(2).mean()) < float(x.var())
+    elif conf["kind"] == "translator":     # pix2pix / CycleGAN: pictures in, pictures of the same shape out
+        from explorer.store.checkpoint import load_translator
+        t = load_translator(name)
+        assert all(torch.isfinite(p).all() for net in t.nets.values() for p in net.parameters())
+        x = torch.rand(2, *t.shape) * 2 - 1
+        for d in t.directions:
+            y = t.translate(x, d)
+            assert y.shape == x.shape and torch.isfinite(y).all()
+        assert t.directions == (("forward", "back") if t.method == "cyclegan" else ("forward",))
     else:
         net, meta = load_classifier(name)
         assert (meta.get("class_names") or meta.get("attributes"))

@@ -190,7 +190,7 @@ def test_a_translation_preset_runs_from_the_panel_on_translation_data_only(tmp_p
         info = client.predict("faces-cyclegan-sunglasses", api_name="/preset_info")
         assert info[0].startswith("CycleGAN (Zhu et al. 2017)")
         sh = shown_settings("faces-cyclegan-sunglasses")
-        values = [sh["dataset"], sh["correlation"], "", "dcgan", "wgangp", 8, 3, sh["clip"], 2.0, False,
+        values = [sh["dataset"], sh["correlation"], "", sh["arch"], "wgangp", 8, 3, sh["clip"], 2.0, False,
                   2, sh["lr"], sh["beta"]]
         client.predict("faces-cyclegan-sunglasses", "my-cycle", 2, *values, api_name="/train_start_custom")
         st = wait(client, lambda s: s["state"] in ("finished", "failed"), timeout=300)

@@ -150,7 +150,7 @@ def test_refuses_to_overwrite_and_to_resume_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("field,value", [("steps", 0), ("steps", -5), ("batch_size", 0), ("lr_g", 5.0),
-                                         ("n_critic", 0), ("lr_decay_to", 0.0), ("lr_decay_to", 1.5),
+                                         ("n_critic", 0), ("lr_decay_to", -0.1), ("lr_decay_to", 1.5),
                                          ("info_lambda", -1.0), ("info_lambda_cont", -0.1)])
 def test_invalid_settings(field, value):
     with pytest.raises(ConfigError):

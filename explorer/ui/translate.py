@@ -86,6 +86,8 @@ def build(ctx: AppContext):
     @guard
     def translate_pick(name):
         """A translator picked: what it is, its directions, the sources that suit it."""
+        if not name:          # no translator in the folder: the tab says so, nothing to refuse
+            return (gr.skip(),) * 5
         t = desk.get(name)
         dirs = desk.directions(name)
         sources = SOURCES if t.method == "pix2pix" else [s for s in SOURCES if s != "Draw"]
