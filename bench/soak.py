@@ -3,7 +3,7 @@ looping over what a page and a script do (pick a model, let go of a slider, a se
 interval it prints requests, errors, p95, the server's resident memory and how many temporary files exist
 (the scratch folder and Gradio's cache, both under a TMPDIR of the benchmark's own).
 
-    python bench/soak.py [--users 30] [--minutes 10] [--every 60]
+    python bench/soak.py [--users 30] [--minutes 10] [--every 60] [--only select,commit,frame,render]
 
 Targets: 0 errors; temporary files bounded; resident memory flat after warm-up.
 """
@@ -55,6 +55,8 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=10)
     p.add_argument("--every", type=float, default=60, help="seconds between report lines")
     p.add_argument("--model", default="digits-cdcgan")
+    p.add_argument("--only", default="select,commit,frame,render",
+                   help="which requests each user loops over (comma-separated): to find which one grows memory")
     args = p.parse_args()
     from latency import Session, endpoints
     from ui_helpers import free_port
@@ -78,9 +80,14 @@ def main() -> None:
     def user(k: int) -> None:
         s = Session(url, fns)
         rs = np.random.RandomState(k)
+        try:                 # a page opens on a model first (commit needs its controls)
+            s.call("select_model", [args.model, k, 0])
+        except Exception as e:
+            with lock:
+                errors.append(f"select: {e!r}"[:160])
         while not stop.is_set():
             z = [float(v) for v in np.round(rs.uniform(-3, 3, 64), 2)]
-            for what in ("select", "commit", "frame", "render"):
+            for what in args.only.split(","):
                 t0 = time.perf_counter()
                 try:
                     if what == "select":
