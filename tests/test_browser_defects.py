@@ -250,3 +250,28 @@ def test_a_vae_preset_shows_beta_and_hides_the_gan_controls(app):
         pick(page, "Preset", "digits-dcgan")
         beta.wait_for(state="hidden", timeout=10000)
         assert page.get_by_label("Loss", exact=True).is_enabled()
+
+
+def test_a_translation_preset_lists_its_own_datasets_and_architecture(app):
+    """Train tab: picking a CycleGAN preset offers only two-domain datasets and shows its ResNet generator, the
+    GAN-only loss frozen; a GAN preset brings back the GAN architectures and single-picture datasets."""
+    _, url, _, _ = app
+    with browser_page(url, 1300) as page:
+        page.get_by_role("tab", name="Train").click()
+        page.get_by_text("Model and loss").click()
+        pick(page, "Preset", "faces-cyclegan-sunglasses")
+        page.get_by_text("CycleGAN (Zhu et al. 2017)", exact=False).first.wait_for(timeout=10000)
+        arch = page.get_by_label("Architecture", exact=True)
+        page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => "
+                               "i.value.startsWith('resnet'))", timeout=10000)
+        assert arch.is_disabled() and page.get_by_label("Loss", exact=True).is_disabled()
+        page.get_by_text("Data", exact=True).click()
+        page.get_by_label("Dataset", exact=True).click()
+        options = [o.split("\n")[-1] for o in page.get_by_role("option").all_inner_texts()]   # no tick mark
+        assert any(o.startswith("faces-domains") for o in options) and any(o.startswith("domains") for o in options)
+        assert not any(o.startswith(("faces (", "digits", "faces-sketch")) for o in options)
+        page.keyboard.press("Escape")
+        pick(page, "Preset", "digits-dcgan")
+        page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => "
+                               "i.value.startsWith('infogan'))", timeout=10000)
+        assert page.get_by_label("Architecture", exact=True).is_enabled()
