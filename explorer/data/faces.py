@@ -53,7 +53,7 @@ SUPERSAMPLE = 4           # draw at 4x the output size, then downsample anti-ali
 CHUNK = 500               # faces per RNG stream / worker task; fixed so output never depends on chunking
 BALD_RATE = 0.3           # P(bald | short, not blond)
 CACHE_VERSION = 1         # bump whenever the renderer's pixels change, to invalidate caches
-SKETCH_VERSION = 2        # ... and this when only the line drawings change
+SKETCH_VERSION = 3        # ... and this when only the line drawings change
 DEFAULT_N = {"train": 60000, "test": 10000}
 
 SKIN = np.array([(255, 224, 196), (241, 194, 160), (224, 172, 125), (198, 134, 92), (160, 104, 70),
@@ -134,23 +134,29 @@ def _rgb(c: np.ndarray) -> tuple[int, int, int]:
 
 class _Pencil:
     """ImageDraw's shape calls, drawn as a line drawing: every shape white with a black outline, every line
-    black. Two tones carry what outlines cannot: hair that is not blond is shaded light grey (so Blond_Hair
-    stays visible, as a pencil artist shades dark hair), and dark fills (lenses, pupils, an open mouth) are
-    filled black (at 32 px an outlined open mouth and a closed one look alike; a filled one does not)."""
+    black. Tones carry what outlines cannot: hair that is not blond is shaded grey and blond hair a pale grey,
+    with pale grey brows (so Blond_Hair stays visible, as a pencil artist shades hair, even when a hat leaves only
+    the sideburns and brows), and dark fills (lenses, pupils, an open mouth) are filled black (at 32 px an
+    outlined open mouth and a closed one look alike; a filled one does not). bare=True fills a shape with no
+    outline (the skin left around a bearded mouth, whose outline would read as an open mouth)."""
 
-    SHADE, BLACK, WHITE = (175, 175, 175), (0, 0, 0), (255, 255, 255)
+    SHADE, PALE, PALE_LINE = (175, 175, 175), (215, 215, 215), (185, 185, 185)
+    BLACK, WHITE = (0, 0, 0), (255, 255, 255)
 
-    def __init__(self, draw: ImageDraw.ImageDraw, width: int, shaded: set):
-        self.d, self.width, self.shaded = draw, width, shaded
+    def __init__(self, draw: ImageDraw.ImageDraw, width: int, dark_hair: set, blond_hair: set):
+        self.d, self.width, self.dark_hair, self.blond_hair = draw, width, dark_hair, blond_hair
 
     def _tone(self, fill) -> tuple:
-        if fill in self.shaded:
+        if fill in self.dark_hair:
             return self.SHADE
+        if fill in self.blond_hair:
+            return self.PALE
         return self.BLACK if _luma(np.array(fill, dtype=float)) < 60 else self.WHITE
 
-    def _shape(self, method: str, *args, fill=None, **kw):
+    def _shape(self, method: str, *args, fill=None, bare: bool = False, **kw):
         kw.pop("outline", None), kw.pop("width", None)
-        getattr(self.d, method)(*args, fill=self._tone(fill), outline=self.BLACK, width=self.width, **kw)
+        outline = dict(outline=None) if bare else dict(outline=self.BLACK, width=self.width)
+        getattr(self.d, method)(*args, fill=self._tone(fill), **outline, **kw)
 
     def rectangle(self, *a, **kw):
         self._shape("rectangle", *a, **kw)
@@ -165,8 +171,11 @@ class _Pencil:
         self._shape("chord", *a, **kw)
 
     def line(self, xy, fill=None, width=1):
-        light = _luma(np.array(fill, dtype=float)) > 150     # a glint on a black lens stays light
-        self.d.line(xy, fill=self.WHITE if light else self.BLACK, width=max(width, self.width))
+        if fill in self.blond_hair:
+            colour = self.PALE_LINE
+        else:    # a glint on a black lens stays light
+            colour = self.WHITE if _luma(np.array(fill, dtype=float)) > 150 else self.BLACK
+        self.d.line(xy, fill=colour, width=max(width, self.width))
 
 
 def _draw_face(img: Image.Image, a: np.ndarray, f: dict, i: int, sketch: bool = False) -> None:
@@ -190,7 +199,8 @@ def _draw_face(img: Image.Image, a: np.ndarray, f: dict, i: int, sketch: bool = 
     img.paste(_Pencil.WHITE if sketch else _rgb(f["background"][i]), (0, 0, size, size))
     d = ImageDraw.Draw(img)
     if sketch:
-        d = _Pencil(d, W(0.022), set() if blond else {hair, beard_col})
+        d = _Pencil(d, W(0.022), dark_hair=set() if blond else {hair, beard_col}, blond_hair={hair} if blond else set())
+    gap = dict(bare=True) if sketch else {}       # the colour picture's skin patch has no outline either
 
     cx = 0.5
     hw = (0.27 + 0.02 * f["width"][i]) if wide else (0.195 + 0.02 * f["width"][i])  # head half-width
@@ -222,7 +232,7 @@ def _draw_face(img: Image.Image, a: np.ndarray, f: dict, i: int, sketch: bool = 
     # beard: hair-coloured jaw and chin, with a skin gap around the mouth so the mouth stays readable
     if beard:
         d.chord(B(cx - hw - 0.01, top, cx + hw + 0.01, bottom + 0.02), 17, 163, fill=beard_col)
-        d.ellipse(B(cx - 0.08, mouth_y - 0.04, cx + 0.08, mouth_y + 0.035), fill=skin)
+        d.ellipse(B(cx - 0.08, mouth_y - 0.04, cx + 0.08, mouth_y + 0.035), fill=skin, **gap)
 
     # eyes and brows
     ex = 0.095 + 0.15 * (hw - 0.195)
