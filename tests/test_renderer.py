@@ -310,3 +310,39 @@ def test_the_scratch_folder_is_bounded_by_count_as_well_as_age(tmp_path):
     assert removed == 19 and "web" in left and "old-gif" not in left
     assert all(f"{i}.png" in left for i in range(10))                  # the fresh ones stay, whatever the count
     assert len(left) == 13                                             # 12 pictures kept, plus web/
+
+
+def test_gradios_cache_is_bounded_by_files_not_by_folders(tmp_path):
+    """Gradio keeps each picture in a folder named by its content, so one picture sent 500 times was 500 files
+    in one folder, which a count of folders never saw (the cache grew to 5,500 files in a 3-minute soak)."""
+    from explorer.services import pixels
+    now = time.time()
+    same = tmp_path / "a"
+    same.mkdir()
+    for i in range(40):                                              # one picture, sent 40 times
+        p = same / f"tmp{i}.png"
+        p.write_bytes(b"x")
+        os.utime(p, (now - 100 - i, now - 100 - i))
+    for i in range(5):                                               # five others, just sent
+        (tmp_path / f"h{i}").mkdir()
+        (tmp_path / f"h{i}" / "image.png").write_bytes(b"y")
+    empty = tmp_path / "emptied"
+    empty.mkdir()
+    os.utime(empty, (now - 60, now - 60))
+    removed = pixels.sweep_folder(tmp_path, max_age_s=3600, max_files=10)
+    kept = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png"))
+    assert removed == 35 + 1 and len(kept) == 10 and not empty.exists()
+    assert [f"h{i}/image.png" for i in range(5)] == kept[-5:]        # the young ones stay
+    assert {f"a/tmp{i}.png" for i in range(5)} == set(kept[:5])      # and the newest copies of the old one
+
+
+def test_the_same_picture_is_saved_once_and_a_resent_one_is_fresh_again(checkpoints, tmp_path):
+    renderer = Renderer(checkpoints, scratch=tmp_path / "scratch")
+    red, blue = Image.new("RGB", (8, 8), (255, 0, 0)), Image.new("RGB", (8, 8), (0, 0, 255))
+    first = renderer.save(red)
+    os.utime(first, (time.time() - 200, time.time() - 200))
+    again, other = renderer.save(red.copy()), renderer.save(blue)
+    assert first == again != other
+    assert time.time() - os.stat(again).st_mtime < 5                  # sent again: no sweep takes it now
+    assert np.array_equal(np.asarray(Image.open(again)), np.asarray(red))
+    assert sorted(p.suffix for p in (tmp_path / "scratch").iterdir()) == [".png", ".png"]   # no .part left

@@ -4,6 +4,8 @@ ExplorerError (the UI turns them into gr.Error). No gradio here; the same code s
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -287,14 +289,23 @@ class Renderer:
         return img
 
     def save(self, img: Image.Image) -> str:
-        """A PNG under a unique name (Gradio then copies it into its cache atomically), old ones swept."""
-        fd, path = tempfile.mkstemp(dir=self.scratch, suffix=".png")
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format="PNG", compress_level=1)
+        """A PNG named by its content (the same picture sent again is the same file, which Gradio then copies
+        into its cache only once), written under a temporary name and moved into place; old ones swept."""
+        buf = io.BytesIO()
+        img.save(buf, format="PNG", compress_level=1)
+        data = buf.getvalue()
+        path = self.scratch / f"{hashlib.blake2b(data, digest_size=16).hexdigest()}.png"
+        try:
+            os.utime(path)      # already here: fresh again, so no sweep takes it on its way to a page
+        except OSError:
+            fd, tmp = tempfile.mkstemp(dir=self.scratch, suffix=".part")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
         self._writes += 1
         if self._writes % 50 == 0:   # bounded by age and by count, whatever the load
             sweep_folder(self.scratch, SCRATCH_MAX_AGE_S, SCRATCH_MAX_FILES, skip=("web",))
-        return path
+        return str(path)
 
     def close(self) -> None:
         """Remove the scratch folder now (the app calls this once its server has stopped)."""
@@ -472,28 +483,50 @@ class Renderer:
 
 
 def sweep_folder(folder: Path, max_age_s: float, max_files: int, skip: tuple[str, ...] = ()) -> int:
-    """Remove what sits directly in `folder` (files, or folders holding one named file each) when older than
-    max_age_s, then the oldest beyond max_files, sparing anything under KEEP_YOUNG_S old and the names in
-    `skip`. Returns how many entries were removed. Safe against entries vanishing meanwhile."""
-    now, entries = time.time(), []
+    """Keep `folder` bounded: its files, and the files one level down (Gradio's cache keeps each picture in a
+    folder named by its content, and a picture sent many times gathers many files there), are removed when
+    older than max_age_s, then the oldest beyond max_files, sparing any under KEEP_YOUNG_S old and the names
+    in `skip`; a folder left empty goes once it is KEEP_YOUNG_S old. Returns how many files and folders were
+    removed. Safe against entries vanishing meanwhile."""
+    now, files, folders = time.time(), [], []
+
+    def seen(p: Path):
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return None
+
     for p in Path(folder).glob("*"):
         if p.name in skip:
             continue
-        try:
-            entries.append((p.stat().st_mtime, p))
-        except OSError:
-            continue
-    entries.sort()
-    doomed = [p for t, p in entries if now - t > max_age_s]
-    alive = [(t, p) for t, p in entries if now - t <= max_age_s]
-    excess = len(alive) - max_files
-    doomed += [p for t, p in alive[:max(excess, 0)] if now - t > KEEP_YOUNG_S]
+        if p.is_dir() and not p.is_symlink():
+            folders.append(p)
+            files += [(t, q) for q in p.glob("*") if (t := seen(q)) is not None]
+        elif (t := seen(p)) is not None:
+            files.append((t, p))
+    files.sort(key=lambda e: e[0])
+    doomed = [p for t, p in files if now - t > max_age_s]
+    alive = [(t, p) for t, p in files if now - t <= max_age_s]
+    doomed += [p for t, p in alive[:max(len(alive) - max_files, 0)] if now - t > KEEP_YOUNG_S]
+    removed = 0
     for p in doomed:
+        t = seen(p)      # looked at again: a picture sent again meanwhile was made fresh, and stays
+        if t is None or time.time() - t <= KEEP_YOUNG_S:
+            continue
         try:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
+            removed += 1
         except OSError:
             pass
-    return len(doomed)
+    for p in folders:     # emptied by an earlier sweep (its time is then the last removal), or never filled
+        t = seen(p)
+        if t is not None and now - t > KEEP_YOUNG_S:
+            try:
+                p.rmdir()          # only an empty folder goes; one a file just landed in stays
+                removed += 1
+            except OSError:
+                pass
+    return removed
 
 
 def public_message(err: Exception, root: Path | None, audience: bool) -> str:
