@@ -275,3 +275,29 @@ def test_a_translation_preset_lists_its_own_datasets_and_architecture(app):
         page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => "
                                "i.value.startsWith('infogan'))", timeout=10000)
         assert page.get_by_label("Architecture", exact=True).is_enabled()
+
+
+def test_switching_a_nets_loss_takes_its_tuned_critic_steps(app):
+    """Train tab: WGAN-GP picked on digits-dcgan shows the 2 critic steps and learning rate digits-wgangp tuned for
+    that net (not the loss's textbook 5, 6.5x a BCE step) and says where they come from; a net no preset tuned for
+    it says it takes the loss's defaults; back to BCE, the preset's own 1."""
+    _, url, _, _ = app
+    with browser_page(url, 1300) as page:
+        page.get_by_role("tab", name="Train").click()
+        page.get_by_text("Model and loss").click()
+        pick(page, "Preset", "digits-dcgan")
+        page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => "
+                               "i.value.startsWith('infogan'))", timeout=10000)
+        n_critic, rate = page.get_by_label("n_critic", exact=True), page.get_by_label("Learning rate", exact=True)
+        pick(page, "Loss", "WGAN-GP (gradient penalty)")
+        page.get_by_text("from preset digits-wgangp").wait_for(timeout=10000)
+        assert n_critic.input_value() == "2" and float(rate.input_value()) == pytest.approx(2e-4)
+        pick(page, "Preset", "faces-dcgan")
+        page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => "
+                               "i.value.startsWith('dcgan'))", timeout=10000)
+        pick(page, "Loss", "WGAN-GP (gradient penalty)")
+        page.get_by_text("No preset tunes this net for it").wait_for(timeout=10000)
+        assert n_critic.input_value() == "5" and float(rate.input_value()) == pytest.approx(1e-4)
+        pick(page, "Loss", "BCE")
+        page.wait_for_function("() => !document.body.innerText.includes('No preset tunes this net')", timeout=10000)
+        assert n_critic.input_value() == "1"

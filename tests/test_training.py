@@ -213,7 +213,14 @@ def test_a_preset_changed_by_hand_keeps_what_was_not_touched():
     assert cfg.model.critic_norm == "layer"            # the penalty is per sample: BatchNorm leaves the critic
     assert custom_config("faces-dcgan", loss="wgangp").model.critic_norm == "layer"
     assert custom_config("toy-8gaussians-bce", loss="wgangp").model.critic_norm == "none"   # MLP: bare, as before
-    assert cfg.lr_g is None and cfg.betas is None      # a new loss brings its own optimizer defaults
+    # a new loss brings this net's tuning for it where a preset has one (digits-wgangp: the same net), the user's
+    # own choices first; else the loss's defaults (no preset tunes faces-dcgan's net for WGAN-GP)
+    assert (cfg.lr_g, cfg.lr_d, cfg.betas) == (2e-4, 2e-4, (0.5, 0.9))
+    assert custom_config("digits-dcgan", loss="wgangp").n_critic == 2            # not the textbook 5
+    assert custom_config("digits-dcgan", loss="wgangp", arch="dcgan").n_critic is None   # another net: defaults
+    plain = custom_config("faces-dcgan", loss="wgangp")
+    assert (plain.n_critic, plain.lr_g, plain.betas) == (None, None, None)
+    assert custom_config("toy-8gaussians-bce", loss="wgangp", lr=3e-4).lr_g == 3e-4
     same = custom_config("digits-infogan", steps=10)
     assert same == PRESETS["digits-infogan"].replace(steps=10)   # nothing else moves (lr_g 1e-3, lr_d 2e-4)
     assert custom_config("toy-8gaussians-wgangp", loss="bce", saturating=True).loss_options == {"saturating": True}

@@ -156,8 +156,21 @@ def get_preset(name: str) -> TrainConfig:
 # (explorer.losses: Setting), which come after these.
 HYPERPARAMETERS = {
     "z_dim": "length of the latent vector z the generator starts from",
-    "n_critic": "critic (discriminator) steps per generator step; WGANs want several (default 5), BCE one",
+    "n_critic": "critic (discriminator) steps per generator step; WGANs want several (default 5), BCE one; another "
+                "loss takes the value a preset tuned for this net with it, where one did",
 }
+
+
+def tuned_for(cfg: TrainConfig, loss: str) -> tuple[str | None, dict]:
+    """How a preset's net trains under another loss: the (name, optimiser settings) of a GAN preset tuned for the
+    same data and architecture with that loss (digits-dcgan switched to wgangp takes digits-wgangp's n_critic 2,
+    lr and betas, not the loss's textbook 5 critic steps, 6.5x a BCE step), or (None, {}) when no preset is:
+    then the loss's own defaults apply."""
+    for name, other in PRESETS.items():
+        if (other.task == "gan" and other.loss == loss and other.dataset == cfg.dataset
+                and other.model.arch == cfg.model.arch and tuple(other.model.shape) == tuple(cfg.model.shape)):
+            return name, {"n_critic": other.n_critic, "lr_g": other.lr_g, "lr_d": other.lr_d, "betas": other.betas}
+    return None, {}
 
 
 def _number(name: str, v, lo: float, hi: float, whole: bool = False):
@@ -240,10 +253,11 @@ def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=Non
     new_loss = cfg.loss if loss is None else loss
     loss_cls = LOSSES.lookup(new_loss)
     loss_opts = dict(cfg.loss_options) if new_loss == cfg.loss else {}
-    if new_loss != cfg.loss:  # another loss brings its own optimizer defaults, not the preset's tuning
-        ch.update(loss=new_loss, betas=None, n_critic=None, lr_decay_to=1.0)
+    if new_loss != cfg.loss:  # another loss: this net's tuning for it where a preset has one, else its defaults
+        tuned = tuned_for(cfg.replace(model=model, dataset=ch.get("dataset", cfg.dataset)), new_loss)[1]
+        ch.update(loss=new_loss, betas=tuned.get("betas"), n_critic=tuned.get("n_critic"), lr_decay_to=1.0)
         if "lr_g" not in ch:
-            ch["lr_g"] = ch["lr_d"] = None
+            ch["lr_g"], ch["lr_d"] = tuned.get("lr_g"), tuned.get("lr_d")
     if loss_cls.critic_norm and model.critic_norm == "batch":
         # a loss that needs a per-sample critic (a gradient penalty) gets its own normalisation in a conv critic;
         # the MLP critic never had BatchNorm, so it stays bare

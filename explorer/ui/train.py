@@ -1,6 +1,8 @@
 """Train tab: run a preset in a background process, watch losses and samples live, then explore the result."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gradio as gr
 
 from explorer.errors import ConfigError
@@ -9,7 +11,7 @@ from explorer.models import GENERATORS, TRANSLATORS
 from explorer.store.card import describe
 from explorer.training.diagnose import diagnose
 from explorer.services.jobs import JobManager
-from explorer.training.presets import HYPERPARAMETERS, PRESETS
+from explorer.training.presets import HYPERPARAMETERS, PRESETS, tuned_for
 from explorer.ui.common import AppContext, curve_frame, explainer, guarded
 
 HELP = """
@@ -80,6 +82,22 @@ def shown_settings(preset: str) -> dict:
     else:
         out["lr"] = cfg.lr_d or 1e-3
     return out
+
+
+def loss_tuning(preset: str, loss: str, arch: str | None = None, dataset: str | None = None) -> tuple:
+    """(n_critic, learning rate, a sentence) a GAN preset's net trains with under `loss`: the preset's own when it
+    is the preset's loss, else those of a preset tuned for this net with it (see tuned_for), else the loss's."""
+    cfg, sh = PRESETS[preset], shown_settings(preset)
+    if loss == cfg.loss:
+        return sh["n_critic"], sh["lr"], ""
+    cfg = cfg.replace(model=replace(cfg.model, arch=arch or cfg.model.arch), dataset=dataset or cfg.dataset)
+    source, tuned = tuned_for(cfg, loss)
+    d = LOSSES[loss].defaults
+    n, rate = tuned.get("n_critic") or d.n_critic, tuned.get("lr_g") or d.lr
+    if source:
+        return n, rate, (f"\n\nThis net's tuning for it, from preset **{source}**: n_critic {n}, learning rate "
+                         f"{rate:g}.")
+    return n, rate, f"\n\nNo preset tunes this net for it: the loss's defaults, n_critic {n}, learning rate {rate:g}."
 
 
 ARCH_LABELS = {"dcgan": "dcgan (DCGAN convolutions)", "infogan": "infogan (InfoGAN's MNIST net)",
@@ -201,15 +219,14 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown, transla
 
     preset.change(on_preset, preset, [loss_help, *settings], api_name="preset_info")
 
-    def on_loss(p, lo):
-        d = LOSSES[lo].defaults
-        same = PRESETS[p].loss == lo
-        sh = shown_settings(p)
-        return (LOSSES[lo].about, gr.Number(value=sh["n_critic"] if same else d.n_critic),
+    def on_loss(p, lo, a, ds):
+        n, rate, note = loss_tuning(p, lo, a, ds)
+        return (LOSSES[lo].about + note, gr.Number(value=n),
                 *(control_update(s, visible=owner == lo) for owner, s in LOSS_SETTINGS.values()),
-                gr.Number(value=sh["lr"] if same else d.lr))
+                gr.Number(value=rate))
 
-    loss.input(on_loss, [preset, loss], [loss_help, n_critic, *loss_controls, lr], api_name="loss_info")
+    loss.input(on_loss, [preset, loss, arch, dataset], [loss_help, n_critic, *loss_controls, lr],
+               api_name="loss_info")
     dataset.input(lambda d: (gr.Slider(visible=d == "faces"), gr.Textbox(visible=d in FOLDER_DATASETS)),
                   dataset, [corr, folder], api_name="dataset_info")
 
