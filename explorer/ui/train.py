@@ -54,8 +54,8 @@ TRANSLATION_ABOUT = {
                "(input, output) pairs, and 100 x L1 to the true output keeps it faithful. Learns from exact pairs.",
     "cyclegan": "CycleGAN (Zhu et al. 2017): two generators (A -> B, B -> A), two PatchGAN critics, least squares; "
                 "a picture sent there and back must come home (cycle x 10) and one already in the target domain "
-                "should pass unchanged (identity). Learns from two unpaired sets. Slow on a CPU: the preset's 5,000 steps took "
-                "45 minutes on 2 cores (faces-pix2pix's 12,000: 55)."}
+                "should pass unchanged (identity). Learns from two unpaired sets. Slow on a CPU: the preset's 10,000 steps took "
+                "51 minutes on 2 cores (faces-pix2pix's 12,000: 52)."}
 
 
 LOSS_SETTINGS = all_settings()   # every registered loss's settings: name -> (owning loss, Setting)
