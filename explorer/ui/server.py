@@ -3,10 +3,8 @@ keeps running for days. launch.py and the tests launch through here, so both get
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from pathlib import Path
 
@@ -303,36 +301,15 @@ class MessageBoxes(OrderedDict):
             self.popitem(last=False)
 
 
-def bound_cache(demo: gr.Blocks) -> None:
+def bound_cache(folder: str) -> None:
     """A background sweep of Gradio's file cache (every picture an event returns lands there): Gradio only
-    removes files older than its delete_cache age, so under load the folder grew without bound. The thread
-    holds the app weakly and ends with it."""
-    ref = weakref.ref(demo)
-
+    removes files older than its delete_cache age, so under load the folder grew without bound."""
     def sweep_forever():
         while True:
             time.sleep(CACHE_SWEEP_S)
-            app = ref()
-            if app is None:
-                return
-            sweep_cache(app)
-            del app
+            if Path(folder).is_dir():
+                sweep_folder(Path(folder), CACHE_MAX_AGE_S, CACHE_MAX_FILES)
     threading.Thread(target=sweep_forever, daemon=True, name="latent-explorer-cache-bound").start()
-
-
-def sweep_cache(demo: gr.Blocks) -> int:
-    """One sweep: the cache folder bounded by age and count, then the paths swept from disk forgotten by the
-    blocks. Gradio remembers every file it cached for a component in a set (to delete them at shutdown) and
-    forgets one only when its own age-based clean-up deletes it, so under load the sets grew by thousands of
-    paths a minute: the server's memory rose about 10 MB a minute with 30 users. Returns the paths forgotten."""
-    if Path(demo.GRADIO_CACHE).is_dir():
-        sweep_folder(Path(demo.GRADIO_CACHE), CACHE_MAX_AGE_S, CACHE_MAX_FILES)
-    forgotten = 0
-    for paths in list(getattr(demo, "temp_file_sets", [])):
-        gone = {p for p in list(paths) if not os.path.exists(p)}   # list(): a snapshot taken under the GIL
-        paths.difference_update(gone)
-        forgotten += len(gone)
-    return forgotten
 
 
 def log_requests_refused(stream=None) -> None:
