@@ -74,9 +74,61 @@ def test_resume_continues_exactly(tmp_path, kind):
     a, b = losses(tmp_path / "straight"), losses(tmp_path / "split")
     key = "loss" if kind == "classifier" else "loss_g"
     assert [r[key] for r in a] == [r[key] for r in b] and len(b) == 8
-    name = "classifier" if kind == "classifier" else "generator"
-    wa, wb = load_file(tmp_path / "straight" / f"{name}.safetensors"), load_file(tmp_path / "split" / f"{name}.safetensors")
-    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    for name in ("classifier",) if kind == "classifier" else ("generator", "generator_raw", "critic"):
+        wa = load_file(tmp_path / "straight" / f"{name}.safetensors")
+        wb = load_file(tmp_path / "split" / f"{name}.safetensors")
+        assert all(torch.equal(wa[k], wb[k]) for k in wa), name
+
+
+def test_an_image_gan_is_drawn_from_its_weights_moving_average(tmp_path):
+    train(tiny(steps=6, ema_decay=0.5), tmp_path / "run", progress=False)
+    avg, raw = load_file(tmp_path / "run" / "generator.safetensors"), load_file(tmp_path / "run" / "generator_raw.safetensors")
+    assert set(avg) == set(raw)
+    weights = [k for k in raw if k.endswith("weight")]
+    assert any(not torch.equal(avg[k], raw[k]) for k in weights)     # the average lags the trained weights
+    m = load_generator(tmp_path / "run")                              # every reader draws with the average
+    assert all(torch.equal(v, avg[k]) for k, v in m.net.state_dict().items())
+    # BatchNorm statistics are the average's own, measured on its samples, not the raw weights' statistics
+    stats = [k for k in raw if k.endswith("running_mean")]
+    assert stats and any(not torch.allclose(avg[k], raw[k]) for k in stats)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["ema_decay"] == 0.5
+
+
+def test_without_averaging_there_is_one_generator(tmp_path):
+    train(tiny(steps=3, ema_decay=0.0), tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "generator.safetensors").is_file()
+    assert not (tmp_path / "run" / "generator_raw.safetensors").exists()
+
+
+def test_the_average_follows_its_warm_up_and_leaves_the_random_state_alone():
+    from explorer.training.ema import WeightAverage
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    ema = WeightAverage(net, decay=0.99)
+    start = ema.avg[0].weight.clone()
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+    ema.update()            # first update: d = min(0.99, 1/10) = 0.1, so the average moves 90 % of the way
+    assert torch.allclose(ema.avg[0].weight, start + 0.9)
+    for _ in range(2000):   # then d reaches 0.99 and the average settles on constant weights
+        ema.update()
+    assert torch.allclose(ema.avg[0].weight, net[0].weight, atol=1e-5)
+    state = torch.get_rng_state()
+    ema.refresh(lambda n: (torch.randn(n, 3) * 5 + 2,), batches=4, batch=64)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert ema.avg[1].running_mean.abs().mean() > 1.0     # measured on its inputs (mean about 2 x weights)
+    assert not ema.avg.training and ema.avg[1].momentum == 0.1
+
+
+def test_a_run_saved_before_averaging_resumes_with_an_average(tmp_path):
+    cfg = tiny(steps=3, ema_decay=0.0)
+    train(cfg, tmp_path / "run", progress=False)
+    conf = json.loads((tmp_path / "run" / "config.json").read_text())
+    del conf["train"]["ema_decay"]                       # as such a run's config.json reads
+    (tmp_path / "run" / "config.json").write_text(json.dumps(conf))
+    again = resume_config(tmp_path / "run", steps=5)
+    assert again.ema_decay == 0.0                        # it was trained without one
+    train(again.replace(ema_decay=0.9), tmp_path / "run", resume=True, progress=False)
+    assert (tmp_path / "run" / "generator_raw.safetensors").is_file()
 
 
 def test_a_decaying_learning_rate_resumes_on_its_schedule(tmp_path):
@@ -151,7 +203,8 @@ def test_refuses_to_overwrite_and_to_resume_nothing(tmp_path):
 
 @pytest.mark.parametrize("field,value", [("steps", 0), ("steps", -5), ("batch_size", 0), ("lr_g", 5.0),
                                          ("n_critic", 0), ("lr_decay_to", -0.1), ("lr_decay_to", 1.5),
-                                         ("info_lambda", -1.0), ("info_lambda_cont", -0.1)])
+                                         ("info_lambda", -1.0), ("info_lambda_cont", -0.1), ("ema_decay", 1.0),
+                                         ("ema_decay", -0.1), ("ema_decay", True), ("ema_decay", "0.9")])
 def test_invalid_settings(field, value):
     with pytest.raises(ConfigError):
         tiny(**{field: value}).validated()

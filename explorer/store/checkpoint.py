@@ -223,7 +223,8 @@ def load_state(path: Path) -> dict:
 def _train_config(cfg: dict, model_dir: Path):
     from explorer.store.config import TrainConfig
     try:
-        return TrainConfig.from_dict(cfg["train"])
+        # a model saved before weight averaging existed was trained without it
+        return TrainConfig.from_dict({"ema_decay": 0.0, **cfg["train"]})
     except CheckpointError:
         raise
     except Exception as e:  # ConfigError or a malformed field

@@ -28,6 +28,8 @@ class TrainConfig:
     n_critic: int | None = None               # critic steps per generator step; None: the loss's default
     lr_decay_to: float = 1.0                  # learning rates fall linearly to this fraction at the last step
     lr_decay_start: float = 0.0               # ... starting at this fraction of the steps (CycleGAN: 0.5)
+    ema_decay: float = 0.999                  # image GANs: samples are drawn from this moving average of the
+                                              # generator's weights (0: the raw weights)
     info_lambda: float = 1.0                  # InfoGAN: weight of the categorical code's information term
     info_lambda_cont: float = 0.5             # InfoGAN: weight of the continuous codes' squared error
                                               # (0.5: a unit-variance Gaussian log-likelihood, as Chen et al.)
@@ -88,6 +90,9 @@ class TrainConfig:
                 raise ConfigError(f"{name.replace('_', '-')} must be between 0 and 1, got {v}")
         if not (0 <= self.lr_decay_to <= 1):
             raise ConfigError(f"lr-decay-to must be in [0, 1] (1 keeps the rate constant), got {self.lr_decay_to}")
+        if isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, (int, float)) \
+                or not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"ema-decay must be a number in [0, 1) (0: no weight average), got {self.ema_decay!r}")
         if not (0 <= self.lr_decay_start < 1):
             raise ConfigError(f"lr-decay-start must be in [0, 1) (a fraction of the steps), got {self.lr_decay_start}")
         if self.info_lambda < 0 or self.info_lambda_cont < 0:

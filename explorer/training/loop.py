@@ -106,7 +106,10 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
     stream = BatchStream(data, cfg.batch_size, cfg.seed, dist.rank, dist.world)
     if resume:
         for name, net in task.nets.items():
-            load_weights(net, out / f"{name}.safetensors")
+            path = out / f"{name}.safetensors"
+            if name == "generator_raw" and not path.exists():   # a run saved before weight averaging: its
+                path = out / "generator.safetensors"              # generator is the raw one, and the average starts there
+            load_weights(net, path)
         st = load_state(out / "state.pt")
         for name, opt in task.optimizers.items():
             opt.load_state_dict(st["optim"][name])
@@ -137,6 +140,8 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
         if dist.world > 1:  # every rank's RNG, gathered so each resumes its own stream
             rng = [torch.empty_like(rng[0]) for _ in range(dist.world)]
             torch.distributed.all_gather(rng, torch.get_rng_state())
+        if hasattr(task, "prepare_save"):   # e.g. the weight average's BatchNorm statistics
+            task.prepare_save()
         if dist.is_main:
             metrics = final_metrics if final_metrics is not None else {}
             conf = _config_json(cfg, data, step, elapsed, metrics, command, dist.world, out.name,

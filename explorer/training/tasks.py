@@ -13,6 +13,7 @@ from explorer.models.conditioning import condition, random_codes
 from explorer.render import grid, scatter
 from explorer.store.config import TrainConfig
 from explorer.training.distributed import DistInfo, wrap
+from explorer.training.ema import WeightAverage
 
 TASKS = Registry("task")   # name -> class(cfg, data, dist) with step, nets, optimizers, preview
 PREVIEW_SEED = 1234  # the fixed z of every sample grid
@@ -86,6 +87,8 @@ class GANTask:
         self.opt_d = make_optimizer(opt, d_params, cfg.lr_d or dflt.lr, betas)
         self.g, self.d = wrap(self.G, dist), wrap(self.D, dist, some_unused=mc.code_dim > 0)
         self.samples_per_step = cfg.batch_size * self.n_critic
+        # image generators are drawn from their weights' moving average; 2-D point toys from the weights
+        self.ema = WeightAverage(self.G, cfg.ema_decay) if cfg.ema_decay and len(mc.shape) == 3 else None
 
     def optimized_params(self) -> tuple[list, list]:
         """(what the generator's optimizer updates, what the critic's optimizer updates)."""
@@ -93,11 +96,37 @@ class GANTask:
 
     @property
     def nets(self) -> dict:
-        return {"generator": self.G, "critic": self.D}
+        """What a checkpoint holds. With an average, generator.safetensors is the average (what every reader of a
+        model draws with) and generator_raw.safetensors the weights that train (what a resumed run continues)."""
+        if self.ema is None:
+            return {"generator": self.G, "critic": self.D}
+        return {"generator": self.ema.avg, "generator_raw": self.G, "critic": self.D}
 
     @property
     def optimizers(self) -> dict:
         return {"g": self.opt_g, "d": self.opt_d}
+
+    def shown_generator(self) -> torch.nn.Module:
+        """The generator a preview and a checkpoint show: the average, its BatchNorm statistics recomputed."""
+        if self.ema is None:
+            return self.G
+        return self.ema.refresh(self._random_inputs, seed=PREVIEW_SEED)
+
+    def prepare_save(self) -> None:
+        self.shown_generator()
+
+    def extra_state(self) -> dict:
+        return {"ema": self.ema.state()} if self.ema is not None else {}
+
+    def load_extra_state(self, st: dict) -> None:
+        if self.ema is not None:
+            self.ema.load_state(st.get("ema") or {})
+
+    def _random_inputs(self, n: int) -> tuple:
+        """(z, condition) for n samples: random classes for a conditional model, random codes for an InfoGAN."""
+        dev, mc = self.dist.device, self.cfg.model
+        y = torch.randint(0, max(mc.num_classes, 1), (n,), device=dev)
+        return torch.randn(n, mc.z_dim, device=dev), self._cond(y)
 
     def _cond(self, y: torch.Tensor) -> torch.Tensor | None:
         """What the generator sees beside z: the class one-hot (conditional) and codes (InfoGAN)."""
@@ -142,6 +171,8 @@ class GANTask:
             # spread of the batch's samples: a collapsing generator makes them alike (mode collapse)
             stats["diversity"] = fake.detach().flatten(1).std(0).mean().item()
         self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update()
         return loss_g, stats
 
     def step(self, next_batch, measure: bool) -> dict:
@@ -155,8 +186,9 @@ class GANTask:
     def preview(self):
         """Samples on a fixed z (a grid; classes across for conditional models; a scatter for 2-D points)."""
         mc = self.cfg.model
-        was_training = self.G.training
-        model = GeneratorModel(self.G, mc)  # switches G to eval mode until the finally below
+        shown = self.shown_generator()
+        was_training = shown.training
+        model = GeneratorModel(shown, mc)  # switches G to eval mode until the finally below
         try:
             if len(mc.shape) == 1:
                 z = model.sample_z(1000, PREVIEW_SEED).to(self.dist.device)
@@ -178,7 +210,7 @@ class GANTask:
             imgs = model.generate(model.sample_z(64, PREVIEW_SEED).to(self.dist.device))
             return grid(imgs, nrow=8, scale=2)
         finally:
-            self.G.train(was_training)
+            shown.train(was_training)
 
 
 @TASKS.register("infogan")
