@@ -98,7 +98,7 @@ def cmd_train(args) -> int:
         cfg = custom_config(args.preset, steps=args.steps, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
                             dataset=args.dataset, data_path=args.data_path, correlation=args.correlation,
                             arch=args.arch, loss=args.loss, z_dim=args.z_dim, n_critic=args.n_critic,
-                            beta=args.beta, data_path_b=args.data_path_b, attribute=args.attribute,
+                            critic_norm=args.critic_norm, ema_decay=args.ema_decay, beta=args.beta, data_path_b=args.data_path_b, attribute=args.attribute,
                             **{k: getattr(args, k) for k in all_settings()})
     command = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = train(cfg, args.out, data_root=args.data_root, resume=args.resume, progress=not args.quiet,
@@ -323,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--loss", help="; ".join(f"{k}: {cls.title}" for k, cls in LOSSES.items()))
     s.add_argument("--z-dim", type=positive_int, help="latent size")
     s.add_argument("--n-critic", type=positive_int, help="critic steps per generator step")
+    s.add_argument("--critic-norm", help="the critic's normalisation: batch, layer, spectral (Miyato et al. 2018) "
+                   "or none (default: the preset's; a gradient penalty needs one that is not batch)")
+    s.add_argument("--ema-decay", type=finite_float, help="image GANs: draw samples from this moving average of "
+                   "the generator's weights (default 0.999; 0: the raw weights)")
     s.add_argument("--beta", type=finite_float, help="VAE presets: weight of the KL term (1: a plain VAE, > 1: a "
                    "beta-VAE, which trades sharpness for disentangled dimensions)")
     for key, (owner, setting) in all_settings().items():   # each loss's own settings, from its description

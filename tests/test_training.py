@@ -258,6 +258,20 @@ def test_infogan_q_head_learns_with_the_generator_and_the_body_with_the_gan_loss
     assert not torch.equal(before["body.0.weight"], after["body.0.weight"])  # the body with the critic's
 
 
+def test_a_spectrally_normalised_critic_trains_with_the_hinge_loss_and_stays_1_lipschitz(tmp_path):
+    from explorer.training.presets import custom_config
+    cfg = custom_config("faces-dcgan", loss="hinge", critic_norm="spectral", ema_decay=0.9)
+    assert (cfg.loss, cfg.model.critic_norm, cfg.ema_decay) == ("hinge", "spectral", 0.9)
+    cfg = tiny(loss="hinge", steps=4, model=ModelConfig(z_dim=8, width=8, critic_norm="spectral"))
+    train(cfg, tmp_path / "run", progress=False)
+    _, critic = load_generator(tmp_path / "run", with_critic=True)     # the saved critic rebuilds with its norm
+    layers = [m for m in critic.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert layers and not any(isinstance(m, torch.nn.BatchNorm2d) for m in critic.modules())
+    for m in layers:    # each layer's weight, as the critic uses it, has largest singular value about 1
+        assert torch.linalg.matrix_norm(m.weight.flatten(1), ord=2) < 1.1
+    assert critic(torch.zeros(2, 1, 28, 28)).shape == (2,)
+
+
 def test_a_preset_changed_by_hand_keeps_what_was_not_touched():
     from explorer.training.presets import PRESETS, custom_config
     cfg = custom_config("digits-dcgan", loss="wgangp", gp_lambda=5, n_critic=3, z_dim=16, batch_size=32)
@@ -296,6 +310,11 @@ def test_a_preset_changed_by_hand_keeps_what_was_not_touched():
     ("toy-ring-wgangp", {"arch": "dcgan"}, "2-D points need the MLP"),
     ("digits-dcgan", {"dataset": "cifar"}, "unknown dataset 'cifar'"),
     ("digits-dcgan", {"lr": 2.0}, "learning rate must be a number from 1e-07 to 0.1"),
+    ("digits-dcgan", {"critic_norm": "instance"}, "critic-norm must be one of batch, layer, spectral, none"),
+    ("digits-wgangp", {"critic_norm": "batch"}, "needs a per-sample critic"),
+    ("faces-pix2pix", {"critic_norm": "spectral"}, "critic_norm apply to GANs only"),
+    ("digits-dcgan", {"ema_decay": 1.0}, "ema-decay must be a number from 0 to 0.99999"),
+    ("digits-dcgan", {"ema_decay": float("nan")}, "ema-decay must be a number"),
 ])
 def test_bad_changes_to_a_preset_are_refused_clearly(preset, change, fragment):
     from explorer.training.presets import custom_config

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from explorer.errors import ConfigError
 from explorer.models.conditioning import blank_condition, condition, seeded_codes
@@ -19,7 +20,7 @@ class ModelConfig:
     num_classes: int = 0                     # one-hot class appended to z (0 = unconditional)
     width: int = 64                          # base channel count (dcgan) or hidden units (mlp)
     depth: int = 3                           # hidden layers (mlp only)
-    critic_norm: str = "batch"               # "batch", "layer" or "none" (WGAN-GP: no BatchNorm in the critic)
+    critic_norm: str = "batch"               # "batch", "layer", "spectral" or "none" (WGAN-GP: no BatchNorm in the critic)
     cat_codes: int = 0                       # InfoGAN: size of one categorical code (0 = none)
     cont_codes: int = 0                      # InfoGAN: number of continuous codes in [-1, 1]
 
@@ -58,7 +59,21 @@ def build_translator(cfg: ModelConfig) -> nn.Module:
 
 
 def build_critic(cfg: ModelConfig) -> nn.Module:
-    return CRITICS.lookup(cfg.arch)(cfg)
+    net = CRITICS.lookup(cfg.arch)(cfg)
+    if cfg.critic_norm == "spectral":
+        spectral_normalize(net)
+    return net
+
+
+def spectral_normalize(critic: nn.Module) -> None:
+    """Spectral normalisation (Miyato et al. 2018): every conv and linear layer of the critic's body and score
+    head divides its weight by its largest singular value (one power iteration per training step), so the
+    critic is at most 1-Lipschitz layer by layer, with no per-batch statistics. InfoGAN's Q head is left as it
+    is: it predicts codes, it does not score."""
+    for part in (critic.body, critic.head):
+        for m in list(part.modules()):
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                spectral_norm(m)
 
 
 def build_classifier(arch: str, shape: tuple[int, ...], num_outputs: int, width: int = 32) -> nn.Module:

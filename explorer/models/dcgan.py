@@ -19,14 +19,15 @@ def _plan(shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 def critic_norm2d(kind: str, channels: int) -> nn.Module:
-    """The critic's normalisation after a conv: 'batch', 'layer' (per sample) or 'none'; anything else refused."""
+    """The critic's normalisation after a conv: 'batch', 'layer' (per sample), 'spectral' (on the weights, not the
+    activations: see models.base.spectral_normalize) or 'none'; anything else refused."""
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "layer":
         return nn.GroupNorm(1, channels)  # LayerNorm over (C, H, W), allowed with a gradient penalty
-    if kind == "none":
+    if kind in ("none", "spectral"):
         return nn.Identity()
-    raise ConfigError(f"unknown critic_norm '{kind}' (batch, layer, none)")
+    raise ConfigError(f"unknown critic_norm '{kind}' (batch, layer, spectral, none)")
 
 
 @GENERATORS.register("dcgan")
@@ -70,7 +71,7 @@ class DCGANCritic(Critic):
         # no normalisation on the input layer (DCGAN guideline)
         layers: list[nn.Module] = [nn.Conv2d(cfg.shape[0] + cfg.num_classes, ch, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for _ in range(ups - 1):  # ch x s x s -> 2ch x s/2 x s/2
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=cfg.critic_norm == "none"),
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=cfg.critic_norm in ("none", "spectral")),
                        critic_norm2d(cfg.critic_norm, ch * 2), nn.LeakyReLU(0.2, True)]
             ch *= 2
         self.body = nn.Sequential(*layers)           # -> ch x start x start

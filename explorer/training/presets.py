@@ -161,6 +161,9 @@ HYPERPARAMETERS = {
 }
 
 
+CRITIC_NORMS = ("batch", "layer", "spectral", "none")
+
+
 def tuned_for(cfg: TrainConfig, loss: str) -> tuple[str | None, dict]:
     """How a preset's net trains under another loss: the (name, optimiser settings) of a GAN preset tuned for the
     same data and architecture with that loss (digits-dcgan switched to wgangp takes digits-wgangp's n_critic 2,
@@ -183,7 +186,7 @@ def _number(name: str, v, lo: float, hi: float, whole: bool = False):
 
 def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=None, dataset=None,
                   data_path=None, correlation=None, arch=None, loss=None, z_dim=None, n_critic=None,
-                  beta=None, data_path_b=None, attribute=None, **loss_settings) -> TrainConfig:
+                  critic_norm=None, ema_decay=None, beta=None, data_path_b=None, attribute=None, **loss_settings) -> TrainConfig:
     """A preset with a person's changes, each checked with a message that says what is allowed.
     The CLI's `train` and the Train tab both build their runs here. None leaves the preset's value.
     loss_settings: any registered loss's settings by name (clip, gp_lambda, saturating, ...)."""
@@ -228,7 +231,8 @@ def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=Non
     for key in loss_settings:
         if key not in owners:
             raise ConfigError(f"unknown setting '{key}' (loss settings: {', '.join(sorted(owners))})")
-    gan_only = {"arch": arch, "loss": loss, "z_dim": z_dim, "n_critic": n_critic, **loss_settings}
+    gan_only = {"arch": arch, "loss": loss, "z_dim": z_dim, "n_critic": n_critic, "critic_norm": critic_norm,
+                "ema_decay": ema_decay, **loss_settings}
     if beta is not None:
         if cfg.task != "vae":
             raise ConfigError(f"beta weighs a VAE's KL term; preset '{preset}' trains a {cfg.task}")
@@ -258,6 +262,15 @@ def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=Non
         ch.update(loss=new_loss, betas=tuned.get("betas"), n_critic=tuned.get("n_critic"), lr_decay_to=1.0)
         if "lr_g" not in ch:
             ch["lr_g"], ch["lr_d"] = tuned.get("lr_g"), tuned.get("lr_d")
+    if critic_norm is not None:
+        if critic_norm not in CRITIC_NORMS:
+            raise ConfigError(f"critic-norm must be one of {', '.join(CRITIC_NORMS)}, got {critic_norm!r}")
+        if critic_norm == "batch" and loss_cls.critic_norm:
+            raise ConfigError(f"the {new_loss} loss needs a per-sample critic: critic-norm layer, spectral or none, "
+                              f"not batch")
+        model = replace(model, critic_norm=critic_norm)
+    if ema_decay is not None:
+        ch["ema_decay"] = _number("ema_decay", ema_decay, 0, 0.99999)
     if loss_cls.critic_norm and model.critic_norm == "batch":
         # a loss that needs a per-sample critic (a gradient penalty) gets its own normalisation in a conv critic;
         # the MLP critic never had BatchNorm, so it stays bare

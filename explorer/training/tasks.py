@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.nn.utils import parametrize
 
 from explorer.errors import ConfigError
 from explorer.registry import Registry
@@ -55,7 +56,9 @@ def dcgan_init(module: torch.nn.Module) -> None:
     """DCGAN paper init: conv weights N(0, 0.02), norm scales N(1, 0.02), biases 0."""
     for m in module.modules():
         if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
-            torch.nn.init.normal_(m.weight, 0.0, 0.02)
+            # a spectrally normalised layer keeps its weight before normalisation as `original`
+            w = m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
+            torch.nn.init.normal_(w, 0.0, 0.02)
             if m.bias is not None:
                 torch.nn.init.zeros_(m.bias)
         elif isinstance(m, (torch.nn.BatchNorm2d, torch.nn.GroupNorm)):
