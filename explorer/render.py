@@ -108,6 +108,27 @@ def colour_field(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return rgb.round().astype(np.uint8)
 
 
+def _disc(radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel offsets (dy, dx) of a filled disc."""
+    r = int(np.ceil(radius))
+    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+    inside = dy ** 2 + dx ** 2 <= radius ** 2 + 0.5
+    return dy[inside], dx[inside]
+
+
+def dots(canvas: np.ndarray, u: np.ndarray, v: np.ndarray, radius: float, colour, alpha: float) -> None:
+    """Paint filled discs at pixel centres (u, v) onto an H x W x 3 float array, alpha-blended, all at once
+    (numpy, not one drawing call per point: 600 points cost about a millisecond)."""
+    h, w = canvas.shape[:2]
+    dy, dx = _disc(radius)
+    rows = (np.rint(v)[:, None] + dy[None]).ravel().astype(np.int64)
+    cols = (np.rint(u)[:, None] + dx[None]).ravel().astype(np.int64)
+    ok = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+    idx = rows[ok] * w + cols[ok]     # a pixel under two dots is painted once (both read the same old value)
+    flat = canvas.reshape(-1, 3)
+    flat[idx] = flat[idx] * (1 - alpha) + np.asarray(colour, np.float32) * alpha
+
+
 def plane(view, size: int = 420, field: bool = True, arrows: bool = True, warp: bool = True,
           real: bool = True) -> Image.Image:
     """A Playground frame (explorer.training.playground.View): the critic's field behind real points
@@ -121,25 +142,28 @@ def plane(view, size: int = 420, field: bool = True, arrows: bool = True, warp: 
         img = Image.fromarray(colour_field(view.field, *view.field_range)).resize((size, size), Image.BILINEAR)
     else:
         img = Image.new("RGB", (size, size), "white")
-    draw = ImageDraw.Draw(img, "RGBA")
     if warp:
+        draw = ImageDraw.Draw(img, "RGBA")
         for line in view.warp:
-            draw.line([px(x, y) for x, y in line], fill=(60, 90, 200, 90), width=1)
+            u, v = px(line[:, 0], line[:, 1])
+            draw.line(list(zip(u.tolist(), v.tolist())), fill=(60, 90, 200, 90), width=1)
+    canvas = np.asarray(img, np.float32).copy()
     if real:
-        for x, y in view.real:
-            u, v = px(x, y)
-            draw.ellipse([u - 1.5, v - 1.5, u + 1.5, v + 1.5], fill=(20, 20, 20, 170))
-    for x, y in view.fake:
-        u, v = px(x, y)
-        draw.ellipse([u - 2, v - 2, u + 2, v + 2], fill=(240, 120, 20, 220))
-    if arrows:
-        for x, y, dx, dy in view.arrows:
-            (u0, v0), (u1, v1) = px(x, y), px(x + dx, y + dy)
-            draw.line([(u0, v0), (u1, v1)], fill=(170, 30, 30, 230), width=1)
-            ang = np.arctan2(v1 - v0, u1 - u0)
-            if np.hypot(u1 - u0, v1 - v0) > 3:  # a small head, only where the arrow is long enough to show one
+        dots(canvas, *px(view.real[:, 0], view.real[:, 1]), 1.5, (20, 20, 20), 170 / 255)
+    dots(canvas, *px(view.fake[:, 0], view.fake[:, 1]), 2.0, (240, 120, 20), 220 / 255)
+    img = Image.fromarray(canvas.round().astype(np.uint8))
+    if arrows and len(view.arrows):
+        draw = ImageDraw.Draw(img, "RGBA")
+        a = view.arrows
+        u0, v0 = px(a[:, 0], a[:, 1])
+        u1, v1 = px(a[:, 0] + a[:, 2], a[:, 1] + a[:, 3])
+        ang = np.arctan2(v1 - v0, u1 - u0)
+        headed = np.hypot(u1 - u0, v1 - v0) > 3   # a small head, only where the arrow is long enough to show one
+        for i in range(len(a)):
+            draw.line([(u0[i], v0[i]), (u1[i], v1[i])], fill=(170, 30, 30, 230), width=1)
+            if headed[i]:
                 for da in (2.6, -2.6):
-                    draw.line([(u1, v1), (u1 + 4 * np.cos(ang + da), v1 + 4 * np.sin(ang + da))],
+                    draw.line([(u1[i], v1[i]), (u1[i] + 4 * np.cos(ang[i] + da), v1[i] + 4 * np.sin(ang[i] + da))],
                               fill=(170, 30, 30, 230), width=1)
     return img
 

@@ -59,10 +59,16 @@ def test_a_frame_holds_what_the_tab_draws():
     run = ToyRun("8gaussians", "bce", 0)
     run.step("both", 5)
     v = run.view()
-    assert v.real.shape == v.fake.shape == (600, 2) and v.field.shape == (64, 64)
+    assert v.real.shape == v.fake.shape == (600, 2) and v.field.shape == (48, 48)
     assert 0 <= v.field.min() and v.field.max() <= 1 and v.field_range == (0.0, 1.0)  # BCE: probabilities
     assert v.arrows.shape == (120, 4) and np.isfinite(v.arrows).all() and v.arrow_scale > 0
     assert len(v.warp) == 22 and all(line.shape == (41, 2) for line in v.warp)       # 11 + 11 lines of z
+    fine = torch.linspace(-2.5, 2.5, 41)     # the first line (z1 = -2.5) drawn through G on its own
+    with torch.no_grad():
+        run.task.G.eval()
+        alone = run.task.G(torch.stack([torch.full_like(fine, -2.5), fine], 1)).numpy()
+        run.task.G.train()
+    assert np.allclose(v.warp[0], alone, atol=1e-5)
     assert v.coverage["modes_total"] == 8 and 0 <= v.coverage["high_quality"] <= 1
     assert v.clip is None and v.weights.size == sum(p.numel() for n, p in run.task.D.named_parameters()
                                                     if n.endswith("weight"))
@@ -122,3 +128,24 @@ def test_every_loss_choice_has_a_label():
     assert {"bce", "bce-saturating", "wgan", "wgangp"} <= set(LOSSES)   # every registered loss, and variants
     for loss in LOSSES:
         ToyRun("25gaussians", loss, 0).step("both", 1)
+
+
+def test_a_frame_paints_every_point_where_it_lies():
+    from explorer.render import dots, plane
+    canvas = np.full((20, 30, 3), 255.0, np.float32)
+    dots(canvas, np.array([5.0, 29.4, -10.0]), np.array([4.0, 19.0, 3.0]), 1.5, (0, 0, 0), 1.0)
+    assert (canvas[4, 5] == 0).all() and (canvas[3, 5] == 0).all() and (canvas[19, 29] == 0).all()
+    assert (canvas[10, 15] == 255).all()                   # untouched away from the points
+    assert (canvas[4, 8] == 255).all()                     # radius 1.5: three pixels away stays white
+    half = np.full((5, 5, 3), 100.0, np.float32)
+    dots(half, np.array([2.0]), np.array([2.0]), 0.5, (200, 0, 0), 0.5)
+    assert np.allclose(half[2, 2], (150, 50, 50))          # alpha-blended
+    run = ToyRun("8gaussians", "bce", 0)
+    v = run.view()
+    img = np.asarray(plane(v, field=False, arrows=False, warp=False, real=False)).astype(int)
+    e, size = v.extent, 420
+    u = np.rint((v.fake[:, 0] + e) / (2 * e) * (size - 1)).astype(int)
+    r = np.rint((e - v.fake[:, 1]) / (2 * e) * (size - 1)).astype(int)
+    inside = (u >= 0) & (u < size) & (r >= 0) & (r < size)
+    orange = img[r[inside], u[inside]]
+    assert inside.sum() > 500 and (orange[:, 0] > orange[:, 2] + 100).all()   # every sample shows in orange

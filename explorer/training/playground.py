@@ -155,7 +155,7 @@ class ToyRun:
         finally:
             self.task.G.train()
 
-    def view(self, field_res: int = 64, n_arrows: int = 120, warp_lines: int = 11) -> View:
+    def view(self, field_res: int = 48, n_arrows: int = 120, warp_lines: int = 11) -> View:
         G, Dn, loss = self.task.G, self.task.D, self.task.loss
         e = EXTENT[self.distribution]
         fake_all = self.points()
@@ -189,8 +189,8 @@ class ToyRun:
             lines = [torch.stack([torch.full_like(fine, t), fine], 1) for t in ticks] + \
                     [torch.stack([fine, torch.full_like(fine, t)], 1) for t in ticks]
             G.eval()
-            with torch.no_grad():
-                warp = [G(line).numpy() for line in lines]
+            with torch.no_grad():   # every line through G in one batch
+                warp = list(G(torch.cat(lines)).numpy().reshape(len(lines), len(fine), 2))
             G.train()
         weights = torch.cat([p.detach().flatten() for name, p in Dn.named_parameters() if name.endswith("weight")])
         clip = getattr(loss, "clip", None)   # the clipping bound, for a loss that clips
