@@ -301,3 +301,46 @@ def test_switching_a_nets_loss_takes_its_tuned_critic_steps(app):
         pick(page, "Loss", "BCE")
         page.wait_for_function("() => !document.body.innerText.includes('No preset tunes this net')", timeout=10000)
         assert n_critic.input_value() == "1"
+
+
+def _estimate(page) -> str:
+    return page.locator("#train-estimate").inner_text()
+
+
+def _next_estimate(page, before: str, words: str = "s a step") -> str:
+    """The estimate once it has changed from `before` and says `words` (not Gradio's progress line meanwhile)."""
+    page.wait_for_function("([t, w]) => { const s = document.querySelector('#train-estimate').innerText.trim(); "
+                           "return s !== t && s.startsWith('Expected duration') && s.includes(w); }",
+                           arg=[before, words], timeout=30000)
+    return _estimate(page).strip()
+
+
+def _total_s(text: str) -> float:
+    m = re.search(r"about (?:(\d+) h )?(?:(\d+) min )?(?:(\d+) s)?", text)
+    h, mins, s = (int(g) if g else 0 for g in m.groups())
+    return 3600 * h + 60 * mins + s
+
+
+def test_the_train_tab_shows_the_expected_duration_before_start(app):
+    """Train tab: before Start, the settings' expected duration, measured here; more steps take longer, a heavier
+    loss takes longer a step, a step count that is not one says so instead of a figure."""
+    _, url, _, _ = app
+    with browser_page(url, 1300) as page:
+        page.get_by_role("tab", name="Train").click()
+        first = _next_estimate(page, "")
+        per_step = float(re.search(r"\(([\d.e-]+) s a step", first).group(1))
+        assert per_step > 0 and _total_s(first) >= 1
+        steps = page.get_by_label("Steps", exact=True)
+        steps.fill("20000")
+        steps.press("Enter")
+        more = _next_estimate(page, first)
+        assert _total_s(more) > 5 * _total_s(first), (first, more)
+        page.get_by_text("Model and loss").click()
+        pick(page, "Loss", "WGAN-GP (gradient penalty)")     # 5 critic steps with a penalty: dearer a step
+        gp = _next_estimate(page, more, "a step")
+        while float(re.search(r"\(([\d.e-]+) s a step", gp).group(1)) == per_step:   # the loss's own measurement
+            gp = _next_estimate(page, gp, "a step")
+        assert float(re.search(r"\(([\d.e-]+) s a step", gp).group(1)) > per_step, (first, gp)
+        steps.fill("0")               # no figure for it, and the reason in words
+        steps.press("Enter")
+        assert "steps must be a whole number from 1" in _next_estimate(page, gp, "none until the settings are fixed")

@@ -58,9 +58,10 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
                 on_load_compare = compare.build(ctx)
             with gr.Tab("Translate", id="translate"):
                 on_load_translate, translator = translate.build(ctx)
+            on_load_train = []
             if jobs is not None:  # participants (--audience) never see training
                 with gr.Tab("Train", id="train"):
-                    train.build(ctx, jobs, ex["model"], translator)
+                    on_load_train = train.build(ctx, jobs, ex["model"], translator)
         train.register_api(ctx, jobs)
         take, take_outputs = dirs["take_picture"]
 
@@ -102,7 +103,7 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
             chain_after(demo.load(*select, api_name="load_select_model", api_visibility="undocumented"),
                         [step for chain in ex["after_model"] for step in chain], "on_load")
             for fn, inputs, outputs, *then in (other_loads + on_load_dirs + play["on_load"] + on_load_compare
-                                                + on_load_translate):
+                                                + on_load_translate + on_load_train):
                 dep = demo.load(fn, inputs, outputs, api_name=f"load_{fn.__name__}", api_visibility="undocumented")
                 chain_after(dep, then[0] if then else [], "on_load")
     bound_cache(demo.GRADIO_CACHE)

@@ -5,13 +5,14 @@ from dataclasses import replace
 
 import gradio as gr
 
-from explorer.errors import ConfigError
+from explorer.errors import ConfigError, ExplorerError
 from explorer.losses import LOSSES, Setting, all_settings, build_loss
 from explorer.models import GENERATORS, TRANSLATORS
 from explorer.store.card import describe
 from explorer.training.diagnose import diagnose
+from explorer.training.estimate import expected_seconds, seconds_per_step
 from explorer.services.jobs import JobManager
-from explorer.training.presets import HYPERPARAMETERS, PRESETS, tuned_for
+from explorer.training.presets import HYPERPARAMETERS, PRESETS, custom_config, tuned_for
 from explorer.ui.common import AppContext, curve_frame, explainer, guarded
 
 HELP = """
@@ -154,7 +155,7 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown, transla
             loss_help = gr.Markdown(LOSSES[sh["loss"]].about)
             name = gr.Textbox("my-model", label="Name", info="The new model's folder name in the checkpoints folder.",
                               elem_id="train-name")
-            steps = gr.Number(2000, precision=0, minimum=1, label="Steps",
+            steps = gr.Number(2000, precision=0, label="Steps",
                               info="Generator steps (classifiers: optimizer steps).")
             with gr.Accordion("Data", open=False):
                 dataset = gr.Dropdown(dataset_choices(first, fashion_here), value=sh["dataset"], label="Dataset",
@@ -193,6 +194,7 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown, transla
                 start = gr.Button("Start", variant="primary")
                 stop = gr.Button("Stop")
                 resume = gr.Button("Resume")
+            estimate = gr.Markdown("", elem_id="train-estimate")
             status = gr.Markdown("No job yet.")
         with gr.Column(scale=2):
             samples = gr.Image(label="Samples on a fixed z", type="pil", interactive=False, elem_classes="crisp",
@@ -263,6 +265,22 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown, transla
     def resume_ui(p, n, s):
         return jobs.start(p, _int(s), n, resume=True)
 
+    def estimate_ui(p, n, *values):
+        """The expected duration of the settings as they stand, measured here on a few steps."""
+        try:
+            cfg = custom_config(p, steps=_int(n), **choices_from(p, *values))
+            per_step = seconds_per_step(cfg)
+        except ExplorerError as e:
+            return f"Expected duration: none until the settings are fixed ({e})."
+        total = expected_seconds(cfg)
+        return (f"Expected duration here: **about {_duration(total)}** ({per_step:.3g} s a step, measured on this "
+                f"machine just now; loading the data comes on top).")
+
+    # the last change wins: choosing a preset changes a dozen controls, and only their final values are timed
+    gr.on([preset.change, steps.change, *(c.change for c in settings)], estimate_ui, [preset, steps, *settings],
+          estimate, api_name="train_estimate", show_progress="hidden", trigger_mode="always_last",
+          concurrency_limit=1, concurrency_id="train-estimate")
+
     start.click(start_ui, [preset, name, steps, *settings], raw, api_name="train_start_custom")
     resume.click(resume_ui, [preset, name, steps], raw, api_name="train_resume")
     stop.click(lambda: jobs.stop(), None, raw, api_name="train_stop_button")
@@ -294,6 +312,7 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown, transla
     timer.tick(tick, last_state, [status, curves, samples, warnings, last_state, explore_model,
                                   translator or gr.State()],
                api_name="train_tick", show_progress="hidden")
+    return [(estimate_ui, [preset, steps, *settings], [estimate])]
 
 
 def _duration(seconds: float) -> str:
