@@ -5,6 +5,12 @@ reference loop for the same DCGAN written the plain way pytorch/examples/dcgan d
     python bench/train_throughput.py --data-root ../shared/data [--steps 60]
 
 Prints one line per preset and the ratios. Target: ours / reference >= 1.0.
+
+    python bench/train_throughput.py --data-root ../shared/data --time-to-agreement digits-cdcgan-quick
+
+trains that conditional preset as the Train tab does (one thread) and prints, every 250 steps, the training time
+so far and the class agreement of its samples (the model's judge, 2,000 samples; judging time not counted), then
+the time it first reached 97 %.
 """
 from __future__ import annotations
 
@@ -80,12 +86,44 @@ def reference(steps: int, data_root, batch: int = 64) -> float:
     return batch * steps / (time.perf_counter() - t0)
 
 
+def time_to_agreement(name: str, data_root, target: float = 0.97, every: int = 250, n: int = 2000) -> None:
+    """Train `name` and judge its class agreement every `every` steps; prints the time it first meets `target`."""
+    from explorer.metrics.evaluate import evaluate_generator
+    from explorer.store.checkpoint import load_generator
+    torch.set_num_threads(1)            # as a Train tab job runs
+    cfg = PRESETS[name].replace(checkpoint_every=every, sample_every=every)
+    judged, first = [0.0], None
+
+    def cb(ev):
+        nonlocal first
+        if ev["step"] % every or ev.get("state"):
+            return
+        t0 = time.perf_counter()
+        model = load_generator(Path(d) / name)
+        agree = evaluate_generator(model, data_root=data_root, n=n)["class_agreement"]
+        judged[0] += time.perf_counter() - t0
+        train_s = ev["elapsed"] - (judged[0] - (time.perf_counter() - t0))
+        print(f"  step {ev['step']:5d}: {train_s:6.0f} s of training, class agreement {agree:.1%}", flush=True)
+        if first is None and agree >= target:
+            first = (ev["step"], train_s)
+
+    print(f"{name}: {cfg.steps} steps, batch {cfg.batch_size}, width {cfg.model.width}, judged by {cfg.judge}")
+    with tempfile.TemporaryDirectory() as d:
+        train(cfg, Path(d) / name, data_root=data_root, callback=cb, progress=False)
+    print(f"time to {target:.0%}: " + (f"{first[1]:.0f} s ({first[1] / 60:.1f} min, step {first[0]})" if first
+                                        else "not reached"))
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--presets", nargs="*", default=IMAGE_PRESETS)
+    p.add_argument("--time-to-agreement", metavar="PRESET", help="a conditional preset: time to 97%% class agreement")
     args = p.parse_args()
+    if args.time_to_agreement:
+        time_to_agreement(args.time_to_agreement, args.data_root)
+        return
     print(f"machine: {torch.get_num_threads()} CPU threads, torch {torch.__version__}; {args.steps} timed steps each")
     ref = reference(args.steps, args.data_root)
     print(f"{'reference (pytorch/examples loop, digits-dcgan arch)':<56} {ref:8.0f} images/s")

@@ -28,7 +28,7 @@ def test_a_playground_run_is_the_presets_own_training(tmp_path):
     g = TASKS["gan"](cfg, run.data, run.task.dist).G
     load_weights(g, tmp_path / "run" / "generator.safetensors")
     assert same(weights(g), weights(run.task.G))
-    assert run.g_steps == 25 and run.d_steps == 25 * 5 and len(run.history) == 25
+    assert run.g_steps == 25 and run.d_steps == 25 * cfg.n_critic == 50 and len(run.history) == 25
 
 
 def test_two_runs_side_by_side_do_not_disturb_each_other():

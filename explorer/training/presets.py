@@ -24,8 +24,10 @@ def toy_config(distribution: str, loss: str, **kw) -> TrainConfig:
 
 # WGAN-GP on 2-D points, tuned to find every mode within 5,000 steps on a laptop: a small penalty weight
 # (0.1, as in Gulrajani et al.'s own toy script: lambda 10 over-smooths a critic on this scale), Adam 1e-3 with
-# betas (0.5, 0.9), and learning rates falling linearly to 5% so the samples settle onto the modes.
-TOY_WGANGP = dict(loss_options={"gp_lambda": 0.1}, lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.9), lr_decay_to=0.05)
+# betas (0.5, 0.9), learning rates falling linearly to 5% so the samples settle onto the modes, and 2 critic
+# steps per generator step: as many modes as with 5 at 2.5 times the speed, so the Playground animates it
+TOY_WGANGP = dict(loss_options={"gp_lambda": 0.1}, lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.9), lr_decay_to=0.05,
+                  n_critic=2)
 
 
 PRESETS: dict[str, TrainConfig] = {
@@ -36,6 +38,11 @@ PRESETS: dict[str, TrainConfig] = {
                                 loss="bce", steps=3000, judge="digits-classifier"),
     "digits-cdcgan": TrainConfig(dataset="digits", model=ModelConfig(z_dim=64, shape=DIGITS, num_classes=10),
                                  loss="bce", steps=6000, judge="digits-classifier"),
+    # a conditional model a workshop participant trains in the Train tab in about 3 minutes (one CPU thread):
+    # DCGAN at half width (a quarter of the cost a step), drawn from its weights' moving average
+    "digits-cdcgan-quick": TrainConfig(dataset="digits", model=ModelConfig(z_dim=64, shape=DIGITS, num_classes=10,
+                                                                           width=32),
+                                       loss="bce", steps=2500, judge="digits-classifier"),
     "digits-mlpgan": TrainConfig(dataset="digits", model=ModelConfig(arch="mlp", z_dim=64, shape=DIGITS, width=256),
                                  loss="bce", steps=6000, judge="digits-classifier"),
     "digits-wgan": TrainConfig(dataset="digits", model=ModelConfig(z_dim=64, shape=DIGITS), loss="wgan",
