@@ -204,7 +204,8 @@ def test_refuses_to_overwrite_and_to_resume_nothing(tmp_path):
 @pytest.mark.parametrize("field,value", [("steps", 0), ("steps", -5), ("batch_size", 0), ("lr_g", 5.0),
                                          ("n_critic", 0), ("lr_decay_to", -0.1), ("lr_decay_to", 1.5),
                                          ("info_lambda", -1.0), ("info_lambda_cont", -0.1), ("ema_decay", 1.0),
-                                         ("ema_decay", -0.1), ("ema_decay", True), ("ema_decay", "0.9")])
+                                         ("ema_decay", -0.1), ("ema_decay", True), ("ema_decay", "0.9"),
+                                         ("class_weight", -1.0), ("class_weight", float("nan"))])
 def test_invalid_settings(field, value):
     with pytest.raises(ConfigError):
         tiny(**{field: value}).validated()
@@ -270,6 +271,22 @@ def test_a_spectrally_normalised_critic_trains_with_the_hinge_loss_and_stays_1_l
     for m in layers:    # each layer's weight, as the critic uses it, has largest singular value about 1
         assert torch.linalg.matrix_norm(m.weight.flatten(1), ord=2) < 1.1
     assert critic(torch.zeros(2, 1, 28, 28)).shape == (2,)
+
+
+def test_a_critic_with_a_class_head_learns_to_name_classes_and_teaches_the_generator(tmp_path):
+    cfg = tiny(steps=4, model=ModelConfig(z_dim=8, width=8, num_classes=10, class_head=True), class_weight=2.0)
+    train(cfg, tmp_path / "run", progress=False)
+    log = losses(tmp_path / "run")
+    # cross-entropy over 10 classes starts near log 10 on both sides
+    assert all(0 < r["class_d"] < 5 and 0 < r["class_g"] < 5 for r in log)
+    _, critic = load_generator(tmp_path / "run", with_critic=True)
+    score, logits = critic(torch.zeros(3, 1, 28, 28), torch.eye(10)[:3], with_class=True)
+    assert score.shape == (3,) and logits.shape == (3, 10)
+    plain = tiny(steps=2, model=ModelConfig(z_dim=8, width=8, num_classes=10))
+    train(plain, tmp_path / "plain", progress=False)
+    assert "class_d" not in losses(tmp_path / "plain")[-1]
+    with pytest.raises(ConfigError, match="needs a conditional model"):
+        train(tiny(model=ModelConfig(z_dim=8, width=8, class_head=True)), tmp_path / "bad", progress=False)
 
 
 def test_a_preset_changed_by_hand_keeps_what_was_not_touched():

@@ -23,6 +23,7 @@ class ModelConfig:
     critic_norm: str = "batch"               # "batch", "layer", "spectral" or "none" (WGAN-GP: no BatchNorm in the critic)
     cat_codes: int = 0                       # InfoGAN: size of one categorical code (0 = none)
     cont_codes: int = 0                      # InfoGAN: number of continuous codes in [-1, 1]
+    class_head: bool = False                 # conditional: the critic also names the class (AC-GAN, Odena 2017)
 
     @property
     def code_dim(self) -> int:
@@ -82,7 +83,7 @@ def build_classifier(arch: str, shape: tuple[int, ...], num_outputs: int, width:
 
 class Critic(nn.Module):
     """Shared critic tail: subclasses build `body`/`head` and `features()`; InfoGAN adds a Q head that reads
-    the same features (Chen et al. 2016: Q shares all layers with D but the last)."""
+    the same features (Chen et al. 2016: Q shares all layers with D but the last), AC-GAN a class head."""
 
     def _add_q_head(self, cfg: ModelConfig, feature_dim: int) -> None:
         self.q = None
@@ -90,10 +91,18 @@ class Critic(nn.Module):
             # logits of the categorical code, then the predicted means of the continuous codes
             self.q = nn.Sequential(nn.Flatten(), nn.Linear(feature_dim, 128), nn.LeakyReLU(0.2, True),
                                    nn.Linear(128, cfg.code_dim))
+        self.cls = None
+        if cfg.class_head:
+            if not cfg.num_classes:
+                raise ConfigError("a class head (AC-GAN) needs a conditional model: set num_classes")
+            self.cls = nn.Sequential(nn.Flatten(), nn.Linear(feature_dim, cfg.num_classes))   # class logits
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, with_q: bool = False):
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, with_q: bool = False,
+                with_class: bool = False):
         h = self.features(x, cond)
         score = self.head(h).flatten()
+        if with_class:
+            return score, self.cls(h)
         return (score, self.q(h)) if with_q else score
 
 

@@ -66,7 +66,7 @@ class InfoGANCritic(Critic):
             nn.LeakyReLU(0.1, True))
         self.feature_dim = 1024
         self.head = nn.Linear(1024, 1)
-        self.q = None
+        self.q, self.cls = None, None     # no class head: this net is unconditional
         if cfg.code_dim:
             self.q = nn.Sequential(nn.Linear(1024, 128, bias=not bn), norm1d(128),
                                    nn.LeakyReLU(0.1, True), nn.Linear(128, cfg.code_dim))

@@ -33,6 +33,8 @@ class TrainConfig:
     info_lambda: float = 1.0                  # InfoGAN: weight of the categorical code's information term
     info_lambda_cont: float = 0.5             # InfoGAN: weight of the continuous codes' squared error
                                               # (0.5: a unit-variance Gaussian log-likelihood, as Chen et al.)
+    class_weight: float = 1.0                 # conditional with a class head: weight of its cross-entropy, in
+                                              # the critic's loss (real pictures) and the generator's (its fakes)
     classifier_arch: str = "cnn"              # classifier task: registry name
     classifier_width: int = 32
     judge: str | None = None                  # classifier used by `eval` / directions (checkpoint name)
@@ -95,6 +97,9 @@ class TrainConfig:
             raise ConfigError(f"ema-decay must be a number in [0, 1) (0: no weight average), got {self.ema_decay!r}")
         if not (0 <= self.lr_decay_start < 1):
             raise ConfigError(f"lr-decay-start must be in [0, 1) (a fraction of the steps), got {self.lr_decay_start}")
+        if isinstance(self.class_weight, bool) or not isinstance(self.class_weight, (int, float)) \
+                or not 0 <= self.class_weight <= 100:
+            raise ConfigError(f"class-weight must be a number from 0 to 100, got {self.class_weight!r}")
         if self.info_lambda < 0 or self.info_lambda_cont < 0:
             raise ConfigError("the InfoGAN information weights must be >= 0")
         if self.task == "encoder" and not self.generator:

@@ -39,9 +39,10 @@ PRESETS: dict[str, TrainConfig] = {
     "digits-cdcgan": TrainConfig(dataset="digits", model=ModelConfig(z_dim=64, shape=DIGITS, num_classes=10),
                                  loss="bce", steps=6000, judge="digits-classifier"),
     # a conditional model a workshop participant trains in the Train tab in about 3 minutes (one CPU thread):
-    # DCGAN at half width (a quarter of the cost a step), drawn from its weights' moving average
+    # DCGAN at half width (a quarter of the cost a step), a critic that also names the class (AC-GAN), drawn
+    # from its weights' moving average
     "digits-cdcgan-quick": TrainConfig(dataset="digits", model=ModelConfig(z_dim=64, shape=DIGITS, num_classes=10,
-                                                                           width=32),
+                                                                           width=32, class_head=True),
                                        loss="bce", steps=2500, judge="digits-classifier"),
     "digits-mlpgan": TrainConfig(dataset="digits", model=ModelConfig(arch="mlp", z_dim=64, shape=DIGITS, width=256),
                                  loss="bce", steps=6000, judge="digits-classifier"),

@@ -143,6 +143,24 @@ class GANTask:
         """InfoGAN's weighted information term, added to the generator's loss; None for a plain GAN."""
         return None
 
+    def _scorer(self, cond, seen: list):
+        """The critic as a loss sees it (pictures -> scores); with a class head, each call's class logits are kept
+        in `seen` so the class term reuses the loss's own forward pass."""
+        if self.D.cls is None:
+            return lambda t: self.d(t, cond)
+
+        def score(t):
+            s, logits = self.d(t, cond, with_class=True)
+            seen.append((t, logits))
+            return s
+        return score
+
+    def _class_logits(self, seen: list, x: torch.Tensor, cond) -> torch.Tensor:
+        for t, logits in seen:
+            if t is x:
+                return logits
+        return self.d(x, cond, with_class=True)[1]   # a loss that never scored x itself
+
     def critic_step(self, next_batch, measure: bool, keep_fake: bool = False):
         """One critic update on a real batch and fresh fakes; returns (fake, cond, loss_d, stats).
         keep_fake=True keeps the fakes' graph so a generator step can reuse them."""
@@ -151,7 +169,12 @@ class GANTask:
         x, cond = x.to(dev), self._cond(y.to(dev))
         with torch.set_grad_enabled(keep_fake):
             fake = self.g(torch.randn(x.shape[0], self.cfg.model.z_dim, device=dev), cond)
-        loss_d, stats = self.loss.critic_loss(lambda t: self.d(t, cond), x, fake.detach())
+        seen: list = []
+        loss_d, stats = self.loss.critic_loss(self._scorer(cond, seen), x, fake.detach())
+        if self.D.cls is not None:   # AC-GAN: the critic also learns to name the real pictures' classes
+            ce = F.cross_entropy(self._class_logits(seen, x, cond), y.to(dev))
+            loss_d = loss_d + self.cfg.class_weight * ce
+            stats["class_d"] = ce.item()
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         if measure:
@@ -162,7 +185,12 @@ class GANTask:
 
     def generator_step(self, fake: torch.Tensor, cond: torch.Tensor | None, measure: bool):
         """One generator update on fakes made with grad, scored by the current critic; returns (loss_g, stats)."""
-        loss_g, stats = self.loss.generator_loss(lambda t: self.d(t, cond), fake)
+        seen: list = []
+        loss_g, stats = self.loss.generator_loss(self._scorer(cond, seen), fake)
+        if self.D.cls is not None:   # AC-GAN: fakes the critic names as their own class
+            ce = F.cross_entropy(self._class_logits(seen, fake, cond), cond[:, :self.cfg.model.num_classes].argmax(1))
+            loss_g = loss_g + self.cfg.class_weight * ce
+            stats["class_g"] = ce.item()
         info = self.info_loss(fake, cond)
         if info is not None:
             stats["info_g"] = info.item()
