@@ -203,6 +203,13 @@ def test_train_takes_a_loss_and_its_hyperparameters(tmp_path):
     assert_one_line_error(run_cli("train", "--preset", "digits-classifier", "--z-dim", 8, "--out", tmp_path / "y"),
                           "trains a classifier")
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+    p = run_cli("train", "--preset", "toy-8gaussians-bce", "--loss", "hinge", "--critic-norm", "spectral",
+                "--ema-decay", 0.9, "--steps", 2, "--out", tmp_path / "sn", "--quiet")
+    assert p.returncode == 0, p.stderr
+    train = json.loads((tmp_path / "sn" / "config.json").read_text())["train"]
+    assert (train["loss"], train["model"]["critic_norm"], train["ema_decay"]) == ("hinge", "spectral", 0.9)
+    assert_one_line_error(run_cli("train", "--preset", "toy-8gaussians-bce", "--critic-norm", "group",
+                                  "--out", tmp_path / "z"), "critic-norm must be one of batch, layer, spectral, none")
 
 
 def test_resume_on_a_folder_with_no_checkpoint_yet_starts_fresh_with_a_note(tmp_path):
