@@ -78,6 +78,15 @@ def cmd_models(args) -> int:
     return 0
 
 
+def training_threads() -> int:
+    """torch threads for a training run when not told: one on a machine of 2 cores or fewer. Measured there
+    (bench/threads.py): with anything else on the other core, a training step on 2 threads took 1.7-5x as long
+    as on 1 (digits-dcgan 432 against 248 ms beside another run; 1,254 against 306 ms with both cores busy).
+    Larger machines keep torch's own choice (not measured here)."""
+    cores = os.cpu_count() or 1
+    return 1 if cores <= 2 else torch.get_num_threads()
+
+
 def cmd_train(args) -> int:
     if args.out is None:
         args.out = str(Path("runs") / args.preset) if args.preset else None
@@ -100,6 +109,7 @@ def cmd_train(args) -> int:
                             arch=args.arch, loss=args.loss, z_dim=args.z_dim, n_critic=args.n_critic,
                             critic_norm=args.critic_norm, ema_decay=args.ema_decay, beta=args.beta, data_path_b=args.data_path_b, attribute=args.attribute,
                             **{k: getattr(args, k) for k in all_settings()})
+    torch.set_num_threads(args.threads or training_threads())
     command = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = train(cfg, args.out, data_root=args.data_root, resume=args.resume, progress=not args.quiet,
                    device=args.device, command=command)
@@ -334,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument(setting.flag, action="store_true", default=None, help=setting.help)
         else:
             s.add_argument(setting.flag, type=finite_float, help=setting.help)
+    s.add_argument("--threads", type=positive_int, help="torch threads for this run (default: 1 on a machine of "
+                   "2 cores or fewer, where a second thread slows a step down as soon as anything else runs; "
+                   "else torch's own choice)")
     s.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--json", action="store_true")

@@ -219,3 +219,19 @@ def test_resume_on_a_folder_with_no_checkpoint_yet_starts_fresh_with_a_note(tmp_
     assert "no checkpoint in" in proc.stderr and "starting the run fresh" in proc.stderr
     assert (out / "state.pt").is_file()
     assert_one_line_error(run_cli("train", "--out", tmp_path / "empty", "--resume"), "nothing to resume")
+
+
+def test_training_takes_one_thread_on_a_small_machine_unless_told(tmp_path, monkeypatch):
+    import torch
+    from explorer import cli
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 2)
+    assert cli.training_threads() == 1
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 16)
+    assert cli.training_threads() == torch.get_num_threads()
+    p = run_cli("train", "--preset", "toy-8gaussians-bce", "--steps", 2, "--threads", 2, "--out", tmp_path / "t",
+                "--quiet")
+    assert p.returncode == 0, p.stderr
+    machine = json.loads((tmp_path / "t" / "config.json").read_text())["provenance"]["machine"]
+    assert "2 CPU threads" in machine
+    assert_one_line_error(run_cli("train", "--preset", "toy-8gaussians-bce", "--threads", 0, "--out", tmp_path / "u"),
+                          "threads")
