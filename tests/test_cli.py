@@ -64,6 +64,8 @@ def test_eval_of_an_infogan_measures_its_codes_and_puts_their_sweeps_in_the_card
     assert sorted(out["categorical_code_to_class"].values()) == list(range(10))
     assert set(out["continuous_code_correlations"]) == {"c1", "c2"}
     assert all(-1 <= v <= 1 for c in out["continuous_code_correlations"].values() for v in c.values())
+    assert set(out["continuous_sweep_keeps_class"]) == {"c1", "c2"}
+    assert all(0 <= v <= 1 for v in out["continuous_sweep_keeps_class"].values())
     card = (run / "README.md").read_text()
     for j in (1, 2):
         w, h = Image.open(run / f"code_c{j}.png").size

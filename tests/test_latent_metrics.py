@@ -83,3 +83,26 @@ def test_stroke_features_measure_slant_and_thickness():
     assert slant(stroke(2, -0.4)).item() < -0.3
     thin, thick = thickness(stroke(2, 0.0)).item(), thickness(stroke(5, 0.0)).item()
     assert thick > 1.8 * thin
+
+
+def test_a_code_sweep_keeps_the_digit_only_where_the_digit_stays():
+    """InfoGAN's sweep metric on a stand-in generator whose picture is the categorical value, shifted to the next
+    class where c1 > 0: c1's sweep over [-2, 2] keeps the class on its 5 values <= 0 of 9, c2's on all."""
+    import torch.nn.functional as F
+    from torch import nn
+    from explorer.metrics.evaluate import _sweeps_keep_class
+    from explorer.models import GeneratorModel, ModelConfig
+
+    class Stand(nn.Module):
+        def forward(self, z, cond):
+            k = cond[:, :10].argmax(1) + (cond[:, 10] > 0).long()
+            return (k % 10).float()[:, None, None, None].expand(-1, 1, 28, 28) / 10
+
+    class Judge(nn.Module):
+        def forward(self, x):
+            return F.one_hot((x.mean((1, 2, 3)) * 10).round().long(), 10).float()
+
+    model = GeneratorModel(Stand(), ModelConfig(arch="infogan", z_dim=4, shape=(1, 28, 28), cat_codes=10,
+                                                cont_codes=2))
+    out = _sweeps_keep_class(model, Judge(), {k: k for k in range(10)}, n_z=3)
+    assert out["continuous_sweep_keeps_class"] == {"c1": round(5 / 9, 4), "c2": 1.0}

@@ -203,11 +203,32 @@ def _evaluate_codes(model: GeneratorModel, judge, n: int = 2000) -> dict:
         rows, cols = linear_sum_assignment(-counts.numpy())  # best one-to-one code -> class matching
         out["categorical_code_accuracy"] = round(float(counts.numpy()[rows, cols].sum() / n), 4)
         out["categorical_code_to_class"] = {int(r): int(c) for r, c in zip(rows, cols)}
+        out.update(_sweeps_keep_class(model, judge, out["categorical_code_to_class"]))
     feats = {"slant": slant(imgs).numpy(), "thickness": thickness(imgs).numpy()}
     out["continuous_code_correlations"] = {
         f"c{j + 1}": {name: round(float(np.corrcoef(codes[:, mc.cat_codes + j].numpy(), f)[0, 1]), 4)
                       for name, f in feats.items()}
         for j in range(mc.cont_codes)}
+    return out
+
+
+def _sweeps_keep_class(model: GeneratorModel, judge, code_to_class: dict, n_z: int = 50, values: int = 9) -> dict:
+    """InfoGAN: sweep each continuous code over [-2, 2] (the Explore tab's range, twice the trained one) for
+    every categorical value and n_z latents; the share of pictures the judge still reads as the class the
+    categorical value stands for (the one-to-one matching above). 1.0: a sweep changes style, never the digit."""
+    mc, out = model.cfg, {}
+    z = model.sample_z(n_z, EVAL_SEED + 2)
+    for j in range(mc.cont_codes):
+        kept = total = 0
+        for cat in range(mc.cat_codes):
+            codes = model.sample_codes(n_z * values, EVAL_SEED + 2, cat=cat)
+            codes[:, mc.cat_codes:] = 0.0
+            codes[:, mc.cat_codes + j] = torch.linspace(-2, 2, values).repeat(n_z)
+            imgs = model.generate(z.repeat_interleave(values, 0), None, codes)
+            pred = _batched(judge, imgs).argmax(1)
+            kept += int((pred == code_to_class[cat]).sum())
+            total += len(pred)
+        out.setdefault("continuous_sweep_keeps_class", {})[f"c{j + 1}"] = round(kept / total, 4)
     return out
 
 

@@ -195,7 +195,10 @@ def codes_section(conf: dict) -> list[str]:
              f"`python -m explorer sample --model {conf.get('name') or 'NAME'} --sweep-code J --out FILE.png` (J = 0 for c1).", ""]
     for j in range(codes["continuous"]):
         corr = ev.get("continuous_code_correlations", {}).get(f"c{j + 1}")
+        kept = ev.get("continuous_sweep_keeps_class", {}).get(f"c{j + 1}")
         said = "" if not corr else " (correlation with " + ", ".join(f"{k} {v:+.2f}" for k, v in corr.items()) + ")"
+        if kept is not None:
+            said += f"; along the sweep the judge reads the row's digit on {kept:.1%} of pictures"
         lines += [f"c{j + 1}{said}:", "", f"![c{j + 1}]({code_sweep_file(j)})", ""]
     return lines
 
