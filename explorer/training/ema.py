@@ -22,6 +22,7 @@ class WeightAverage:
     def __init__(self, net: nn.Module, decay: float):
         self.net, self.decay, self.updates = net, decay, 0
         self.avg = copy.deepcopy(net).eval().requires_grad_(False)
+        self._refreshed_at = -1      # the update count its BatchNorm statistics were measured at
 
     @torch.no_grad()
     def update(self) -> None:
@@ -36,7 +37,7 @@ class WeightAverage:
         draw_inputs(n) gives the generator's (z, condition). The global random state is left as it was, so a
         run that refreshes draws the same batches as one that does not."""
         norms = [m for m in self.avg.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        if not norms:
+        if not norms or self._refreshed_at == self.updates:    # nothing to measure, or measured since the last update
             return self.avg
         dev = next(self.avg.parameters()).device
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
@@ -53,6 +54,7 @@ class WeightAverage:
                 for m, mom in zip(norms, momenta):
                     m.momentum = mom
                 self.avg.eval()
+        self._refreshed_at = self.updates
         return self.avg
 
     def state(self) -> dict:
@@ -60,3 +62,4 @@ class WeightAverage:
 
     def load_state(self, st: dict) -> None:
         self.updates = int(st.get("updates", 0))
+        self._refreshed_at = -1
