@@ -81,7 +81,7 @@ def test_the_infogan_categorical_code_picks_the_digit_its_card_names():
     want = torch.tensor([mapping[str(k)] for k in range(10)]).repeat_interleave(30)
     with torch.no_grad():
         pred = judge(m.generate(m.sample_z(300, 99), None, codes)).argmax(1)
-    assert (pred == want).float().mean() >= 0.85
+    assert (pred == want).float().mean() >= 0.95       # issue 22's bar for the categorical code
 
 
 def test_face_judges_read_fresh_faces():
