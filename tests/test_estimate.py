@@ -44,7 +44,7 @@ def test_a_setting_is_measured_once_and_the_global_random_state_is_left_alone(mo
 
 def test_a_heavier_recipe_takes_longer_a_step():
     bce = custom_config("toy-8gaussians-bce", batch_size=64)
-    gp = custom_config("toy-8gaussians-bce", batch_size=64, loss="wgangp")    # 5 critic steps and a penalty
+    gp = custom_config("toy-8gaussians-bce", batch_size=64, loss="wgangp", n_critic=5)   # 5 critic steps, a penalty
     assert estimate.seconds_per_step(gp) > 2 * estimate.seconds_per_step(bce)
 
 
