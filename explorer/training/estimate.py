@@ -17,8 +17,8 @@ from explorer.training.distributed import DistInfo
 from explorer.training.loop import BatchStream
 from explorer.training.tasks import TASKS
 
-MIN_TIMED_S = 0.6       # time steps until this much has passed ...
-MAX_TIMED_STEPS = 5     # ... or this many were taken, after one untimed warm-up step
+MIN_TIMED_S = 0.6       # time steps until this much has passed (at least 2 steps) ...
+MAX_TIMED_STEPS = 50    # ... or this many were taken, after one untimed warm-up step
 SAVE_S = 0.5            # a checkpoint (weights, optimiser state, a preview) costs about this much here
 _cache: OrderedDict[str, float] = OrderedDict()   # config without its step count -> seconds a step
 _lock = threading.Lock()
@@ -55,7 +55,7 @@ def seconds_per_step(cfg: TrainConfig) -> float:
         stream = BatchStream(data, cfg.batch_size, cfg.seed)
         task.step(stream, measure=False)                 # the first step allocates; it is not timed
         times: list[float] = []
-        while len(times) < MAX_TIMED_STEPS and sum(times) < MIN_TIMED_S:
+        while len(times) < 2 or (len(times) < MAX_TIMED_STEPS and sum(times) < MIN_TIMED_S):
             t0 = time.perf_counter()
             task.step(stream, measure=(len(times) + 1) % cfg.log_every == 0)
             times.append(time.perf_counter() - t0)
