@@ -42,8 +42,8 @@ PAIRS = {  # a quick choice for the comparison the course makes
     "Weight clipping vs gradient penalty": ("wgan", "wgangp"),
     "Saturating vs non-saturating BCE": ("bce-saturating", "bce"),
 }
-TICK_S = 0.2           # the picture refreshes at most this often while playing
-BUDGET_S = 0.12        # training time per refresh (the rest draws the picture and sends it)
+TICK_S = 0.5           # the picture refreshes at most this often while playing
+BUDGET_S = 0.4         # training time per refresh (the rest draws the picture and sends it)
 # frames go out as JPEG: WebP (Gradio's default) took 27 ms to encode one 420 px field on this CPU, JPEG 1 ms
 FRAME_FORMAT = "jpeg"
 STEP_WORDS = {"both": "critic then generator", "critic": "critic only", "generator": "generator only"}
@@ -104,7 +104,7 @@ def build(ctx: AppContext) -> dict:
             status = gr.Markdown("Small GANs learn 2-D point clouds live. Press **Play**, or step them by hand.")
         with gr.Column(scale=2):
             speed = gr.Slider(1, 100, 20, step=1, label="Speed: generator steps per refresh",
-                              info="Up to 5 refreshes a second; a refresh trains at most 0.12 s.")
+                              info="Up to 2 refreshes a second; a refresh trains at most 0.4 s.")
             layers = gr.CheckboxGroup(LAYERS, value=LAYERS, label="Show", container=False)
     views = []
     with gr.Row():
