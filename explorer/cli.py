@@ -107,7 +107,8 @@ def cmd_train(args) -> int:
         cfg = custom_config(args.preset, steps=args.steps, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
                             dataset=args.dataset, data_path=args.data_path, correlation=args.correlation,
                             arch=args.arch, loss=args.loss, z_dim=args.z_dim, n_critic=args.n_critic,
-                            critic_norm=args.critic_norm, ema_decay=args.ema_decay, beta=args.beta, data_path_b=args.data_path_b, attribute=args.attribute,
+                            critic_norm=args.critic_norm, ema_decay=args.ema_decay, beta=args.beta,
+                            data_path_b=args.data_path_b, attribute=args.attribute,
                             **{k: getattr(args, k) for k in all_settings()})
     torch.set_num_threads(args.threads or training_threads())
     command = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
