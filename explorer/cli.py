@@ -1,5 +1,5 @@
-"""`python -m explorer ...` (also `latent-explorer ...`): models, train, sample, invert, translate, interpolate,
-edit, directions, export, eval."""
+"""`python -m explorer ...` (also `latent-explorer ...`): models, train, sample, invert, translate, text,
+interpolate, edit, directions, export, eval."""
 from __future__ import annotations
 
 import argparse
@@ -276,6 +276,34 @@ def cmd_translate(args) -> int:
     return 0
 
 
+def cmd_text(args) -> int:
+    """A sentence through a text-to-image model (as the app's Text tab): N samples (seeds S .. S + N - 1) and,
+    with --attention, each word's attention map over the first sample. Nothing is written when it is refused."""
+    from explorer.services.text import MAX_SAMPLES, TextDesk
+    if not (args.out or args.npz or args.attention):
+        raise ConfigError("text needs --out FILE.png, --attention FILE.png and/or --npz FILE.npz")
+    if not 1 <= args.n <= MAX_SAMPLES:
+        raise ConfigError(f"--n must be from 1 to {MAX_SAMPLES} samples, got {args.n}")
+    desk = TextDesk(args.checkpoints, allow_paths=True)
+    got = desk.draw(args.model, args.caption, args.seed, args.n)
+    print(f"{got['model']}: \"{' '.join(got['words'])}\", seeds {got['seeds'][0]}..{got['seeds'][-1]}",
+          file=sys.stderr)
+    for row in desk.agreement(got):
+        if row["the sentence says"] != "-":
+            print(f"  {row['attribute']}: said {row['the sentence says']}, the judge agrees on "
+                  f"{row['samples that agree']}", file=sys.stderr)
+    if args.npz:
+        m = desk.get(args.model)
+        _write_npz(args.npz, images=to_uint8(got["images"]), captions=np.array([args.caption] * len(got["seeds"])),
+                   z=torch.cat([m.sample_z(1, s) for s in got["seeds"]]).numpy(),
+                   attention=got["attention"].numpy().astype(np.float32), words=np.array(got["words"]))
+    if args.out:
+        _write_png(desk.sheet(got), args.out)
+    if args.attention:
+        _write_png(desk.attention_sheet(got, 0), args.attention)
+    return 0
+
+
 def cmd_directions(args) -> int:
     if args.save and args.penalty != 1.0:
         raise ConfigError("--save writes the card's table, which is at penalty weight 1: drop --penalty or --save")
@@ -389,6 +417,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "noise variations (pix2pix)")
     s.add_argument("--npz", help="NPZ with input, output (uint8 N x H x W x C), back, variations")
     s.set_defaults(func=cmd_translate)
+
+    s = sub.add_parser("text", help="draw pictures from a sentence (a text-to-image model, e.g. faces-attngan)")
+    model_args(s)
+    s.add_argument("--caption", required=True, help='the sentence, e.g. "a smiling face with long blond hair and '
+                   'sunglasses" (words the model knows; an unknown word is refused with the nearest known ones)')
+    s.add_argument("--n", type=int, default=8, help="samples, one per seed S .. S + N - 1 (1-16; default 8)")
+    s.add_argument("--seed", type=int, default=0, help="the first sample's seed (default 0)")
+    s.add_argument("--out", help="PNG: the samples in a row")
+    s.add_argument("--attention", help="PNG: the first sample, then each word's attention map laid over it")
+    s.add_argument("--npz", help="NPZ with images (uint8 N x H x W x 3), captions, z, attention (N x words x H x W) "
+                   "and words")
+    s.set_defaults(func=cmd_text)
 
     s = sub.add_parser("interpolate", help="walk between two latent points (and classes)")
     model_args(s)

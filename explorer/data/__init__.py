@@ -51,6 +51,6 @@ def _faces(root: Path, where: str, split: str = "train", image_size: int = 32, c
 
 
 # Each module registers its loaders on import; imported last because they import DATASETS from here.
-from explorer.data import digits, folders, toy2d, translation  # noqa: E402,F401
+from explorer.data import captions, digits, folders, toy2d, translation  # noqa: E402,F401
 
 __all__ = ["DATASETS", "DatasetInfo", "TensorData", "dataset_options", "load_dataset", "resolve_data_root"]

@@ -8,6 +8,7 @@
     services.inversion    # Inverter: a picture in, the z (class, codes) that draws it out
     services.compare      # Comparison: a GAN and a VAE of the same data, side by side (the Compare tab)
     services.translation  # Translation: pix2pix and CycleGAN translators, a picture in and out (Translate tab)
+    services.text         # TextDesk: text-to-image models (AttnGAN), a sentence in, pictures and attention out
     explorer.services.evaluation   # evaluate() and inventory(): what `eval` and `models` print
 
 No gradio here: each service returns pictures and tables or raises ExplorerError, which a front end words.
@@ -22,6 +23,7 @@ from explorer.services.inversion import Inverter
 from explorer.services.jobs import JobManager
 from explorer.services.pixels import Renderer
 from explorer.services.playground import Session
+from explorer.services.text import TextDesk
 from explorer.services.translation import Translation
 
 
@@ -33,6 +35,7 @@ class Services:
     inversion: Inverter
     compare: Comparison
     translation: Translation
+    text: TextDesk
     playground: type = Session   # one per visitor: services.playground(distribution, left, right, seed)
 
     @classmethod
@@ -46,8 +49,9 @@ class Services:
                           on_saved=pixels.models.refresh) if training else None
         inverter = Inverter(pixels.models, root)
         return cls(pixels, DirectionStudio(pixels.models, root), jobs, inverter,
-                   Comparison(pixels.models, root, data_root, inverter), Translation(root, allow_paths))
+                   Comparison(pixels.models, root, data_root, inverter), Translation(root, allow_paths),
+                   TextDesk(root, allow_paths))
 
 
 __all__ = ["Comparison", "DirectionStudio", "Inverter", "JobManager", "Renderer", "Services", "Session",
-           "Translation"]
+           "TextDesk", "Translation"]

@@ -52,6 +52,10 @@ def evaluate(model: str, checkpoints=None, data_root=None, n: int | None = None,
         from explorer.metrics.translation import evaluate_translator
         from explorer.store.checkpoint import load_translator
         result = evaluate_translator(load_translator(model_dir), checkpoints, data_root, n=n or 500, judge=judge)
+    elif cfg.get("kind") == "text":
+        from explorer.metrics.text import evaluate_text_model
+        from explorer.store.checkpoint import load_text_model
+        result = evaluate_text_model(load_text_model(model_dir), checkpoints, data_root, n=n or 1000, judge=judge)
     else:
         renderer = Renderer(checkpoints, allow_paths=True)   # loads the model once, for the metrics and figures
         model = renderer.models.get(str(model_dir))

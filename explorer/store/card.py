@@ -10,7 +10,7 @@ from explorer.store.config import TrainConfig
 DATA_NAMES = {"digits": "MNIST digits", "fashion": "Fashion-MNIST", "faces": "synthetic faces",
               "celeba": "CelebA-layout faces", "folder": "an image folder", "toy2d": "2-D toy points",
               "faces-sketch": "synthetic faces from line drawings", "pairs": "paired image folders",
-              "domains": "two unpaired picture sets"}
+              "domains": "two unpaired picture sets", "faces-captions": "synthetic faces"}
 
 
 def _loss_title(name: str) -> str:
@@ -36,6 +36,9 @@ def describe(cfg: TrainConfig) -> str:
         if cfg.dataset == "faces-domains":
             data = f"synthetic faces without / with {opts.get('attribute', 'Sunglasses')}"
         return f"CycleGAN (ResNet, {m.depth} blocks + PatchGAN) on {data}, cycle x {cfg.cycle_weight:g}, {cfg.steps} steps"
+    if cfg.task == "attngan":
+        return (f"AttnGAN (text to image: 16 px stage, 32 px attention stage, DAMSM) on {data} with sentences, "
+                f"z_dim {m.z_dim}, {cfg.steps} steps")
     if cfg.task == "vae":
         kind = "VAE" if cfg.beta == 1 else f"beta-VAE (beta {cfg.beta:g})"
         return f"{kind} on {data}, DCGAN decoder, z_dim {m.z_dim}, {cfg.steps} steps"

@@ -266,6 +266,31 @@ def load_translator(name_or_dir, checkpoints=None):
                       meta={**cfg, "path": str(model_dir)})
 
 
+def load_text_model(name_or_dir, checkpoints=None):
+    """A trained text-to-image model (AttnGAN) with the vocabulary it learnt; its DAMSM image encoder when the
+    folder holds one (R-precision needs it, drawing does not)."""
+    from explorer.data.captions import Vocabulary
+    from explorer.errors import ExplorerError
+    from explorer.models.text import AttnGenerator, ImageEncoder, TextEncoder, TextToImage
+    from explorer.training.attngan import IMAGE_ENCODER_WIDTH
+    model_dir = resolve_model_dir(name_or_dir, checkpoints)
+    cfg = read_config(model_dir)
+    if cfg.get("kind") != "text":
+        raise CheckpointError(f"'{name_or_dir}' is a {cfg.get('kind', 'unknown')} model, not a text-to-image model")
+    tc = _train_config(cfg, model_dir)
+    try:
+        vocab = Vocabulary(cfg.get("vocabulary") or ())
+    except ExplorerError as e:
+        raise CheckpointError(f"{model_dir}/config.json has no usable vocabulary: {e}") from None
+    g = load_weights(AttnGenerator(tc.model.z_dim, tc.model.width), model_dir / "generator.safetensors")
+    t = load_weights(TextEncoder(len(vocab)), model_dir / "text_encoder.safetensors")
+    image = None
+    if (model_dir / "image_encoder.safetensors").exists():
+        image = load_weights(ImageEncoder(width=IMAGE_ENCODER_WIDTH), model_dir / "image_encoder.safetensors")
+    return TextToImage(g, t, image, vocab, tc.model, cfg.get("attributes", ()), name=model_dir.name,
+                       meta={**cfg, "path": str(model_dir)})
+
+
 def load_classifier(name_or_dir, checkpoints=None):
     """A trained judge: (network in eval mode, its config dict with class_names / attributes)."""
     from explorer.models import build_classifier

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from explorer.errors import ConfigError
 from explorer.models.base import ModelConfig
 
-TASKS = ("gan", "infogan", "classifier", "encoder", "vae", "pix2pix", "cyclegan")
+TASKS = ("gan", "infogan", "classifier", "encoder", "vae", "pix2pix", "cyclegan", "attngan")
 TRANSLATION_TASKS = ("pix2pix", "cyclegan")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    task: str = "gan"                         # "gan", "infogan", "classifier", "encoder", "vae", "pix2pix", "cyclegan"
+    task: str = "gan"                         # "gan", "infogan", "classifier", "encoder", "vae", "pix2pix", "cyclegan",
+                                              # "attngan"
     dataset: str = "digits"                   # a name in explorer.data.DATASETS
     data_options: dict = field(default_factory=dict)   # e.g. {"correlation": 0.8}, {"distribution": "ring"}
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -46,6 +47,11 @@ class TrainConfig:
     identity_weight: float = 0.5              # cyclegan: identity L1 weight, as a fraction of cycle_weight
     pool_size: int = 50                       # cyclegan: generated pictures kept for the critics (0: none)
     critic_width: int = 64                    # pix2pix / cyclegan: the PatchGAN critics' first-layer channels
+                                              # (attngan: each stage critic's)
+    damsm_steps: int = 1500                   # attngan: steps that train DAMSM (text and image encoders) first
+    lr_damsm: float = 2e-3                    # attngan: DAMSM's learning rate (Adam)
+    damsm_weight: float = 5.0                 # attngan: weight of the DAMSM matching loss in the generator's
+    kl_weight: float = 1.0                    # attngan: weight of conditioning augmentation's KL term
     seed: int = 0
     log_every: int = 10
     sample_every: int = 250
@@ -124,6 +130,17 @@ class TrainConfig:
             if self.model.arch not in ("unet", "resnet"):
                 raise ConfigError(f"{self.task} needs a translator architecture (unet or resnet), "
                                   f"got '{self.model.arch}'")
+        if self.task == "attngan":
+            if isinstance(self.damsm_steps, bool) or not isinstance(self.damsm_steps, int) \
+                    or not 0 <= self.damsm_steps < self.steps:
+                raise ConfigError(f"damsm-steps must be a whole number from 0 to steps - 1 ({self.steps - 1}), "
+                                  f"got {self.damsm_steps!r}")
+            for name, hi in (("damsm_weight", 1000), ("kl_weight", 1000), ("lr_damsm", 1)):
+                v = getattr(self, name)
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= hi:
+                    raise ConfigError(f"{name.replace('_', '-')} must be a number from 0 to {hi}, got {v!r}")
+            if self.model.arch != "attngan":
+                raise ConfigError(f"the attngan task trains the attngan architecture, not '{self.model.arch}'")
         if self.model.z_dim <= 0:
             raise ConfigError(f"z-dim must be positive, got {self.model.z_dim}")
         return self

@@ -55,6 +55,8 @@ def _config_json(cfg: TrainConfig, data, step: int, elapsed: float, metrics: dic
     extra = {}
     if hasattr(data, "domain_names"):    # a translator: what goes in and what comes out
         extra["domains"] = list(data.domain_names)
+    if hasattr(data, "vocab"):    # a text-to-image model reads only the words it learnt
+        extra["vocabulary"] = list(data.vocab.words)
     if cfg.task == "vae":    # its encoder is saved beside the decoder, as an inversion encoder would be
         from explorer.training.tasks import vae_encoder_width
         extra["encoder"] = {"file": "encoder.safetensors", "width": vae_encoder_width(cfg.model), "logvar": True,
@@ -62,7 +64,7 @@ def _config_json(cfg: TrainConfig, data, step: int, elapsed: float, metrics: dic
     return {
         "name": name,
         "kind": {"classifier": "classifier", "encoder": "encoder", "vae": "vae", "pix2pix": "translator",
-                 "cyclegan": "translator"}.get(cfg.task, "gan"),
+                 "cyclegan": "translator", "attngan": "text"}.get(cfg.task, "gan"),
         "summary": describe(cfg),
         "train": cfg.to_dict(),
         "dataset": {"name": info.name, "shape": list(info.shape), "options": info.options},
@@ -92,8 +94,10 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
         raise ConfigError(f"{out} already holds a model: pass --resume to continue it, or choose another --out")
     if resume and not (out / "state.pt").exists():
         raise ConfigError(f"cannot resume: {out} holds no resumable run (no state.pt)")
+    from explorer.data.captions import check_caption_data
     from explorer.data.translation import check_task_data
     check_task_data(cfg.task, cfg.dataset)       # before any picture is rendered or read
+    check_caption_data(cfg.task, cfg.dataset)
     dist = D.setup(device)
     data = load_dataset(cfg.dataset, root=data_root, split="train", **cfg.data_options)
     if tuple(cfg.model.shape) != tuple(data.info.shape):

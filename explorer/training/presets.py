@@ -155,6 +155,20 @@ PRESETS.update({
 })
 
 
+# --- text to image (Xu et al. 2018), scaled to 32 px: DAMSM first, then the attentional GAN ---
+PRESETS.update({
+    # faces with sentences composed from their exact attributes (independent ones, so a sentence's words are
+    # the only reason a picture has a beard); a 16 x 16 stage, then a 32 x 32 stage whose regions attend over
+    # the words; Adam 2e-4 betas (0.5, 0.999) as in the paper; DAMSM weight 5 (the paper's for birds)
+    "faces-attngan": TrainConfig(task="attngan", dataset="faces-captions", data_options={"correlation": 0.0},
+                                 model=ModelConfig(arch="attngan", z_dim=64, shape=FACES, width=32),
+                                 steps=14000, batch_size=32, damsm_steps=2500, lr_g=2e-4, lr_d=2e-4,
+                                 betas=(0.5, 0.999), critic_width=32, ema_decay=0.0, damsm_weight=5.0,
+                                 judge="faces-attributes-eval", log_every=25, sample_every=500,
+                                 checkpoint_every=500),
+})
+
+
 def get_preset(name: str) -> TrainConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset '{name}' (known: {', '.join(sorted(PRESETS))})")

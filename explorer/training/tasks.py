@@ -725,3 +725,7 @@ class CycleGANTask:
             return _translation_preview([a, gb, self.F(gb), b, fa, self.G(fa)])
         finally:
             self.G.train(was), self.F.train(was)
+
+
+# tasks in their own modules register on import (they import this module's helpers, so they come last)
+from explorer.training import attngan  # noqa: E402,F401

@@ -6,7 +6,7 @@ import torch
 from gradio import processing_utils
 
 from explorer.services import Services
-from explorer.ui import compare, directions, explore, interpolate, invert, playground, train, translate
+from explorer.ui import compare, directions, explore, interpolate, invert, playground, text, train, translate
 from explorer.ui.common import AppContext, guarded
 from explorer.ui.server import bound_cache, launch_limits, log_requests_refused, readable_calls, start_queue
 from explorer.web import Site
@@ -58,6 +58,8 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
                 on_load_compare = compare.build(ctx)
             with gr.Tab("Translate", id="translate"):
                 on_load_translate, translator = translate.build(ctx)
+            with gr.Tab("Text", id="text"):
+                on_load_text = text.build(ctx)
             on_load_train = []
             if jobs is not None:  # participants (--audience) never see training
                 with gr.Tab("Train", id="train"):
@@ -103,7 +105,7 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
             chain_after(demo.load(*select, api_name="load_select_model", api_visibility="undocumented"),
                         [step for chain in ex["after_model"] for step in chain], "on_load")
             for fn, inputs, outputs, *then in (other_loads + on_load_dirs + play["on_load"] + on_load_compare
-                                                + on_load_translate + on_load_train):
+                                                + on_load_translate + on_load_text + on_load_train):
                 dep = demo.load(fn, inputs, outputs, api_name=f"load_{fn.__name__}", api_visibility="undocumented")
                 chain_after(dep, then[0] if then else [], "on_load")
     bound_cache(demo.GRADIO_CACHE)

@@ -143,7 +143,8 @@ def build(ctx: AppContext, jobs: JobManager, explore_model: gr.Dropdown, transla
     from explorer.data.digits import files_present
     guard = guarded(ctx)
     explainer(HELP)
-    names = sorted(n for n in PRESETS if PRESETS[n].task != "encoder")   # encoders: `train` (a generator's)
+    # encoders: `train` (a generator's); AttnGAN (an hour and a half here): `train --preset faces-attngan`
+    names = sorted(n for n in PRESETS if PRESETS[n].task not in ("encoder", "attngan"))
     fashion_here = files_present("FashionMNIST", jobs.data_root)
     first = "toy-8gaussians-bce"
     sh = shown_settings(first)
