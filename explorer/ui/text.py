@@ -36,7 +36,7 @@ def build(ctx: AppContext):
             model = gr.Dropdown(names, value=names[0] if names else None, label="Text-to-image model",
                                 elem_id="text-model", info="AttnGAN models in the checkpoints folder.")
             about = gr.Markdown(elem_id="text-about")
-            caption = gr.Textbox(EXAMPLES[0], label="Sentence", lines=2, max_lines=4, max_length=800,
+            caption = gr.Textbox(EXAMPLES[0], label="Sentence", lines=1, max_lines=1, max_length=800,
                                  elem_id="text-caption",
                                  info="Describe a face: hair (long, short, blond, black, bald), hat and its colour, "
                                       "sunglasses, smiling or not, beard, wide or narrow face, background colour. "
@@ -110,7 +110,8 @@ def build(ctx: AppContext):
         got = desk.draw(name, sentence, first_seed, count)
         return desk.attention_sheet(got, min(max(int(pick or 1), 1), len(got["seeds"])) - 1)
 
-    which.release(text_attention, [model, caption, seed, n, which], attention, api_name="text_attention")
+    which.input(text_attention, [model, caption, seed, n, which], attention, api_name="text_attention",
+                trigger_mode="always_last")
 
     def text_load():
         names = desk.names()
