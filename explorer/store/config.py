@@ -52,6 +52,8 @@ class TrainConfig:
     lr_damsm: float = 2e-3                    # attngan: DAMSM's learning rate (Adam)
     damsm_weight: float = 5.0                 # attngan: weight of the DAMSM matching loss in the generator's
     kl_weight: float = 1.0                    # attngan: weight of conditioning augmentation's KL term
+    mode_seeking_weight: float = 1.0          # attngan: weight of the mode-seeking term (two z's, one sentence,
+                                              # two different pictures; Mao et al. 2019)
     seed: int = 0
     log_every: int = 10
     sample_every: int = 250
@@ -135,7 +137,8 @@ class TrainConfig:
             if isinstance(self.damsm_steps, bool) or not isinstance(self.damsm_steps, int) \
                     or not 0 <= self.damsm_steps <= 10_000_000:
                 raise ConfigError(f"damsm-steps must be a whole number from 0 to 10,000,000, got {self.damsm_steps!r}")
-            for name, hi in (("damsm_weight", 1000), ("kl_weight", 1000), ("lr_damsm", 1)):
+            for name, hi in (("damsm_weight", 1000), ("kl_weight", 1000), ("mode_seeking_weight", 1000),
+                             ("lr_damsm", 1)):
                 v = getattr(self, name)
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= hi:
                     raise ConfigError(f"{name.replace('_', '-')} must be a number from 0 to {hi}, got {v!r}")

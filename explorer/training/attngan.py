@@ -4,7 +4,8 @@ Steps 1..damsm_steps train DAMSM (the text encoder and the image encoder) to mat
 with its sentence's words; after that both are frozen, the text encoder feeds the generator (word features for
 the attention stage, the sentence feature for conditioning augmentation), and the image encoder scores the
 generator's pictures against their sentences (the DAMSM loss, weighted by damsm_weight). Each stage's critic
-judges its pictures unconditionally and given the sentence; given a wrong sentence, a real picture is fake.
+judges its pictures unconditionally and given the sentence; given a wrong sentence, a real picture is fake. A
+mode-seeking term (Mao et al. 2019, weighted by mode_seeking_weight) keeps two z's given one sentence apart.
 """
 from __future__ import annotations
 
@@ -115,14 +116,19 @@ class AttnGANTask:
         x, ids, lengths, stated = x.to(dev), ids.to(dev), lengths.to(dev), stated.to(dev)
         words, sentence, mask = self._text(ids, lengths)
         self.I.eval().requires_grad_(False)
-        z = torch.randn(x.shape[0], cfg.model.z_dim, device=dev)
-        fake0, fake1, _, mu, logvar = self.g(z, sentence, words, mask)
+        # the fakes: the first half's sentences twice, each with two z's, so the mode-seeking term can ask that
+        # two z's given one sentence draw two different pictures (without it every seed drew the same face)
+        half = x.shape[0] // 2
+        pair = lambda t: torch.cat([t[:half], t[:half]])  # noqa: E731
+        f_words, f_sentence, f_mask, f_lengths, f_stated = (pair(t) for t in (words, sentence, mask, lengths, stated))
+        z = torch.randn(2 * half, cfg.model.z_dim, device=dev)
+        fake0, fake1, _, mu, logvar = self.g(z, f_sentence, f_words, f_mask)
         reals = (F.avg_pool2d(x, 2), x)
         wrong = sentence.roll(1, 0)       # each real picture with another picture's sentence
         loss_d, stats = 0.0, {}
         for k, (d, real, fake) in enumerate(zip((self.d0, self.d1), reals, (fake0, fake1))):
             u_real, c_real, c_wrong = d(real, sentence, wrong)
-            u_fake, c_fake = d(fake.detach(), sentence)
+            u_fake, c_fake = d(fake.detach(), f_sentence)
             loss_d = loss_d + _bce(u_real, 1) + _bce(u_fake, 0) + _bce(c_real, 1) \
                 + 0.5 * (_bce(c_fake, 0) + _bce(c_wrong, 0))
             if k == 1:
@@ -138,14 +144,17 @@ class AttnGANTask:
             net.requires_grad_(False)
         gan = 0.0
         for net, fake in ((self.D0, fake0), (self.D1, fake1)):
-            u, c = net(fake, sentence)                    # unwrapped: a frozen critic syncs nothing
+            u, c = net(fake, f_sentence)                    # unwrapped: a frozen critic syncs nothing
             gan = gan + _bce(u, 1) + _bce(c, 1)
         for net in (self.D0, self.D1):
             net.requires_grad_(True)
         regions, global_feat = self.I(fake1)
-        word, sent = damsm_loss(regions, global_feat, words, sentence, lengths, same_meaning(stated))
+        word, sent = damsm_loss(regions, global_feat, f_words, f_sentence, f_lengths, same_meaning(f_stated))
         kl = kl_term(mu, logvar)
-        loss_g = gan + cfg.damsm_weight * (word + sent) + cfg.kl_weight * kl
+        # mode seeking (Mao et al. 2019): pictures apart in proportion to their z's, for one sentence
+        spread = (fake1[:half] - fake1[half:]).abs().mean() / (z[:half] - z[half:]).abs().mean()
+        seek = 1.0 / (spread + 1e-5)
+        loss_g = gan + cfg.damsm_weight * (word + sent) + cfg.kl_weight * kl + cfg.mode_seeking_weight * seek
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         if measure:
@@ -153,7 +162,7 @@ class AttnGANTask:
             stats["diversity"] = fake1.detach().flatten(1).std(0).mean().item()
         self.opt_g.step()
         return {"loss_d": float(loss_d.item()), "loss_g": loss_g.item(), "gan_g": float(gan.item()),
-                "damsm_g": (word + sent).item(), "kl": kl.item(), **stats}
+                "damsm_g": (word + sent).item(), "kl": kl.item(), "seed_spread": spread.item(), **stats}
 
     @torch.no_grad()
     def preview(self):
