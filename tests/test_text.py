@@ -104,6 +104,11 @@ def test_case_and_punctuation_do_not_matter():
     assert v.decode(a[0], int(la[0])) == "a smiling face with sunglasses"
     with pytest.raises(ConfigError):
         Vocabulary(["face", "<pad>"])         # padding must be word 0
+    with pytest.raises(ConfigError):
+        Vocabulary(["<pad>", "face"], unattended=["with"])
+    v = Vocabulary(vocabulary(), ["a", "with"])
+    ids, lengths = v.encode(["a face with a hat"])
+    assert v.attention_mask(ids, lengths)[0, :6].tolist() == [True, False, True, True, False, True]
 
 
 def test_the_captions_dataset_and_who_may_train_on_it(tmp_path):
@@ -173,6 +178,7 @@ def test_a_tiny_attngan_trains_saves_and_loads(text_root):
     run = text_root / "words"
     conf = json.loads((run / "config.json").read_text())
     assert conf["kind"] == "text" and conf["vocabulary"][0] == "<pad>" and "sunglasses" in conf["vocabulary"]
+    assert "with" in conf["unattended_words"] and "hat" not in conf["unattended_words"]
     for f in ("generator", "critic", "critic_low", "text_encoder", "image_encoder"):
         assert (run / f"{f}.safetensors").is_file(), f
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -182,7 +188,16 @@ def test_a_tiny_attngan_trains_saves_and_loads(text_root):
     got = m.draw(EXAMPLES[:2], m.sample_z(2, 0))
     assert got["images"].shape == (2, *FACES) and got["low"].shape == (2, 3, 16, 16)
     assert got["attention"].shape[:2] == (2, MAX_WORDS) and got["attention"].shape[2:] == (32, 32)
-    assert torch.allclose(got["attention"].sum(1), torch.ones(2, 32, 32), atol=1e-5)
+    # each region's attention: at most 1 over the words (the rest went to the "no word" slot), none on words that
+    # name no part of a picture, none on padding
+    assert (got["attention"].sum(1) <= 1 + 1e-5).all() and got["attention"].sum(1).mean() > 0.01
+    words = got["words"][0]
+    assert words[:2] == ["a", "smiling"]
+    for t, w in enumerate(words):
+        assert (got["attention"][0, t].abs().sum() == 0) == (w in m.vocab.unattended), w
+    assert all((got["attention"][i, len(w):] == 0).all() for i, w in enumerate(got["words"]))
+    plain = m.draw("a person", m.sample_z(1, 0))          # nothing to attend to: the no-word slot takes it all
+    assert torch.isfinite(plain["images"]).all() and (plain["attention"] == 0).all()
     again = m.draw(EXAMPLES[:2], m.sample_z(2, 0))
     assert torch.equal(got["images"], again["images"])        # a sentence and a seed always draw the same picture
     other = m.draw(EXAMPLES[2:4], m.sample_z(2, 0))

@@ -78,6 +78,9 @@ BALD = {"noun": ("a bald head", "a shaved head", "no hair"), "clause": ("bald",)
 BACKGROUND = {"noun": ("a {bg} background", "a {bg} backdrop"),
               "clause": ("on a {bg} background", "in front of a {bg} wall", "against a {bg} backdrop")}
 FILLERS = ("a", "an", "with", "and", "of")
+# words that name no part of a picture: the generator's regions do not attend to them (they attend to a learnt
+# "no word" slot instead), so each region's attention goes to the words that say what to draw there
+UNATTENDED = ("a", "an", "and", "with", "of", "or", "in", "on", "someone", "person", "man", "woman", "portrait")
 
 
 def _words(text: str) -> list[str]:
@@ -193,12 +196,21 @@ def compose(a: np.ndarray, facts: dict, rng: np.random.Generator) -> tuple[str, 
 class Vocabulary:
     """Word <-> id, fixed; id 0 is padding. parse() is the one door a typed sentence goes through."""
 
-    def __init__(self, words):
+    def __init__(self, words, unattended=()):
         words = tuple(words)
         if not words or words[0] != PAD or len(set(words)) != len(words):
             raise ConfigError("a vocabulary starts with the padding word and holds each word once")
         self.words = words
         self.ids = {w: i for i, w in enumerate(words)}
+        if not set(unattended) <= set(words[1:]):
+            raise ConfigError("the unattended words must be words of the vocabulary")
+        self.unattended = tuple(w for w in words if w in set(unattended))
+        self.unattended_ids = torch.tensor([self.ids[w] for w in self.unattended], dtype=torch.long)
+
+    def attention_mask(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """B x T, True where the generator's regions must not attend: padding and the unattended words."""
+        pad = torch.arange(ids.shape[1], device=ids.device)[None, :] >= lengths[:, None]
+        return pad | torch.isin(ids, self.unattended_ids.to(ids.device))
 
     def __len__(self) -> int:
         return len(self.words)
@@ -301,7 +313,7 @@ def faces_captions(root: Path, where: str, split: str = "train", image_size: int
     captions, stated = captions_for(faces.attrs.numpy().astype(np.uint8), stream)
     info = DatasetInfo("faces-captions", "image", faces.info.shape, (), faces.info.attribute_names,
                        options={**faces.info.options})
-    return CaptionData(faces.x, faces.attrs, captions, stated, Vocabulary(vocabulary()), info)
+    return CaptionData(faces.x, faces.attrs, captions, stated, Vocabulary(vocabulary(), UNATTENDED), info)
 
 
 # the sentences of every training preview and of the Text tab's examples: one attribute changed at a time

@@ -104,6 +104,7 @@ class AttnGenerator(nn.Module):
         self.img0 = nn.Sequential(nn.Conv2d(g, 3, 3, 1, 1), nn.Tanh())
         self.up1 = _Up(g, g)                                                    # 16 -> 32
         self.word_proj = nn.Conv1d(dim, g, 1, bias=False)                       # words into the regions' space
+        self.null = nn.Parameter(torch.zeros(1, g, 1))     # a "no word" slot: a region may attend to no word
         self.stage1 = nn.Sequential(nn.Conv2d(2 * g, g, 3, 1, 1, bias=False), nn.BatchNorm2d(g), nn.ReLU(True),
                                     _Residual(g), _Residual(g))
         self.img1 = nn.Sequential(nn.Conv2d(g, 3, 3, 1, 1), nn.Tanh())
@@ -116,15 +117,18 @@ class AttnGenerator(nn.Module):
         return mu + noise * torch.exp(0.5 * logvar), mu, logvar
 
     def forward(self, z, sentence, words, mask, ca_noise=None):
-        """-> (picture 16 x 16, picture 32 x 32, attention B x T x 32 x 32, mu, logvar)."""
+        """-> (picture 16 x 16, picture 32 x 32, attention B x T x 32 x 32, mu, logvar). mask (B x T): words
+        no region attends to (padding, unattended words); what a region gives no word goes to the null slot, so a
+        word's map shows only the regions that chose it."""
         c, mu, logvar = self.augment(sentence, ca_noise)
         h = self.fc(torch.cat([z, c], 1)).view(z.shape[0], -1, 4, 4)
         h0 = self.stage0(h)
         h1 = self.up1(h0)
         b, ch, hh, ww = h1.shape
-        context, attn = attend(h1.flatten(2), self.word_proj(words), mask)
+        slots = torch.cat([self.null.expand(b, -1, -1), self.word_proj(words)], 2)
+        context, attn = attend(h1.flatten(2), slots, F.pad(mask, (1, 0), value=False))
         h1 = self.stage1(torch.cat([h1, context.view(b, ch, hh, ww)], 1))
-        return self.img0(h0), self.img1(h1), attn.view(b, -1, hh, ww), mu, logvar
+        return self.img0(h0), self.img1(h1), attn[:, 1:].reshape(b, -1, hh, ww), mu, logvar
 
 
 class StageCritic(nn.Module):
@@ -198,7 +202,8 @@ class TextToImage:
     """What the Text tab, the `text` CLI and `eval` talk to: a trained AttnGAN with its vocabulary.
 
     draw(captions, z) -> {"images": N x 3 x 32 x 32, "low": N x 3 x 16 x 16 (the first stage), "attention":
-    N x T x 32 x 32 (each word's share of every region's attention), "words": the parsed words per caption}.
+    N x T x 32 x 32 (each word's share of every region's attention; unattended words and padding 0), "words":
+    the parsed words per caption}.
     Conditioning augmentation draws at its mean, so the same sentence and z always give the same picture."""
 
     def __init__(self, generator: AttnGenerator, text: TextEncoder, image: ImageEncoder | None, vocab, cfg,
@@ -218,10 +223,10 @@ class TextToImage:
 
     @torch.no_grad()
     def encode_text(self, captions):
-        """(words B x D x T, sentence B x D, padding mask B x T, parsed words per caption)."""
+        """(words B x D x T, sentence B x D, attention mask B x T, parsed words per caption)."""
         ids, lengths = self.vocab.encode(captions)
         words, sentence = self.T(ids, lengths)
-        return words, sentence, word_mask(lengths, ids.shape[1]), [self.vocab.parse(c) for c in captions]
+        return words, sentence, self.vocab.attention_mask(ids, lengths), [self.vocab.parse(c) for c in captions]
 
     @torch.no_grad()
     def draw(self, captions, z: torch.Tensor) -> dict:

@@ -279,7 +279,7 @@ def load_text_model(name_or_dir, checkpoints=None):
         raise CheckpointError(f"'{name_or_dir}' is a {cfg.get('kind', 'unknown')} model, not a text-to-image model")
     tc = _train_config(cfg, model_dir)
     try:
-        vocab = Vocabulary(cfg.get("vocabulary") or ())
+        vocab = Vocabulary(cfg.get("vocabulary") or (), cfg.get("unattended_words") or ())
     except ExplorerError as e:
         raise CheckpointError(f"{model_dir}/config.json has no usable vocabulary: {e}") from None
     g = load_weights(AttnGenerator(tc.model.z_dim, tc.model.width), model_dir / "generator.safetensors")

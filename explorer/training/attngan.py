@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from explorer.errors import ConfigError
-from explorer.models.text import AttnGenerator, ImageEncoder, StageCritic, TextEncoder, damsm_loss, word_mask
+from explorer.models.text import AttnGenerator, ImageEncoder, StageCritic, TextEncoder, damsm_loss
 from explorer.render import grid
 from explorer.store.config import TrainConfig
 from explorer.training.distributed import DistInfo, wrap
@@ -104,11 +104,11 @@ class AttnGANTask:
         return stats
 
     def _text(self, ids, lengths):
-        """The frozen text encoder's (words, sentence, padding mask)."""
+        """The frozen text encoder's (words, sentence, attention mask: padding and unattended words)."""
         self.T.eval().requires_grad_(False)
         with torch.no_grad():
             words, sentence = self.T(ids, lengths)
-        return words, sentence, word_mask(lengths, ids.shape[1])
+        return words, sentence, self.data.vocab.attention_mask(ids, lengths)
 
     def gan_step(self, next_batch, measure: bool) -> dict:
         dev, cfg = self.dist.device, self.cfg
@@ -168,7 +168,6 @@ class AttnGANTask:
     def preview(self):
         """A row per example sentence (explorer.data.captions.EXAMPLES), 8 seeds across."""
         from explorer.data.captions import EXAMPLES
-        from explorer.models.text import word_mask as wm
         dev = self.dist.device
         was = self.G.training
         self.G.eval(), self.T.eval()
@@ -176,13 +175,14 @@ class AttnGANTask:
             ids, lengths = self.data.vocab.encode(EXAMPLES)
             ids, lengths = ids.to(dev), lengths.to(dev)
             words, sentence = self.T(ids, lengths)
+            mask = self.data.vocab.attention_mask(ids, lengths)
             n = 8
             rows = []
             g = torch.Generator().manual_seed(PREVIEW_SEED)
             z = torch.randn(n, self.cfg.model.z_dim, generator=g).to(dev)
             for r in range(len(EXAMPLES)):
                 rep = lambda t: t[r:r + 1].expand(n, *t.shape[1:])  # noqa: E731
-                _, img, _, _, _ = self.G(z, rep(sentence), rep(words), wm(rep(lengths), ids.shape[1]),
+                _, img, _, _, _ = self.G(z, rep(sentence), rep(words), rep(mask),
                                          ca_noise=torch.zeros(n, self.G.ca.out_features // 2, device=dev))
                 rows.append(img)
             return grid(torch.cat(rows), nrow=n, scale=2)

@@ -57,6 +57,7 @@ def _config_json(cfg: TrainConfig, data, step: int, elapsed: float, metrics: dic
         extra["domains"] = list(data.domain_names)
     if hasattr(data, "vocab"):    # a text-to-image model reads only the words it learnt
         extra["vocabulary"] = list(data.vocab.words)
+        extra["unattended_words"] = list(data.vocab.unattended)
     if cfg.task == "vae":    # its encoder is saved beside the decoder, as an inversion encoder would be
         from explorer.training.tasks import vae_encoder_width
         extra["encoder"] = {"file": "encoder.safetensors", "width": vae_encoder_width(cfg.model), "logvar": True,
