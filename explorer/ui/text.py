@@ -81,6 +81,8 @@ def build(ctx: AppContext):
     def text_draw(name, sentence, first_seed, count, pick, before):
         """The sentence drawn with seeds first_seed .. first_seed + count - 1; the judge's readings; the chosen
         sample's attention per word; and what changed since the last sentence (same model and seeds)."""
+        if not name and not desk.names():    # no model in the folder: the tab says so, nothing to refuse
+            return (gr.skip(),) * 7
         got = desk.draw(name, sentence, first_seed, count)
         k = min(max(int(pick or 1), 1), len(got["seeds"])) - 1
         rows = desk.agreement(got)
@@ -107,6 +109,8 @@ def build(ctx: AppContext):
     @guard
     def text_attention(name, sentence, first_seed, count, pick):
         """The attention maps of sample `pick` (1-based) of the sentence as drawn."""
+        if not name and not desk.names():
+            return gr.skip()
         got = desk.draw(name, sentence, first_seed, count)
         return desk.attention_sheet(got, min(max(int(pick or 1), 1), len(got["seeds"])) - 1)
 
