@@ -9,8 +9,7 @@ from safetensors.torch import load_file
 
 from conftest import assert_one_line_error, run_cli
 from explorer.data import load_dataset
-from explorer.data.captions import (EXAMPLES, MAX_WORDS, Vocabulary, captions_for, check_caption_data, read_statements,
-                                    vocabulary)
+from explorer.data.captions import EXAMPLES, captions_for, check_caption_data, read_statements, vocabulary
 from explorer.data.faces import ATTRIBUTES, sample_attributes
 from explorer.errors import CheckpointError, ConfigError, DataError
 from explorer.models import ModelConfig
@@ -18,6 +17,7 @@ from explorer.models.text import attend, word_mask, word_match_scores
 from explorer.store.checkpoint import load_text_model
 from explorer.store.config import TrainConfig
 from explorer.training.loop import resume_config, train
+from explorer.vocabulary import MAX_WORDS, Vocabulary
 
 FACES = (3, 32, 32)
 

@@ -14,7 +14,6 @@ it with the nearest known ones.
 from __future__ import annotations
 
 import colorsys
-import difflib
 import re
 from pathlib import Path
 
@@ -23,11 +22,10 @@ import torch
 
 from explorer.data import DATASETS
 from explorer.data.base import DatasetInfo, TensorData
-from explorer.errors import ConfigError, DataError
+from explorer.errors import ConfigError
+from explorer.vocabulary import MAX_WORDS, PAD, Vocabulary, words_of
 
 CAPTIONS_PER_FACE = 3
-MAX_WORDS = 40        # longest sentence a model reads (the composer's longest is 31 words)
-PAD = "<pad>"         # word id 0: padding after the last word
 STATE_P = 0.6         # each attribute is stated with this probability (at least two per sentence)
 BACKGROUND_P = 0.35   # ... the background colour with this one
 
@@ -83,10 +81,6 @@ FILLERS = ("a", "an", "with", "and", "of")
 UNATTENDED = ("a", "an", "and", "with", "of", "or", "in", "on", "someone", "person", "man", "woman", "portrait")
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z]+", text.lower())
-
-
 def vocabulary() -> tuple[str, ...]:
     """Every word the composer can write, sorted, after PAD (id 0)."""
     words: set[str] = set(FILLERS)
@@ -98,7 +92,7 @@ def vocabulary() -> tuple[str, ...]:
             for phrases in forms.values():
                 texts.extend(phrases)
     for t in texts:
-        words.update(_words(t.replace("{hat}", "").replace("{bg}", "")))
+        words.update(words_of(t.replace("{hat}", "").replace("{bg}", "")))
     return (PAD, *sorted(words))
 
 
@@ -191,64 +185,6 @@ def compose(a: np.ndarray, facts: dict, rng: np.random.Generator) -> tuple[str, 
     parts = clauses + parts if rng.random() < 0.5 else parts + clauses
     sentence = subject + (("," if parts[0] in clauses else "") + " " + ", ".join(parts) if parts else "")
     return re.sub(r"\ba (?=[aeiou])", "an ", sentence), stated
-
-
-class Vocabulary:
-    """Word <-> id, fixed; id 0 is padding. parse() is the one door a typed sentence goes through."""
-
-    def __init__(self, words, unattended=()):
-        words = tuple(words)
-        if not words or words[0] != PAD or len(set(words)) != len(words):
-            raise ConfigError("a vocabulary starts with the padding word and holds each word once")
-        self.words = words
-        self.ids = {w: i for i, w in enumerate(words)}
-        if not set(unattended) <= set(words[1:]):
-            raise ConfigError("the unattended words must be words of the vocabulary")
-        self.unattended = tuple(w for w in words if w in set(unattended))
-        self.unattended_ids = torch.tensor([self.ids[w] for w in self.unattended], dtype=torch.long)
-
-    def attention_mask(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """B x T, True where the generator's regions must not attend: padding and the unattended words."""
-        pad = torch.arange(ids.shape[1], device=ids.device)[None, :] >= lengths[:, None]
-        return pad | torch.isin(ids, self.unattended_ids.to(ids.device))
-
-    def __len__(self) -> int:
-        return len(self.words)
-
-    def nearest(self, word: str, n: int = 4) -> list[str]:
-        close = difflib.get_close_matches(word, self.words[1:], n=n, cutoff=0.5)
-        return close or difflib.get_close_matches(word, self.words[1:], n=n, cutoff=0.0)
-
-    def parse(self, sentence) -> list[str]:
-        """The sentence's words (lower case, punctuation dropped); refuses what a model cannot read, naming the
-        nearest known words for each unknown one."""
-        if not isinstance(sentence, str):
-            raise DataError(f"a caption is text; got {type(sentence).__name__}")
-        if len(sentence) > 20 * MAX_WORDS:
-            raise DataError(f"the caption is too long ({len(sentence):,} characters): at most {MAX_WORDS} words")
-        words = _words(sentence)
-        if not words:
-            raise DataError("the caption is empty: type a sentence, e.g. \"a smiling face with long blond hair and "
-                            "sunglasses\"")
-        if len(words) > MAX_WORDS:
-            raise DataError(f"the caption has {len(words)} words; at most {MAX_WORDS}")
-        unknown = [w for w in dict.fromkeys(words) if w not in self.ids]
-        if unknown:
-            hints = "; ".join(f"'{w}': try {', '.join(self.nearest(w))}" for w in unknown[:5])
-            raise DataError(f"{'this word is' if len(unknown) == 1 else 'these words are'} not in the model's "
-                            f"vocabulary of {len(self) - 1} words ({hints})")
-        return words
-
-    def encode(self, sentences) -> tuple[torch.Tensor, torch.Tensor]:
-        """(ids n x MAX_WORDS int64, lengths n) for checked sentences."""
-        rows = [[self.ids[w] for w in self.parse(s)] for s in sentences]
-        ids = torch.zeros(len(rows), MAX_WORDS, dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, :len(r)] = torch.tensor(r)
-        return ids, torch.tensor([len(r) for r in rows], dtype=torch.long)
-
-    def decode(self, ids, length: int) -> str:
-        return " ".join(self.words[int(i)] for i in ids[:length])
 
 
 class CaptionData(TensorData):
@@ -354,7 +290,7 @@ _READINGS = (
 def read_statements(words) -> dict[str, int]:
     """What a sentence (a string or its parsed words) says about each attribute: +1 present, -1 absent; an
     attribute it does not mention is left out. "thin" on its own counts as a thin face."""
-    words = _words(words) if isinstance(words, str) else list(words)
+    words = words_of(words) if isinstance(words, str) else list(words)
     text = " " + " ".join(words) + " "
     out: dict[str, int] = {}
     for attribute, value, phrases in _READINGS:     # an attribute's negative phrases come before its positive ones

@@ -269,10 +269,9 @@ def load_translator(name_or_dir, checkpoints=None):
 def load_text_model(name_or_dir, checkpoints=None):
     """A trained text-to-image model (AttnGAN) with the vocabulary it learnt; its DAMSM image encoder when the
     folder holds one (R-precision needs it, drawing does not)."""
-    from explorer.data.captions import Vocabulary
     from explorer.errors import ExplorerError
     from explorer.models.text import AttnGenerator, ImageEncoder, TextEncoder, TextToImage
-    from explorer.training.attngan import IMAGE_ENCODER_WIDTH
+    from explorer.vocabulary import Vocabulary
     model_dir = resolve_model_dir(name_or_dir, checkpoints)
     cfg = read_config(model_dir)
     if cfg.get("kind") != "text":
@@ -286,7 +285,7 @@ def load_text_model(name_or_dir, checkpoints=None):
     t = load_weights(TextEncoder(len(vocab)), model_dir / "text_encoder.safetensors")
     image = None
     if (model_dir / "image_encoder.safetensors").exists():
-        image = load_weights(ImageEncoder(width=IMAGE_ENCODER_WIDTH), model_dir / "image_encoder.safetensors")
+        image = load_weights(ImageEncoder(), model_dir / "image_encoder.safetensors")
     return TextToImage(g, t, image, vocab, tc.model, cfg.get("attributes", ()), name=model_dir.name,
                        meta={**cfg, "path": str(model_dir)})
 

@@ -19,9 +19,6 @@ from explorer.store.config import TrainConfig
 from explorer.training.distributed import DistInfo, wrap
 from explorer.training.tasks import PREVIEW_SEED, TASKS, dcgan_init, grad_norm, make_optimizer
 
-IMAGE_ENCODER_WIDTH = 32
-
-
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
@@ -48,7 +45,7 @@ class AttnGANTask:
         self.cfg, self.data, self.dist = cfg, data, dist
         dev = dist.device
         self.T = TextEncoder(len(data.vocab)).to(dev)
-        self.I = ImageEncoder(width=IMAGE_ENCODER_WIDTH).to(dev)
+        self.I = ImageEncoder().to(dev)
         self.G = AttnGenerator(mc.z_dim, mc.width).to(dev)
         self.D0, self.D1 = StageCritic(16, cfg.critic_width).to(dev), StageCritic(32, cfg.critic_width).to(dev)
         for net in (self.G, self.D0, self.D1):
