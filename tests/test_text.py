@@ -265,13 +265,20 @@ def test_the_text_desk_draws_reads_and_compares(text_root):
 
 def test_eval_measures_what_the_sentences_ask(text_root):
     from explorer.services.evaluation import evaluate
-    r = evaluate(str(text_root / "words"), checkpoints=text_root, data_root=text_root / "data", n=60)
+    r = evaluate(str(text_root / "words"), checkpoints=text_root, data_root=text_root / "data", n=60, save=True)
     assert r["captions"] == 60 and r["judge"] == "judge"
     assert set(r["attribute_agreement"]) <= set(ATTRIBUTES) and len(r["attribute_agreement"]) >= 5
     assert all(0 <= v["agreement"] <= 1 for v in r["attribute_agreement"].values())
     assert 0 <= r["r_precision"] <= 1 and r["frechet_distance"] > 0
     mass = r["attention_mass"]
     assert mass and all(0 <= v["inside"] <= 1 and 0 < v["region_share"] < 1 for v in mass.values())
+    changes = r["one_word_change"]
+    assert {v["attribute"] for v in changes.values()} == {"Hat", "Sunglasses", "Smiling", "Beard"}
+    assert all(0 <= v["inside"] <= 1 and v["mean_change"] >= 0 for v in changes.values())
+    # --save: the figures in config.json, the card reads them and shows one sentence's attention maps
+    card = (text_root / "words" / "README.md").read_text()
+    assert "## Text to image" in card and "r_precision" in card and "![attention](attention.png)" in card
+    assert (text_root / "words" / "attention.png").is_file()
 
 
 def test_the_renderers_regions_sit_where_the_words_point():
@@ -336,3 +343,26 @@ def test_attngan_trains_under_torchrun(tmp_path):
     assert conf["provenance"]["processes"] == 2 and conf["provenance"]["step"] == 4 and conf["kind"] == "text"
     m = load_text_model(tmp_path / "run")
     assert m.draw("a face", m.sample_z(1, 0))["images"].shape == (1, *FACES)
+
+
+def test_in_audience_mode_the_text_tab_names_no_folder(text_root):
+    """A participant's text_draw: the samples, the attention sheet and the change sheet come back as ~cache
+    tokens, never as the server's folders, and a refused word says so in a sentence."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_server import _urls, join
+    from ui_helpers import launch
+    demo, url = launch(text_root, audience=True)
+    try:
+        folders = {demo.GRADIO_CACHE, str(text_root), str(text_root.resolve())}
+        first = join(url, demo, "text_draw", ["words", EXAMPLES[0], 0, 4, 1, None])
+        assert json.loads(first.strip().splitlines()[-1][5:])["success"] is True
+        for folder in folders:
+            assert folder not in first
+        pictures = _urls(first)
+        assert pictures and all("~cache/" in u for u in pictures)
+        refused = join(url, demo, "text_draw", ["words", "a face with a monocle", 0, 4, 1, None])
+        assert "'monocle': try" in refused and not any(f in refused for f in folders)
+    finally:
+        demo.close()

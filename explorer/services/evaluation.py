@@ -56,6 +56,13 @@ def evaluate(model: str, checkpoints=None, data_root=None, n: int | None = None,
         from explorer.metrics.text import evaluate_text_model
         from explorer.store.checkpoint import load_text_model
         result = evaluate_text_model(load_text_model(model_dir), checkpoints, data_root, n=n or 1000, judge=judge)
+        if save:   # the card shows one sentence's attention maps
+            from explorer.data.captions import EXAMPLES
+            from explorer.services.text import TextDesk
+            from explorer.store.card import ATTENTION_FIGURE
+            desk = TextDesk(model_dir.parent, allow_paths=True)
+            result["figure_seed"] = 0
+            desk.attention_sheet(desk.draw(str(model_dir), EXAMPLES[0], 0, 1), 0).save(model_dir / ATTENTION_FIGURE)
     else:
         renderer = Renderer(checkpoints, allow_paths=True)   # loads the model once, for the metrics and figures
         model = renderer.models.get(str(model_dir))

@@ -86,6 +86,8 @@ def model_card(conf: dict) -> str:
         lines += vae_section(conf)
     if conf.get("kind") == "translator":
         lines += translator_section(conf)
+    if conf.get("kind") == "text":
+        lines += text_section(conf)
     lines += encoder_section(conf.get("encoder"))
     if conf.get("notes"):
         lines += ["## Notes", conf["notes"], ""]
@@ -125,6 +127,35 @@ def translator_section(conf: dict) -> list[str]:
              f"{conf.get('name') or 'NAME'} --seed 0 --n 8 --out FILE.png`.", "",
              f"Figures (L1: mean absolute pixel difference, pixels in [0, 1]): {figures}", ""]
     return lines + baseline_section(conf)
+
+
+ATTENTION_FIGURE = "attention.png"   # written beside a text model's card by `eval --save`
+
+
+def text_section(conf: dict) -> list[str]:
+    """A text-to-image model: its files, how to read its figures, and one sentence's attention maps."""
+    name = conf.get("name") or "NAME"
+    ev = (conf.get("metrics") or {}).get("eval") or {}
+    lines = ["## Text to image",
+             f"Draws a face from a sentence of its {len(conf.get('vocabulary') or ()) - 1} words (`vocabulary` in "
+             "config.json; regions do not attend to `unattended_words`). Files: `generator.safetensors` (both "
+             "stages), `text_encoder.safetensors` (DAMSM's bidirectional GRU, which the generator reads), "
+             "`image_encoder.safetensors` (DAMSM's picture side, for R-precision). Explore it in the Text tab, or "
+             f"`python -m explorer text --model {name} --caption \"...\" --out FILE.png --attention FILE.png`.", "",
+             "`samples.png`: one row per example sentence (explorer.data.captions.EXAMPLES), 8 seeds across.", "",
+             "Figures (`eval`, on held-out sentences composed from held-out faces): `attribute_agreement`, per "
+             "attribute, the share of the captions stating it (present or absent) on whose picture the judge "
+             "reads it so; `r_precision`, the share of pictures whose own caption outscores 99 captions stating "
+             "something else (DAMSM's sentence-level cosine); `attention_mass`, per word naming a region, the "
+             "share of its attention inside the region the renderer draws for it (`inside`) against the region's "
+             "share of the picture (`region_share`: what attention spread evenly gives); `one_word_change`, for "
+             "two sentences differing in one attribute's words drawn with the same seeds, the share of the change "
+             "inside that region.", ""]
+    if ev:
+        lines += [f"The first example sentence, seed {ev.get('figure_seed', 0)}: the sample, then each word's "
+                  "attention over it (each map scaled to its own peak; words that name nothing are blank):", "",
+                  f"![attention]({ATTENTION_FIGURE})", ""]
+    return lines
 
 
 def baseline_section(conf: dict) -> list[str]:
