@@ -268,7 +268,7 @@ def test_scratch_folder_is_removed_with_its_renderer(checkpoints, tmp_path):
 def test_a_nan_playground_speed_pauses_it_with_a_reason(app):
     """The Playground timer's speed, sent as NaN over raw HTTP, stops the run with a sentence (no int(NaN))."""
     out = callback(app, "playground_tick")(None, None, None, None, 0, None, float("nan"))
-    assert "speed must be a whole number from 1 to 100; got nan" in out[-2]
+    assert "speed must be a whole number from 1 to 100; got nan" in out[-3]      # the status line
 
 
 def test_a_model_with_a_garbage_config_is_listed_as_damaged_with_its_reason(tmp_path):
@@ -346,3 +346,20 @@ def test_the_same_picture_is_saved_once_and_a_resent_one_is_fresh_again(checkpoi
     assert time.time() - os.stat(again).st_mtime < 5                  # sent again: no sweep takes it now
     assert np.array_equal(np.asarray(Image.open(again)), np.asarray(red))
     assert sorted(p.suffix for p in (tmp_path / "scratch").iterdir()) == [".png", ".png"]   # no .part left
+
+
+def test_a_playground_refresh_never_writes_the_status_line_that_pause_wrote(app):
+    """Pause writes "Paused." to the status line; a refresh that was under way lands later and writes only its
+    picture and its rate line, so nothing it sends can replace "Paused." (it once did, in 1 run of 3)."""
+    import gradio as gr
+    play, pause, tick = (callback(app, f"playground_{k}") for k in ("play", "pause", "tick"))
+    layers = ["critic field", "real points"]
+    sess, _, status = play(None, "8gaussians", "bce", "wgangp", 0, layers)
+    assert status == "Playing..."
+    out = tick(sess, "8gaussians", "bce", "wgangp", 0, layers, 5)
+    status, rate, timer = out[-3:]
+    assert isinstance(status, type(gr.skip())) and "generator steps/s per run" in rate
+    sess, timer, status = pause(out[0])
+    assert status == "Paused." and timer.active is False
+    late = tick(sess, "8gaussians", "bce", "wgangp", 0, layers, 5)      # one that starts after Pause draws nothing
+    assert all(isinstance(v, type(gr.skip())) for v in late[1:-1]) and late[-1].active is False

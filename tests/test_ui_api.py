@@ -296,7 +296,7 @@ def test_the_playground_steps_and_plays_through_its_events(server):
     assert "generator step 1, critic step 2 " in out[2]
     out = page.call("playground_tick", [None, "8gaussians", "bce", "wgan", 0, LAYERS, 10])
     n = int(out[2].split("generator step ")[1].split(",")[0])
-    assert 2 <= n <= 11 and "Playing:" in out[-2]
+    assert 2 <= n <= 11 and "Last refresh:" in out[-2]
     assert page.image(out[1]).shape[:2] == (420, 420) and page.image(out[3]).shape[:2] == (110, 420)
     left, right = (o.get("value", o) for o in (out[4], out[8]))
     assert {r[2] for r in left["data"]} == {"D loss", "G loss"}     # the legend's names, per run's loss

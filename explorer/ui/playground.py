@@ -42,8 +42,8 @@ PAIRS = {  # a quick choice for the comparison the course makes
     "Weight clipping vs gradient penalty": ("wgan", "wgangp"),
     "Saturating vs non-saturating BCE": ("bce-saturating", "bce"),
 }
-TICK_S = 0.5           # the picture refreshes at most this often while playing
-BUDGET_S = 0.4         # training time per refresh (the rest draws the picture and sends it)
+TICK_S = 0.2           # the picture refreshes at most this often while playing
+BUDGET_S = 0.12        # training time per refresh (the rest draws the picture and sends it)
 # frames go out as JPEG: WebP (Gradio's default) took 27 ms to encode one 420 px field on this CPU, JPEG 1 ms
 FRAME_FORMAT = "jpeg"
 STEP_WORDS = {"both": "critic then generator", "critic": "critic only", "generator": "generator only"}
@@ -101,10 +101,14 @@ def build(ctx: AppContext) -> dict:
                 step_d = gr.Button("Step D only", min_width=90)
                 step_g = gr.Button("Step G only", min_width=90)
                 reset = gr.Button("Reset", min_width=60)
-            status = gr.Markdown("Small GANs learn 2-D point clouds live. Press **Play**, or step them by hand.")
+            status = gr.Markdown("Small GANs learn 2-D point clouds live. Press **Play**, or step them by hand.",
+                                 elem_id="playground-status")
+            # the refreshes write only here: one that lands after Pause cannot replace "Paused." above
+            rate = gr.Markdown(elem_id="playground-rate", elem_classes="hint")
         with gr.Column(scale=2):
             speed = gr.Slider(1, 100, 20, step=1, label="Speed: generator steps per refresh",
-                              info="Up to 2 refreshes a second; a refresh trains at most 0.4 s.")
+                              info=f"Up to {1 / TICK_S:.0f} refreshes a second; a refresh trains at most "
+                                   f"{BUDGET_S:g} s.")
             layers = gr.CheckboxGroup(LAYERS, value=LAYERS, label="Show", container=False)
     views = []
     with gr.Row():
@@ -149,17 +153,16 @@ def build(ctx: AppContext) -> dict:
             sess = session(sess, d, lft, rgt, sd)
             t0 = time.perf_counter()
             if not sess.playing:   # paused while this refresh waited: draw nothing, keep the timer off
-                return [sess] + [gr.skip()] * len(outputs) + [gr.skip(), gr.Timer(active=False)]
+                return [sess] + [gr.skip()] * len(outputs) + [gr.skip(), gr.skip(), gr.Timer(active=False)]
             done = sess.advance("both", n, budget_s=BUDGET_S)
-            rate = done / max(time.perf_counter() - t0, 1e-9)
-            note = f"Playing: {rate:.0f} generator steps/s per run."
+            per_s = done / max(time.perf_counter() - t0, 1e-9)
+            note = f"Last refresh: {per_s:.0f} generator steps/s per run."
             if done < n:
-                note += f" (This machine managed {done} of {n} steps in this refresh.)"
-            if not sess.playing:   # Pause pressed during this refresh: its picture lands, "Paused." stays
-                return [sess, *_frames(sess, lay), gr.skip(), gr.Timer(active=False)]
-            return [sess, *_frames(sess, lay), note, gr.skip()]
+                note += f" (This machine managed {done} of {n} steps in it.)"
+            # the status line is Play's and Pause's: a refresh landing after Pause leaves "Paused." as it is
+            return [sess, *_frames(sess, lay), gr.skip(), note, gr.skip() if sess.playing else gr.Timer(active=False)]
         except ExplorerError as e:  # e.g. a run diverged: stop playing and say why
-            return [sess] + [gr.skip()] * len(outputs) + [f"Paused: {e}", gr.Timer(active=False)]
+            return [sess] + [gr.skip()] * len(outputs) + [f"Paused: {e}", gr.skip(), gr.Timer(active=False)]
 
     def redraw(sess, lay):
         return _frames(sess, lay) if sess else [gr.skip()] * len(outputs)
@@ -178,7 +181,7 @@ def build(ctx: AppContext) -> dict:
         return sess, gr.Timer(active=True), "Playing..."
 
     def pause_runs(sess):
-        """Stop the timer; a refresh already under way sees the flag and leaves the status at Paused."""
+        """Stop the timer; a refresh already under way sees the flag (and never writes the status line)."""
         if sess is not None:
             sess.playing = False
         return sess, gr.Timer(active=False), "Paused."
@@ -187,7 +190,7 @@ def build(ctx: AppContext) -> dict:
     play.click(guard(play_runs), common, [state, timer, status], api_name="playground_play",
                validator=validator(None, None, None, None, check_seed, None), concurrency_limit=None)
     pause.click(pause_runs, state, [state, timer, status], api_name="playground_pause", concurrency_limit=None)
-    timer.tick(tick, common + [speed], [state, *outputs, status, timer], api_name="playground_tick",
+    timer.tick(tick, common + [speed], [state, *outputs, status, rate, timer], api_name="playground_tick",
                show_progress="hidden", concurrency_limit=4, concurrency_id="playground")
     pair.change(lambda p: PAIRS[p], pair, [left, right], api_name="playground_pair")
     for ctl, what in ((dist, "data"), (left, "left"), (right, "right")):
