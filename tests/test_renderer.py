@@ -363,3 +363,20 @@ def test_a_playground_refresh_never_writes_the_status_line_that_pause_wrote(app)
     assert status == "Paused." and timer.active is False
     late = tick(sess, "8gaussians", "bce", "wgangp", 0, layers, 5)      # one that starts after Pause draws nothing
     assert all(isinstance(v, type(gr.skip())) for v in late[1:-1]) and late[-1].active is False
+
+
+def test_a_cache_sweep_forgets_the_files_it_removed(tmp_path):
+    """Gradio records every file it serves in `temp_files` and never forgets one (a path per picture: the record
+    grew with every event of a long workshop); the sweep drops the paths of the files it removed."""
+    from types import SimpleNamespace
+    from explorer.ui.server import CACHE_MAX_FILES, sweep_once
+    kept = []
+    for k in range(CACHE_MAX_FILES + 30):
+        f = tmp_path / f"{k:05d}.png"
+        f.write_bytes(b"x")
+        os.utime(f, (1_000_000 + k, 1_000_000 + k))         # oldest first
+        kept.append(str(f))
+    demo = SimpleNamespace(temp_files=set(kept) | {str(tmp_path / "gone.png")})
+    sweep_once(demo, tmp_path)
+    left = {str(p) for p in tmp_path.iterdir()}
+    assert len(left) <= CACHE_MAX_FILES and demo.temp_files == left

@@ -108,7 +108,7 @@ def build_app(checkpoints=None, audience: bool = False, data_root=None, allowed_
                                                 + on_load_translate + on_load_text + on_load_train):
                 dep = demo.load(fn, inputs, outputs, api_name=f"load_{fn.__name__}", api_visibility="undocumented")
                 chain_after(dep, then[0] if then else [], "on_load")
-    bound_cache(demo.GRADIO_CACHE)
+    bound_cache(demo)
     readable_calls(demo)
     demo.explorer_context = ctx
     demo.jobs = jobs
