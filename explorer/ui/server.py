@@ -2,7 +2,6 @@
 keeps running for days. launch.py and the tests launch through here, so both get the same server."""
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import threading
@@ -307,7 +306,7 @@ def bound_cache(demo: gr.Blocks) -> None:
     """A background sweep of Gradio's file cache (every picture an event returns lands there): Gradio only
     removes files older than its delete_cache age, so under load the folder grew without bound. Each sweep also
     forgets the swept files in the app's record of them (`temp_files`, which Gradio only ever adds to: one path
-    per picture served) and hands the memory freed since the last sweep back to the system."""
+    per picture served)."""
     folder = Path(demo.GRADIO_CACHE)
 
     def sweep_forever():
@@ -325,24 +324,7 @@ def sweep_once(demo: gr.Blocks, folder: Path) -> None:
         for path in list(record):          # a copy: events add to the set meanwhile
             if not os.path.exists(path):
                 record.discard(path)
-    trim_heap()
 
-
-def trim_heap() -> None:
-    """glibc keeps memory freed by the serving threads in its arenas, so the process's resident size crept up
-    under a long soak while Python's own objects stayed level; malloc_trim hands the free pages back. A no-op
-    where the C library is not glibc."""
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:
-            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
-
-
-_malloc_trim = None
 
 
 def log_requests_refused(stream=None) -> None:
