@@ -326,7 +326,6 @@ def sweep_once(demo: gr.Blocks, folder: Path) -> None:
                 record.discard(path)
 
 
-
 def log_requests_refused(stream=None) -> None:
     """The user's ordinary mistakes (a value out of range, "Pick a model first", a malformed call) as one line
     each on stderr, with no traceback (launch.py calls this; tests read the logger directly)."""
