@@ -53,10 +53,14 @@ def main() -> int:
     torch.set_num_threads(1)
     desk = TextDesk(args.checkpoints, allow_paths=True)
     got = desk.draw(args.model, EXAMPLES[0], 0, 8)
-    print(f"time (1 torch thread, median of 30): draw 8 samples + judge {median_ms(lambda: desk.draw(args.model, EXAMPLES[1], 0, 8)):.1f} ms, "
-          f"attention sheet {median_ms(lambda: desk.attention_sheet(got, 0)):.1f} ms, "
-          f"the tab's answer (draw, sheets, table) "
-          f"{median_ms(lambda: (desk.sheet(g := desk.draw(args.model, EXAMPLES[2], 0, 8)), desk.attention_sheet(g, 0), desk.agreement(g))):.1f} ms")
+
+    def answer():     # what the Text tab does for one Draw
+        g = desk.draw(args.model, EXAMPLES[2], 0, 8)
+        return desk.sheet(g), desk.attention_sheet(g, 0), desk.agreement(g)
+    draw_ms = median_ms(lambda: desk.draw(args.model, EXAMPLES[1], 0, 8))
+    sheet_ms = median_ms(lambda: desk.attention_sheet(got, 0))
+    print(f"time (1 torch thread, median of 30): draw 8 samples + judge {draw_ms:.1f} ms, attention sheet "
+          f"{sheet_ms:.1f} ms, the tab's answer (draw, sheets, table) {median_ms(answer):.1f} ms")
     t = time.perf_counter()
     r = evaluate(args.model, args.checkpoints, args.data_root, n=args.n, save=args.save)
     print(f"eval on {r['captions']} held-out captions ({time.perf_counter() - t:.0f} s):")

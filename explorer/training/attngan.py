@@ -19,6 +19,7 @@ from explorer.store.config import TrainConfig
 from explorer.training.distributed import DistInfo, wrap
 from explorer.training.tasks import PREVIEW_SEED, TASKS, dcgan_init, grad_norm, make_optimizer
 
+
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 

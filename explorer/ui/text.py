@@ -62,7 +62,8 @@ def build(ctx: AppContext):
             attention = gr.Image(label="Each word's attention over the 32 x 32 picture (bright: the regions that "
                                        "attended to it most; each map scaled to its own peak)",
                                  type="pil", interactive=False, elem_id="text-attention")
-            changed = gr.Image(label="What changed since the last sentence (same seeds; white: a change of 0.3 or more, 0 to 1)",
+            changed = gr.Image(label="What changed since the last sentence (same seeds; white: a change of 0.3 or "
+                                     "more, 0 to 1)",
                                type="pil", interactive=False, visible=False, elem_classes="crisp",
                                elem_id="text-change")
     last = gr.State(None)     # the last draw on this page: model, seeds, sentence, pictures
