@@ -9,7 +9,7 @@ from explorer.store.checkpoint import PROJECT_CHECKPOINTS, list_model_names, loa
 SHIPPED = list_model_names(PROJECT_CHECKPOINTS)
 EXPECTED = {"digits-cdcgan", "digits-dcgan", "digits-wgangp", "digits-infogan", "faces-dcgan",
             "faces-dcgan-independent", "digits-classifier", "faces-attributes", "faces-attributes-eval",
-            "digits-vae", "faces-vae", "faces-betavae"}
+            "digits-vae", "faces-vae", "faces-betavae", "faces-attngan"}
 
 
 def test_the_promised_models_are_shipped_and_small():
@@ -52,6 +52,12 @@ def test_every_shipped_model_loads_with_finite_weights(name):
             y = t.translate(x, d)
             assert y.shape == x.shape and torch.isfinite(y).all()
         assert t.directions == (("forward", "back") if t.method == "cyclegan" else ("forward",))
+    elif conf["kind"] == "text":           # AttnGAN: a sentence and z in, a picture and the words' attention out
+        from explorer.store.checkpoint import load_text_model
+        m = load_text_model(name)
+        got = m.draw("a smiling face with sunglasses", m.sample_z(2, 0))
+        assert got["images"].shape == (2, *m.image_shape) and torch.isfinite(got["images"]).all()
+        assert m.I is not None and m.match(got["images"], ["a face with a hat"]).shape == (2, 1)
     else:
         net, meta = load_classifier(name)
         assert (meta.get("class_names") or meta.get("attributes"))
@@ -159,3 +165,23 @@ def test_eval_of_a_faces_model_reports_rates_and_the_worst_tied_pair(tmp_path):
     assert a != b and {a, b} <= set(names)
     assert worst["diff"] == pytest.approx(abs(worst["samples"] - worst["data"]), abs=1e-3)
     assert abs(worst["data"]) < 0.1  # the data's attributes are independent
+
+
+def test_the_text_model_draws_what_held_out_sentences_ask():
+    """faces-attngan: on 200 held-out sentences (never trained on), the independent judge reads each attribute a
+    sentence states as stated on most pictures; its card's full figure is `eval`'s, on 1,000."""
+    from explorer.data import load_dataset
+    from explorer.store.checkpoint import load_text_model
+    m = load_text_model("faces-attngan")
+    assert all(torch.isfinite(p).all() for p in m.G.parameters())
+    data = load_dataset("faces-captions", root=None, split="test", n=200)
+    captions, stated = [data.captions[i][0] for i in range(200)], data.stated[:200, 0]
+    with torch.no_grad():
+        images = m.draw(captions, m.sample_z(200, 7))["images"]
+        judge, meta = load_classifier("faces-attributes-eval")
+        read = judge(images) > 0
+    assert tuple(meta["attributes"]) == m.attributes
+    said = stated != 0
+    assert (read[said] == (stated[said] > 0)).float().mean() >= 0.9
+    with pytest.raises(Exception, match="'moustache'"):
+        m.draw("a face with a moustache", m.sample_z(1, 0))
