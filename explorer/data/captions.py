@@ -7,9 +7,9 @@ absent) and sometimes its hair colour, hat colour or background, in varied order
     "someone in a red hat, not smiling, with a beard"
 
 What a sentence states is kept beside it (`stated`: +1 present, -1 absent, 0 unsaid, per attribute), so an
-evaluation knows the exact answer a caption asks for. The vocabulary is fixed (every word any template can
-produce) and saved with a trained model; `parse` turns a typed sentence into word ids and refuses words outside
-it with the nearest known ones.
+evaluation knows the exact answer a caption asks for. The vocabulary (`vocabulary()`: every word any template can
+produce) is saved with a trained model; explorer.vocabulary's `parse` turns a typed sentence into words and
+refuses words outside it with the nearest known ones; `read_statements` reads what a typed sentence asks for.
 """
 from __future__ import annotations
 
