@@ -7,10 +7,11 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from explorer.checks import check_seed, check_whole
-from explorer.errors import ConfigError, ExplorerError
+from explorer.errors import ConfigError
 from explorer.render import grid
 from explorer.services.pixels import ModelCache
-from explorer.store.checkpoint import load_classifier, load_text_model
+from explorer.services.translation import attribute_judge
+from explorer.store.checkpoint import load_text_model
 
 MAX_SAMPLES = 16
 MAP_SCALE = 3        # an attention map is drawn at 3 x the picture's size
@@ -48,17 +49,7 @@ class TextDesk:
         return list(self.get(name).vocab.words[1:])
 
     def _judge(self, m):
-        """The model's judge (its config's `judge`) when it reads the model's attributes, else None."""
-        name = m.meta.get("train", {}).get("judge")
-        if not name or not m.attributes:
-            return None
-        if name not in self._judges:
-            try:
-                net, meta = load_classifier(name, self.models.root)
-                self._judges[name] = net if tuple(meta.get("attributes") or ()) == tuple(m.attributes) else None
-            except ExplorerError:
-                self._judges[name] = None
-        return self._judges[name]
+        return attribute_judge(self._judges, m, self.models.root)
 
     @torch.no_grad()
     def draw(self, name, caption, seed=0, n=8) -> dict:

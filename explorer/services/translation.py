@@ -25,17 +25,7 @@ class Translation:
         self._judges: dict[str, object] = {}
 
     def _judge(self, t):
-        """The model's judge (its config's `judge`) when it reads the model's attributes, else None."""
-        name = t.meta.get("train", {}).get("judge")
-        if not name or not t.attributes:
-            return None
-        if name not in self._judges:
-            try:
-                net, meta = load_classifier(name, self.models.root)
-                self._judges[name] = net if tuple(meta.get("attributes") or ()) == t.attributes else None
-            except ExplorerError:
-                self._judges[name] = None
-        return self._judges[name]
+        return attribute_judge(self._judges, t, self.models.root)
 
     @torch.no_grad()
     def readings(self, name, got: dict) -> list[dict]:
@@ -141,6 +131,21 @@ class Translation:
         got = [self.translate(name, self.held_out(name, k, direction)["input"], direction) for k in range(n)]
         rows = [torch.cat([g[k] for g in got]) for k in ("input", "output", "back") if got[0][k] is not None]
         return grid(torch.cat(rows), nrow=n, scale=2)
+
+
+def attribute_judge(judges: dict, model, root):
+    """A model's judge (its config's `judge`, loaded once into `judges`) when it reads the model's attributes,
+    else None: the Translate and Text tabs read their outputs with it."""
+    name = model.meta.get("train", {}).get("judge")
+    if not name or not model.attributes:
+        return None
+    if name not in judges:
+        try:
+            net, meta = load_classifier(name, root)
+            judges[name] = net if tuple(meta.get("attributes") or ()) == tuple(model.attributes) else None
+        except ExplorerError:
+            judges[name] = None
+    return judges[name]
 
 
 def _pix2pix_first(listing: list[dict]) -> list[str]:
