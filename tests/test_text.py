@@ -162,14 +162,16 @@ def test_attention_never_falls_on_padding():
 
 
 def test_damsm_learns_to_match_pictures_with_their_sentences(tmp_path):
-    """A few dozen DAMSM steps on rendered faces: the matching loss falls from chance."""
-    cfg = tiny(steps=61, damsm_steps=60, batch_size=16, data_options={"n": 256, "correlation": 0.0}, log_every=5)
+    """120 DAMSM steps on rendered faces: the sentence-level matching loss falls well below chance (here it went
+    from 6.4 over the first 10 steps to 4.2 over the last 10; chance, 2 ln 16, is 5.5)."""
+    cfg = tiny(steps=121, damsm_steps=120, batch_size=16, data_options={"n": 256, "correlation": 0.0}, log_every=1)
     train(cfg, tmp_path / "run", data_root=tmp_path / "data", progress=False)
     log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    first, last = log[0], [r for r in log if "damsm_sentence" in r][-1]
+    loss = [r["damsm_sentence"] for r in log if "damsm_sentence" in r]
     chance = 2 * np.log(16)
-    assert first["damsm_sentence"] > 0.8 * chance
-    assert last["damsm_sentence"] < 0.8 * first["damsm_sentence"]
+    assert len(loss) == 120
+    assert np.mean(loss[:10]) > 0.9 * chance
+    assert np.mean(loss[-10:]) < 0.85 * chance
 
 
 # ---------- training, checkpoint, resume ----------
