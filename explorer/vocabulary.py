@@ -66,7 +66,11 @@ class Vocabulary:
 
     def encode(self, sentences) -> tuple[torch.Tensor, torch.Tensor]:
         """(ids n x MAX_WORDS int64, lengths n) for checked sentences."""
-        rows = [[self.ids[w] for w in self.parse(s)] for s in sentences]
+        return self.encode_words([self.parse(s) for s in sentences])
+
+    def encode_words(self, parsed) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same for sentences already parsed (lists of known words)."""
+        rows = [[self.ids[w] for w in words] for words in parsed]
         ids = torch.zeros(len(rows), MAX_WORDS, dtype=torch.long)
         for i, r in enumerate(rows):
             ids[i, :len(r)] = torch.tensor(r)

@@ -224,9 +224,10 @@ class TextToImage:
     @torch.no_grad()
     def encode_text(self, captions):
         """(words B x D x T, sentence B x D, attention mask B x T, parsed words per caption)."""
-        ids, lengths = self.vocab.encode(captions)
+        parsed = [self.vocab.parse(c) for c in captions]
+        ids, lengths = self.vocab.encode_words(parsed)
         words, sentence = self.T(ids, lengths)
-        return words, sentence, self.vocab.attention_mask(ids, lengths), [self.vocab.parse(c) for c in captions]
+        return words, sentence, self.vocab.attention_mask(ids, lengths), parsed
 
     @torch.no_grad()
     def draw(self, captions, z: torch.Tensor) -> dict:

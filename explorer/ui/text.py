@@ -4,6 +4,8 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from explorer.checks import check_seed, check_whole
+from explorer.services.text import MAX_SAMPLES
 from explorer.ui.common import AppContext, explainer, guarded
 
 HELP = """
@@ -85,7 +87,7 @@ def build(ctx: AppContext):
         if not name and not desk.names():    # no model in the folder: the tab says so, nothing to refuse
             return (gr.skip(),) * 7
         got = desk.draw(name, sentence, first_seed, count)
-        k = min(max(int(pick or 1), 1), len(got["seeds"])) - 1
+        k = min(check_whole(1 if pick is None else pick, 1, MAX_SAMPLES, "the sample"), len(got["seeds"])) - 1
         rows = desk.agreement(got)
         asked = [r for r in rows if r["the sentence says"] != "-"]
         text = f"**\"{' '.join(got['words'])}\"**, seeds {got['seeds'][0]} to {got['seeds'][-1]}."
@@ -112,8 +114,10 @@ def build(ctx: AppContext):
         """The attention maps of sample `pick` (1-based) of the sentence as drawn."""
         if not name and not desk.names():
             return gr.skip()
-        got = desk.draw(name, sentence, first_seed, count)
-        return desk.attention_sheet(got, min(max(int(pick or 1), 1), len(got["seeds"])) - 1)
+        count = check_whole(8 if count is None else count, 1, MAX_SAMPLES, "the number of samples")
+        k = min(check_whole(1 if pick is None else pick, 1, MAX_SAMPLES, "the sample"), count) - 1
+        seed = (check_seed(first_seed) + k) % 2**32          # sample k is drawn from seed + k: draw it alone
+        return desk.attention_sheet(desk.draw(name, sentence, seed, 1), 0)
 
     which.input(text_attention, [model, caption, seed, n, which], attention, api_name="text_attention",
                 trigger_mode="always_last")
