@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from conftest import assert_one_line_error, run_cli
@@ -16,6 +17,7 @@ from explorer.models import ModelConfig
 from explorer.models.text import attend, word_mask, word_match_scores
 from explorer.store.checkpoint import load_text_model
 from explorer.store.config import TrainConfig
+from explorer.training.attngan import stated_loss
 from explorer.training.loop import resume_config, train
 from explorer.vocabulary import MAX_WORDS, Vocabulary
 
@@ -38,7 +40,7 @@ def text_root(tmp_path_factory):
     from ui_helpers import make_faces
     root = tmp_path_factory.mktemp("text")
     make_faces(root)
-    train(tiny(), root / "words", data_root=root / "data", progress=False)
+    train(tiny(attribute_weight=1.0), root / "words", data_root=root / "data", progress=False)
     return root
 
 
@@ -128,6 +130,9 @@ def test_the_captions_dataset_and_who_may_train_on_it(tmp_path):
         tiny(damsm_steps=-1)
     with pytest.raises(ConfigError, match="damsm-weight"):
         tiny(damsm_weight=-1)
+    for bad in (-1, float("nan"), True, "1"):
+        with pytest.raises(ConfigError, match="attribute-weight"):
+            tiny(attribute_weight=bad)
     with pytest.raises(ConfigError, match="attngan architecture"):
         tiny(model=ModelConfig(arch="dcgan", shape=FACES))
 
@@ -150,6 +155,21 @@ def test_word_matching_equals_the_papers_loop():
             rel = torch.nn.functional.cosine_similarity(c, e, dim=0)
             want = torch.log(torch.exp(5.0 * rel).sum()) / 5.0
             assert torch.allclose(got[i, j], want, atol=1e-5)
+
+
+def test_the_attribute_head_is_asked_only_what_a_sentence_states():
+    logits = torch.tensor([[3.0, -3.0, 0.0], [0.0, 0.0, 5.0]])
+    stated = torch.tensor([[1, -1, 0], [0, 0, -1]])
+    base = stated_loss(logits, stated)
+    unsaid = logits.clone()
+    unsaid[0, 2], unsaid[1, 0] = -9.0, 9.0                       # unsaid attributes: anything goes
+    assert torch.equal(stated_loss(unsaid, stated), base)
+    wrong = logits.clone()
+    wrong[0, 1] = 3.0                                           # "not smiling", and the head sees a smile
+    assert stated_loss(wrong, stated) > base + 0.9          # (3.05 - 0.05) / 3 more
+    expected = (F.softplus(torch.tensor(-3.0)) * 2 + F.softplus(torch.tensor(5.0))) / 3
+    assert torch.isclose(base, expected)
+    assert stated_loss(logits, torch.zeros_like(stated)) == 0      # a sentence stating nothing asks nothing
 
 
 def test_attention_never_falls_on_padding():
@@ -185,6 +205,9 @@ def test_a_tiny_attngan_trains_saves_and_loads(text_root):
         assert (run / f"{f}.safetensors").is_file(), f
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert "damsm_word" in log[0] and "damsm_g" in log[-1] and "d_wrong" in log[-1]
+    assert np.isfinite(log[-1]["attr_d"]) and np.isfinite(log[-1]["attr_g"])      # the attribute head trained
+    critic = load_file(run / "critic.safetensors")
+    assert critic["attributes.weight"].shape[0] == len(ATTRIBUTES)
     assert "AttnGAN" in (run / "README.md").read_text()
     m = load_text_model(run)
     got = m.draw(EXAMPLES[:2], m.sample_z(2, 0))
@@ -207,7 +230,7 @@ def test_a_tiny_attngan_trains_saves_and_loads(text_root):
 
 
 def test_resume_continues_exactly(tmp_path):
-    cfg = tiny(steps=6, damsm_steps=3)
+    cfg = tiny(steps=6, damsm_steps=3, attribute_weight=1.0)
     train(cfg, tmp_path / "straight", data_root=tmp_path / "data", progress=False)
     train(cfg.replace(steps=2), tmp_path / "split", data_root=tmp_path / "data", progress=False)   # inside DAMSM
     train(resume_config(tmp_path / "split", steps=4), tmp_path / "split", data_root=tmp_path / "data", resume=True,
@@ -322,7 +345,8 @@ from explorer.training.loop import train
 out = Path(sys.argv[1])
 cfg = TrainConfig(task="attngan", dataset="faces-captions", data_options={"n": 32, "correlation": 0.0},
                   model=ModelConfig(arch="attngan", z_dim=8, width=8, shape=(3, 32, 32)), steps=4, damsm_steps=2,
-                  batch_size=4, critic_width=8, ema_decay=0.0, log_every=1, sample_every=100, checkpoint_every=3)
+                  batch_size=4, critic_width=8, ema_decay=0.0, log_every=1, sample_every=100, checkpoint_every=3,
+                  attribute_weight=1.0)
 train(cfg, out, data_root=out.parent / "data", progress=False)
 """
 

@@ -132,9 +132,10 @@ class AttnGenerator(nn.Module):
 
 
 class StageCritic(nn.Module):
-    """One stage's critic: pictures at `size` -> (unconditional logits, logits given the sentence)."""
+    """One stage's critic: pictures at `size` -> (unconditional logits, logits given the sentence). With
+    `attributes` > 0 it also has an attribute head (TAC-GAN, Dash et al. 2017): a logit per attribute."""
 
-    def __init__(self, size: int, width: int = 32, dim: int = TEXT_DIM):
+    def __init__(self, size: int, width: int = 32, dim: int = TEXT_DIM, attributes: int = 0):
         super().__init__()
         w, layers, c, s = width, [], 3, size
         while s > 4:
@@ -146,6 +147,7 @@ class StageCritic(nn.Module):
         self.uncond = nn.Conv2d(c, 1, 4)
         self.joint = nn.Sequential(nn.Conv2d(c + dim, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c),
                                    nn.LeakyReLU(0.2, True), nn.Conv2d(c, 1, 4))
+        self.attributes = nn.Conv2d(c, attributes, 4) if attributes else None
 
     def features(self, x):
         return self.body(x)
@@ -154,11 +156,18 @@ class StageCritic(nn.Module):
         cond = sentence[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])
         return self.uncond(h).flatten(), self.joint(torch.cat([h, cond], 1)).flatten()
 
-    def forward(self, x, sentence, wrong: torch.Tensor | None = None):
-        """(unconditional, given the sentence) logits; with `wrong` sentences also the logits given those."""
+    def forward(self, x, sentence, wrong: torch.Tensor | None = None, attributes: bool = False):
+        """(unconditional, given the sentence) logits; with `wrong` sentences also the logits given those; with
+        `attributes` also the attribute head's N x A logits (last)."""
         h = self.features(x)
-        u, c = self.scores(h, sentence)
-        return (u, c) if wrong is None else (u, c, self.scores(h, wrong)[1])
+        out = self.scores(h, sentence)
+        if wrong is not None:
+            out += (self.scores(h, wrong)[1],)
+        if attributes:
+            if self.attributes is None:
+                raise ValueError("this critic has no attribute head")
+            out += (self.attributes(h).flatten(1),)
+        return out
 
 
 def _cosine_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -54,6 +54,9 @@ class TrainConfig:
     kl_weight: float = 1.0                    # attngan: weight of conditioning augmentation's KL term
     mode_seeking_weight: float = 1.0          # attngan: weight of the mode-seeking term (two z's, one sentence,
                                               # two different pictures; Mao et al. 2019)
+    attribute_weight: float = 0.0             # attngan: weight of an attribute head on the 32 x 32 critic
+                                              # (TAC-GAN): it learns each real face's attributes, and the
+                                              # generator is asked for those its sentence states (0: none)
     seed: int = 0
     log_every: int = 10
     sample_every: int = 250
@@ -138,7 +141,7 @@ class TrainConfig:
                     or not 0 <= self.damsm_steps <= 10_000_000:
                 raise ConfigError(f"damsm-steps must be a whole number from 0 to 10,000,000, got {self.damsm_steps!r}")
             for name, hi in (("damsm_weight", 1000), ("kl_weight", 1000), ("mode_seeking_weight", 1000),
-                             ("lr_damsm", 1)):
+                             ("attribute_weight", 1000), ("lr_damsm", 1)):
                 v = getattr(self, name)
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= hi:
                     raise ConfigError(f"{name.replace('_', '-')} must be a number from 0 to {hi}, got {v!r}")

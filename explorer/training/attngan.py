@@ -6,6 +6,9 @@ the attention stage, the sentence feature for conditioning augmentation), and th
 generator's pictures against their sentences (the DAMSM loss, weighted by damsm_weight). Each stage's critic
 judges its pictures unconditionally and given the sentence; given a wrong sentence, a real picture is fake. A
 mode-seeking term (Mao et al. 2019, weighted by mode_seeking_weight) keeps two z's given one sentence apart.
+With attribute_weight > 0 the 32 x 32 critic also has an attribute head (TAC-GAN, Dash et al. 2017), which
+learns each real face's attributes; the generator is asked, through it, for the attributes its sentence states
+(present or absent; an unsaid attribute asks nothing).
 """
 from __future__ import annotations
 
@@ -22,6 +25,14 @@ from explorer.training.tasks import PREVIEW_SEED, TASKS, dcgan_init, grad_norm, 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def stated_loss(logits: torch.Tensor, stated: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of attribute logits (N x A) against what the sentences state (+1 / -1; 0 unsaid, left out),
+    averaged over the stated entries."""
+    said = (stated != 0).float()
+    bce = F.binary_cross_entropy_with_logits(logits, (stated > 0).float(), reduction="none")
+    return (bce * said).sum() / said.sum().clamp(min=1.0)
 
 
 def same_meaning(stated: torch.Tensor) -> torch.Tensor:
@@ -48,7 +59,9 @@ class AttnGANTask:
         self.T = TextEncoder(len(data.vocab)).to(dev)
         self.I = ImageEncoder().to(dev)
         self.G = AttnGenerator(mc.z_dim, mc.width).to(dev)
-        self.D0, self.D1 = StageCritic(16, cfg.critic_width).to(dev), StageCritic(32, cfg.critic_width).to(dev)
+        n_attr = data.attrs.shape[1] if cfg.attribute_weight > 0 else 0
+        self.D0 = StageCritic(16, cfg.critic_width).to(dev)
+        self.D1 = StageCritic(32, cfg.critic_width, attributes=n_attr).to(dev)
         for net in (self.G, self.D0, self.D1):
             dcgan_init(net)
         betas = cfg.betas or (0.5, 0.999)
@@ -110,9 +123,10 @@ class AttnGANTask:
 
     def gan_step(self, next_batch, measure: bool) -> dict:
         dev, cfg = self.dist.device, self.cfg
-        x, _, _, ids, lengths, stated = next_batch()
+        x, _, attrs, ids, lengths, stated = next_batch()
         x, ids, lengths, stated = x.to(dev), ids.to(dev), lengths.to(dev), stated.to(dev)
         words, sentence, mask = self._text(ids, lengths)
+        heads = cfg.attribute_weight > 0
         self.I.eval().requires_grad_(False)
         # the fakes: the first half's sentences twice, each with two z's, so the mode-seeking term can ask that
         # two z's given one sentence draw two different pictures (without it every seed drew the same face)
@@ -125,10 +139,14 @@ class AttnGANTask:
         wrong = sentence.roll(1, 0)       # each real picture with another picture's sentence
         loss_d, stats = 0.0, {}
         for k, (d, real, fake) in enumerate(zip((self.d0, self.d1), reals, (fake0, fake1))):
-            u_real, c_real, c_wrong = d(real, sentence, wrong)
+            u_real, c_real, c_wrong, *a_real = d(real, sentence, wrong, attributes=heads and k == 1)
             u_fake, c_fake = d(fake.detach(), f_sentence)
             loss_d = loss_d + _bce(u_real, 1) + _bce(u_fake, 0) + _bce(c_real, 1) \
                 + 0.5 * (_bce(c_fake, 0) + _bce(c_wrong, 0))
+            if a_real:                      # the head learns every attribute of the real faces
+                attr_d = F.binary_cross_entropy_with_logits(a_real[0], attrs.to(dev).float())
+                loss_d = loss_d + cfg.attribute_weight * attr_d
+                stats["attr_d"] = attr_d.item()
             if k == 1:
                 stats.update(d_real=torch.sigmoid(c_real).mean().item(), d_fake=torch.sigmoid(c_fake).mean().item(),
                              d_wrong=torch.sigmoid(c_wrong).mean().item())
@@ -140,10 +158,14 @@ class AttnGANTask:
 
         for net in (self.D0, self.D1):
             net.requires_grad_(False)
-        gan = 0.0
+        gan, attr_g = 0.0, None
         for net, fake in ((self.D0, fake0), (self.D1, fake1)):
-            u, c = net(fake, f_sentence)                    # unwrapped: a frozen critic syncs nothing
+            # unwrapped: a frozen critic syncs nothing
+            u, c, *a = net(fake, f_sentence, attributes=heads and net is self.D1)
             gan = gan + _bce(u, 1) + _bce(c, 1)
+            if a:
+                attr_g = stated_loss(a[0], f_stated)
+                stats["attr_g"] = attr_g.item()
         for net in (self.D0, self.D1):
             net.requires_grad_(True)
         regions, global_feat = self.I(fake1)
@@ -153,6 +175,8 @@ class AttnGANTask:
         spread = (fake1[:half] - fake1[half:]).abs().mean() / (z[:half] - z[half:]).abs().mean()
         seek = 1.0 / (spread + 1e-5)
         loss_g = gan + cfg.damsm_weight * (word + sent) + cfg.kl_weight * kl + cfg.mode_seeking_weight * seek
+        if attr_g is not None:
+            loss_g = loss_g + cfg.attribute_weight * attr_g
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         if measure:
