@@ -131,6 +131,20 @@ class AttnGenerator(nn.Module):
         return self.img0(h0), self.img1(h1), attn[:, 1:].reshape(b, -1, hh, ww), mu, logvar
 
 
+class AttributeHeads(nn.Module):
+    """DAMSM's attribute read-outs: a linear map from the sentence feature to what the sentence states, and one
+    from the picture's global feature to the face's attributes. Trained beside DAMSM, they make both encoders
+    carry every attribute (without them the sentence feature told "smiling" from "not smiling" on 95 % of
+    sentences, every other attribute on 100 %, and the generator could not keep a smile it was not told of)."""
+
+    def __init__(self, attributes: int, dim: int = TEXT_DIM):
+        super().__init__()
+        self.text, self.image = nn.Linear(dim, attributes), nn.Linear(dim, attributes)
+
+    def forward(self, sentence: torch.Tensor, global_feat: torch.Tensor):
+        return self.text(sentence), self.image(global_feat)
+
+
 class StageCritic(nn.Module):
     """One stage's critic: pictures at `size` -> (unconditional logits, logits given the sentence). With
     `attributes` > 0 it also has an attribute head (TAC-GAN, Dash et al. 2017): a logit per attribute."""

@@ -6,9 +6,11 @@ the attention stage, the sentence feature for conditioning augmentation), and th
 generator's pictures against their sentences (the DAMSM loss, weighted by damsm_weight). Each stage's critic
 judges its pictures unconditionally and given the sentence; given a wrong sentence, a real picture is fake. A
 mode-seeking term (Mao et al. 2019, weighted by mode_seeking_weight) keeps two z's given one sentence apart.
-With attribute_weight > 0 the 32 x 32 critic also has an attribute head (TAC-GAN, Dash et al. 2017), which
-learns each real face's attributes; the generator is asked, through it, for the attributes its sentence states
-(present or absent; an unsaid attribute asks nothing).
+With attribute_weight > 0 the attributes are taught twice: during DAMSM, linear heads on the sentence feature
+and on the picture's global feature learn what the sentence states and what the face is (so both encoders carry
+every attribute); in the GAN, the 32 x 32 critic has an attribute head (TAC-GAN, Dash et al. 2017), which
+learns each real face's attributes, and the generator is asked, through it, for the attributes its sentence
+states (present or absent; an unsaid attribute asks nothing).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from explorer.errors import ConfigError
-from explorer.models.text import AttnGenerator, ImageEncoder, StageCritic, TextEncoder, damsm_loss
+from explorer.models.text import AttnGenerator, AttributeHeads, ImageEncoder, StageCritic, TextEncoder, damsm_loss
 from explorer.render import grid
 from explorer.store.config import TrainConfig
 from explorer.training.distributed import DistInfo, wrap
@@ -64,21 +66,24 @@ class AttnGANTask:
         self.D1 = StageCritic(32, cfg.critic_width, attributes=n_attr).to(dev)
         for net in (self.G, self.D0, self.D1):
             dcgan_init(net)
+        self.H = AttributeHeads(n_attr).to(dev) if n_attr else None
         betas = cfg.betas or (0.5, 0.999)
-        self.opt_damsm = make_optimizer("adam", list(self.T.parameters()) + list(self.I.parameters()),
-                                        cfg.lr_damsm, betas)
+        self.damsm_params = [p for net in (self.T, self.I, self.H) if net is not None for p in net.parameters()]
+        self.opt_damsm = make_optimizer("adam", self.damsm_params, cfg.lr_damsm, betas)
         self.opt_g = make_optimizer("adam", self.G.parameters(), cfg.lr_g or 2e-4, betas)
         self.opt_d = make_optimizer("adam", list(self.D0.parameters()) + list(self.D1.parameters()),
                                     cfg.lr_d or 2e-4, betas)
         self.g, self.d0, self.d1 = wrap(self.G, dist), wrap(self.D0, dist), wrap(self.D1, dist)
         self.t, self.i = wrap(self.T, dist), wrap(self.I, dist)
+        self.h = wrap(self.H, dist) if self.H is not None else None
         self.done = 0                       # steps taken (the phase depends on it; saved with the run)
         self.samples_per_step = cfg.batch_size
 
     @property
     def nets(self) -> dict:
-        return {"generator": self.G, "critic": self.D1, "critic_low": self.D0, "text_encoder": self.T,
+        nets = {"generator": self.G, "critic": self.D1, "critic_low": self.D0, "text_encoder": self.T,
                 "image_encoder": self.I}
+        return nets if self.H is None else {**nets, "attribute_heads": self.H}
 
     @property
     def optimizers(self) -> dict:
@@ -98,19 +103,25 @@ class AttnGANTask:
 
     def damsm_step(self, next_batch, measure: bool) -> dict:
         dev = self.dist.device
-        x, _, _, ids, lengths, stated = next_batch()
+        x, _, attrs, ids, lengths, stated = next_batch()
         x, ids, lengths, stated = x.to(dev), ids.to(dev), lengths.to(dev), stated.to(dev)
         self.T.train(), self.I.train()
         words, sentence = self.t(ids, lengths)
         regions, global_feat = self.i(x)
         word, sent = damsm_loss(regions, global_feat, words, sentence, lengths, same_meaning(stated))
         loss = word + sent
+        stats = {"damsm_word": word.item(), "damsm_sentence": sent.item()}
+        if self.h is not None:
+            said, seen = self.h(sentence, global_feat)
+            attr_text = stated_loss(said, stated)
+            attr_image = F.binary_cross_entropy_with_logits(seen, attrs.to(dev).float())
+            loss = loss + self.cfg.attribute_weight * (attr_text + attr_image)
+            stats.update(attr_text=attr_text.item(), attr_image=attr_image.item())
         self.opt_damsm.zero_grad(set_to_none=True)
         loss.backward()
-        stats = {"damsm_word": word.item(), "damsm_sentence": sent.item()}
         if measure:
             stats["grad_norm_damsm"] = grad_norm(self.T) + grad_norm(self.I)
-        torch.nn.utils.clip_grad_norm_(list(self.T.parameters()) + list(self.I.parameters()), 1.0)
+        torch.nn.utils.clip_grad_norm_(self.damsm_params, 1.0)
         self.opt_damsm.step()
         return stats
 
