@@ -134,8 +134,8 @@ class AttnGenerator(nn.Module):
 class AttributeHeads(nn.Module):
     """DAMSM's attribute read-outs: a linear map from the sentence feature to what the sentence states, and one
     from the picture's global feature to the face's attributes. Trained beside DAMSM, they make both encoders
-    carry every attribute (without them the sentence feature told "smiling" from "not smiling" on 95 % of
-    sentences, every other attribute on 100 %, and the generator could not keep a smile it was not told of)."""
+    carry every attribute (without them a linear read of the sentence feature told "smiling" from "not smiling" on
+    75-95 % of sentences, every other attribute on 100 %, and the generator drew Smiling as stated on 82 %)."""
 
     def __init__(self, attributes: int, dim: int = TEXT_DIM):
         super().__init__()

@@ -54,9 +54,10 @@ class TrainConfig:
     kl_weight: float = 1.0                    # attngan: weight of conditioning augmentation's KL term
     mode_seeking_weight: float = 1.0          # attngan: weight of the mode-seeking term (two z's, one sentence,
                                               # two different pictures; Mao et al. 2019)
-    attribute_weight: float = 0.0             # attngan: weight of an attribute head on the 32 x 32 critic
-                                              # (TAC-GAN): it learns each real face's attributes, and the
-                                              # generator is asked for those its sentence states (0: none)
+    attribute_weight: float = 0.0             # attngan: weight of the attributes taught outright: DAMSM's
+                                              # read-outs (sentence: what it states; picture: the face's) and
+                                              # a TAC-GAN head on the 32 x 32 critic, which asks the generator
+                                              # for what its sentence states (0: none)
     seed: int = 0
     log_every: int = 10
     sample_every: int = 250
