@@ -195,6 +195,36 @@ def test_a_one_shot_api_call_leaves_no_session_state_behind(audience):
     assert demo.state_holder.capacity == 2000 and demo._queue.ANALYTICS_MAX_EVENTS == 1000   # bounded tables
 
 
+def test_a_page_that_keeps_picking_models_keeps_a_session_of_one_size(audience):
+    """Gradio stored a page's updated dropdown again under the copy's own id whenever it was next an input, so
+    each pick-a-model-then-new-seed left one more component and its settings in the page's session (540
+    dropdowns a minute under a 30-user soak). The session holds the app's components, no more, however long
+    the page is used."""
+    demo, url, _ = audience
+    session = uuid.uuid4().hex[:10]
+    sizes = []
+    for seed in range(4):
+        assert '"success":true' in join(url, demo, "select_model", ["plain", seed, 0], session).replace(" ", "")
+        assert '"success":true' in join(url, demo, "new_seed", [None, seed + 1, 0, "z[0]"], session).replace(" ", "")
+        st = demo.state_holder.session_data[session]
+        sizes.append((len(st.blocks_config.blocks), len(st.config_values)))
+    assert sizes == [sizes[0]] * 4, sizes
+    assert set(st.blocks_config.blocks) <= set(demo.blocks)
+
+
+def test_forget_aliases_drops_only_second_names_of_the_apps_components():
+    from types import SimpleNamespace
+    from explorer.ui.server import forget_aliases
+    app_dropdown, updated, made_by_session = object(), object(), object()
+    blocks = {1: app_dropdown, 2: updated, 99: updated, 120: made_by_session}
+    session = SimpleNamespace(blocks_config=SimpleNamespace(blocks=blocks),
+                              config_values={1: {}, 2: {}, 99: {}, 120: {}})
+    assert forget_aliases(session, app_blocks={1: None, 2: None}) == 1
+    assert blocks == {1: app_dropdown, 2: updated, 120: made_by_session}
+    assert set(session.config_values) == {1, 2, 120}
+    assert forget_aliases(session, app_blocks={1: None, 2: None}) == 0
+
+
 def test_a_flood_of_sessions_evicts_idle_message_boxes_first():
     """A page whose event waits keeps its message box however many API sessions come after it (its stream
     ended with a 404 mid-answer when Gradio's LRU evicted it); idle boxes go, oldest first; callers who never

@@ -234,19 +234,41 @@ def forget_one_shot_sessions(demo: gr.Blocks, queue) -> None:
     Gradio keeps each session's copy of every component's settings, about 270 KB in this app, until 10,000
     newer sessions push it out: a soak of 30 users grew the server by about 140 MB a minute. Such a session
     is one event long, so it is forgotten once its result is sent. (A page, and gradio_client, which keep a
-    session of their own, are left alone.)"""
+    session of their own, keep it; what Gradio piles up in it is forgotten after each event: forget_aliases.)"""
     from gradio.server_messages import ProcessCompletedMessage
     send = queue.send_message
 
     def send_message(event, message):
         send(event, message)
         holder = getattr(demo, "state_holder", None)
-        if isinstance(message, ProcessCompletedMessage) and event.session_hash == event._id and holder is not None:
+        if not isinstance(message, ProcessCompletedMessage) or holder is None:
+            return
+        if event.session_hash == event._id:
             with holder.lock:
                 holder.session_data.pop(event.session_hash, None)
                 holder.time_last_used.pop(event.session_hash, None)
+        else:
+            session = holder.session_data.get(event.session_hash)
+            if session is not None:
+                forget_aliases(session, demo.blocks)
 
     queue.send_message = send_message
+
+
+def forget_aliases(session, app_blocks) -> int:
+    """Gradio 6.31 keeps a page's updated component (a dropdown given new choices) under the component's id in
+    the page's session, as a new object with an id of its own; when that component is next an event's input,
+    the copy is also stored under its new id, with its settings. Each update then input (pick a model, let go of
+    a slider) left one more component and its settings in the session, forever: a soak of 30 users grew by about
+    540 dropdowns a minute. Such a copy, reachable under the app's id, is forgotten under its own id (components
+    the session made itself, under ids the app does not have, are kept). Returns how many were forgotten."""
+    blocks = session.blocks_config.blocks
+    kept = {id(b) for k, b in blocks.items() if k in app_blocks}
+    aliases = [k for k, b in blocks.items() if k not in app_blocks and id(b) in kept]
+    for k in aliases:
+        del blocks[k]
+        session.config_values.pop(k, None)
+    return len(aliases)
 
 
 def keep_message_boxes(queue) -> None:
