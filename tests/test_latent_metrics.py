@@ -85,6 +85,17 @@ def test_stroke_features_measure_slant_and_thickness():
     assert thick > 1.8 * thin
 
 
+def test_width_is_the_digits_breadth_with_its_slant_taken_out():
+    from explorer.metrics.strokes import width
+    narrow, wide = width(stroke(2, 0.0)).item(), width(stroke(8, 0.0)).item()
+    assert wide > 3 * narrow
+    # a leaning bar spreads over more columns, but it is no wider a shape
+    assert width(stroke(2, 0.4)).item() == pytest.approx(narrow, abs=0.3)
+    assert width(stroke(2, -0.4)).item() == pytest.approx(narrow, abs=0.3)
+    spread = (stroke(2, 0.4)[0, 0] > 0).any(0).sum().item()
+    assert spread > 6
+
+
 def test_a_code_sweep_keeps_the_digit_only_where_the_digit_stays():
     """InfoGAN's sweep metric on a stand-in generator whose picture is the categorical value, shifted to the next
     class where c1 > 0: c1's sweep over [-2, 2] keeps the class on its 5 values <= 0 of 9, c2's on all."""

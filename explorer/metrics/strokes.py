@@ -31,3 +31,19 @@ def thickness(images: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     area = ink.sum((1, 2, 3))
     boundary = (ink - interior).sum((1, 2, 3)).clamp_min(1.0)
     return 2 * area / boundary
+
+
+def width(images: torch.Tensor) -> torch.Tensor:
+    """The digit's width in pixels: the ink's horizontal spread (standard deviation) once its slant is taken
+    out, so a leaning 1 is as narrow as an upright one and only a wider shape counts. images: N x 1 x H x W in
+    [-1, 1] -> N."""
+    ink = (images[:, 0] + 1) / 2
+    h, w = ink.shape[1:]
+    ys = torch.arange(h, dtype=ink.dtype).view(1, h, 1)
+    xs = torch.arange(w, dtype=ink.dtype).view(1, 1, w)
+    mass = ink.sum((1, 2)).clamp_min(1e-6)
+    cy = (ink * ys).sum((1, 2)) / mass
+    cx = (ink * xs).sum((1, 2)) / mass
+    # slant s moves the top right by s px per row upwards: x - cx = -s (y - cy) along an upright stroke's axis
+    dx = xs - cx.view(-1, 1, 1) + slant(images).view(-1, 1, 1) * (ys - cy.view(-1, 1, 1))
+    return ((ink * dx * dx).sum((1, 2)) / mass).sqrt()
