@@ -263,10 +263,11 @@ def forget_aliases(session, app_blocks) -> int:
     540 dropdowns a minute. Such a copy, reachable under the app's id, is forgotten under its own id (components
     the session made itself, under ids the app does not have, are kept). Returns how many were forgotten."""
     blocks = session.blocks_config.blocks
-    kept = {id(b) for k, b in blocks.items() if k in app_blocks}
-    aliases = [k for k, b in blocks.items() if k not in app_blocks and id(b) in kept]
+    items = list(blocks.items())     # one snapshot, taken without yielding to another thread
+    kept = {id(b) for k, b in items if k in app_blocks}
+    aliases = [k for k, b in items if k not in app_blocks and id(b) in kept]
     for k in aliases:
-        del blocks[k]
+        blocks.pop(k, None)
         session.config_values.pop(k, None)
     return len(aliases)
 
