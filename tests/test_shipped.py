@@ -157,7 +157,7 @@ def test_eval_of_a_faces_model_reports_rates_and_the_worst_tied_pair(tmp_path):
     if "faces-dcgan-independent" not in SHIPPED:
         pytest.skip("faces-dcgan-independent not shipped")
     m = load_generator("faces-dcgan-independent")
-    out = evaluate_generator(m, data_root=tmp_path, n=400)
+    out = evaluate_generator(m, data_root=tmp_path, n=1000)   # 400 real faces tied two attributes at 0.20
     names = read_config(PROJECT_CHECKPOINTS / "faces-attributes")["attributes"]
     assert list(out["attribute_rates"]) == names
     worst = out["attribute_correlation_max_abs_diff"]
