@@ -1,4 +1,4 @@
-"""Stroke features measured from digit pixels: slant and thickness (no labels needed)."""
+"""Stroke features measured from digit pixels: slant, thickness and width (no labels needed)."""
 from __future__ import annotations
 
 import torch
@@ -8,14 +8,7 @@ import torch.nn.functional as F
 def slant(images: torch.Tensor) -> torch.Tensor:
     """Horizontal shear of the ink, from second moments: -mu11 / mu02 (positive = top leans right).
     images: N x 1 x H x W in [-1, 1] -> N."""
-    ink = (images[:, 0] + 1) / 2                                     # N x H x W, ink in [0, 1]
-    h, w = ink.shape[1:]
-    ys = torch.arange(h, dtype=ink.dtype).view(1, h, 1)
-    xs = torch.arange(w, dtype=ink.dtype).view(1, 1, w)
-    mass = ink.sum((1, 2)).clamp_min(1e-6)
-    cy = (ink * ys).sum((1, 2)) / mass
-    cx = (ink * xs).sum((1, 2)) / mass
-    dy, dx = ys - cy.view(-1, 1, 1), xs - cx.view(-1, 1, 1)
+    ink, dx, dy, _ = _centred(images)
     mu11 = (ink * dx * dy).sum((1, 2))
     mu02 = (ink * dy * dy).sum((1, 2)).clamp_min(1e-6)
     return -mu11 / mu02                                             # y grows downwards, hence the sign
@@ -37,6 +30,15 @@ def width(images: torch.Tensor) -> torch.Tensor:
     """The digit's width in pixels: the ink's horizontal spread (standard deviation) once its slant is taken
     out, so a leaning 1 is as narrow as an upright one and only a wider shape counts. images: N x 1 x H x W in
     [-1, 1] -> N."""
+    ink, dx, dy, mass = _centred(images)
+    # slant s moves the top right by s px per row upwards: x - cx = -s (y - cy) along an upright stroke's axis
+    across = dx + slant(images).view(-1, 1, 1) * dy
+    return ((ink * across * across).sum((1, 2)) / mass).sqrt()
+
+
+def _centred(images: torch.Tensor):
+    """The ink (N x H x W in [0, 1]), each pixel's offsets from the ink's centre (dx: N x 1 x W, dy: N x H x 1)
+    and the ink's mass (N)."""
     ink = (images[:, 0] + 1) / 2
     h, w = ink.shape[1:]
     ys = torch.arange(h, dtype=ink.dtype).view(1, h, 1)
@@ -44,6 +46,4 @@ def width(images: torch.Tensor) -> torch.Tensor:
     mass = ink.sum((1, 2)).clamp_min(1e-6)
     cy = (ink * ys).sum((1, 2)) / mass
     cx = (ink * xs).sum((1, 2)) / mass
-    # slant s moves the top right by s px per row upwards: x - cx = -s (y - cy) along an upright stroke's axis
-    dx = xs - cx.view(-1, 1, 1) + slant(images).view(-1, 1, 1) * (ys - cy.view(-1, 1, 1))
-    return ((ink * dx * dx).sum((1, 2)) / mass).sqrt()
+    return ink, xs - cx.view(-1, 1, 1), ys - cy.view(-1, 1, 1), mass
