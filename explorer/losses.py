@@ -65,6 +65,8 @@ class GANLoss:
     defaults = OptimDefaults("adam", 2e-4)
     variants: dict[str, tuple[str, dict]] = {}   # the Playground's choices when not just (name, title):
                                                  # choice -> (its label, the settings it runs with)
+    rng: torch.Generator | None = None           # where a loss's own random draws come from (None: torch's
+                                                 # global stream); a Playground run sets its own
 
     def critic_loss(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
@@ -165,7 +167,7 @@ class WGANGPLoss(WassersteinLoss):
 
     def critic_loss(self, critic, real, fake):
         loss, stats = super().critic_loss(critic, real, fake)
-        eps = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device)
+        eps = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device, generator=self.rng)
         x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
         (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
         norm = grad.flatten(1).norm(dim=1)

@@ -42,6 +42,27 @@ def test_two_runs_side_by_side_do_not_disturb_each_other():
     assert same(weights(alone.task.G), weights(a.task.G)) and same(weights(alone.task.D), weights(a.task.D))
 
 
+def test_a_pair_trained_at_once_in_two_threads_equals_each_run_trained_alone():
+    from explorer.services.playground import Session
+    pair = Session("8gaussians", "bce", "wgangp", 2)
+    assert pair.advance("both", 30) == 30
+    for run, loss in zip(pair.runs, ("bce", "wgangp")):
+        alone = ToyRun("8gaussians", loss, 2)
+        alone.step("both", 30)
+        assert run.g_steps == 30
+        assert same(weights(alone.task.G), weights(run.task.G)) and same(weights(alone.task.D), weights(run.task.D))
+
+
+def test_a_run_that_diverges_in_the_second_thread_stops_the_pair_with_its_reason():
+    from explorer.services.playground import Session
+    pair = Session("8gaussians", "bce", "wgangp", 0)
+    with torch.no_grad():
+        next(pair.runs[1].task.G.parameters()).fill_(float("nan"))
+    with pytest.raises(ConfigError, match="diverged"):
+        pair.advance("both", 5)
+    assert pair.runs[0].g_steps >= 1   # the first run's steps stand
+
+
 def test_step_modes_move_only_their_own_network():
     run = ToyRun("8gaussians", "bce", 0)
     g0, d0 = weights(run.task.G), weights(run.task.D)

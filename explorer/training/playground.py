@@ -9,7 +9,7 @@ generator's warp of a grid in z, the critic's weights and the live mode coverage
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +34,7 @@ COVERAGE_N = 2500         # PacGAN's sample count for mode coverage
 SHOWN_N = 600             # points drawn per frame (real and generated)
 MAX_STEPS = 100_000       # a run stops growing here; reset to go again
 MODES = ("both", "critic", "generator")
+_BUILD_LOCK = threading.Lock()   # a run's nets are drawn from torch's global stream: one build at a time
 
 
 def run_config(distribution: str, loss: str, seed: int = 0) -> TrainConfig:
@@ -79,28 +80,22 @@ class ToyRun:
         self.cfg = run_config(distribution, loss, seed)
         self.distribution, self.loss_name = distribution, loss
         self.data = load_dataset("toy2d", **self.cfg.data_options)
-        saved = torch.get_rng_state()
-        try:  # the same order of draws as explorer.training.loop.train, so a run equals the preset's run
-            torch.manual_seed(self.cfg.seed)
+        # the same draws as explorer.training.loop.train, so a run equals the preset's run: the nets from a
+        # stream seeded with the seed, then every step's z from one seeded with seed * 7, here the run's own
+        # (so two runs can train in two threads at once, and nothing else drawing disturbs them)
+        init = torch.Generator().manual_seed(self.cfg.seed)
+        with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(init.get_state())
             self.task = TASKS.lookup(self.cfg.task)(self.cfg, self.data, DistInfo())
-            self._lrs = base_lrs(self.task.optimizers)
-            torch.manual_seed(self.cfg.seed * 7)
-            self._rng = torch.get_rng_state()
-        finally:
-            torch.set_rng_state(saved)
+        self._lrs = base_lrs(self.task.optimizers)
+        self.rng = torch.Generator().manual_seed(self.cfg.seed * 7)
+        self.task.use_rng(self.rng)
         self.stream = BatchStream(self.data, self.cfg.batch_size, self.cfg.seed)
         self.g_steps = self.d_steps = 0
         self.history: list[dict] = []   # one entry per logged step: step, loss_d, loss_g (+ wasserstein, gp)
         self._z_view = torch.randn(COVERAGE_N, self.cfg.model.z_dim,
                                    generator=torch.Generator().manual_seed(VIEW_SEED))
         self._real = sample_toy(distribution, SHOWN_N, VIEW_SEED)
-
-    @contextmanager
-    def _own_rng(self):
-        with torch.random.fork_rng(devices=[]):
-            torch.set_rng_state(self._rng)
-            yield
-            self._rng = torch.get_rng_state()
 
     @property
     def n_critic(self) -> int:
@@ -116,24 +111,23 @@ class ToyRun:
             raise ConfigError(f"this run has reached {MAX_STEPS:,} steps; reset it to start again")
         t = self.task
         stats: dict = {}
-        with self._own_rng():
-            for _ in range(int(n)):
-                if self.cfg.lr_decay_to != 1.0:  # the preset's schedule, by generator step, as in training
-                    scale_lrs(t.optimizers, self._lrs, self.cfg.lr_factor(self.g_steps))
-                if mode == "both":
-                    stats = t.step(self.stream, measure=False)
-                    self.d_steps += t.n_critic
-                elif mode == "critic":
-                    _, _, loss_d, stats = t.critic_step(self.stream, measure=False)
-                    stats = {"loss_d": loss_d.item(), **stats}
-                    self.d_steps += 1
-                else:
-                    fake = t.g(torch.randn(self.cfg.batch_size, self.cfg.model.z_dim), None)
-                    loss_g, stats = t.generator_step(fake, None, measure=False)
-                    stats = {"loss_g": loss_g.item(), **stats}
-                if mode != "critic":
-                    self.g_steps += 1
-                self._log(stats)
+        for _ in range(int(n)):
+            if self.cfg.lr_decay_to != 1.0:  # the preset's schedule, by generator step, as in training
+                scale_lrs(t.optimizers, self._lrs, self.cfg.lr_factor(self.g_steps))
+            if mode == "both":
+                stats = t.step(self.stream, measure=False)
+                self.d_steps += t.n_critic
+            elif mode == "critic":
+                _, _, loss_d, stats = t.critic_step(self.stream, measure=False)
+                stats = {"loss_d": loss_d.item(), **stats}
+                self.d_steps += 1
+            else:
+                fake = t.g(torch.randn(self.cfg.batch_size, self.cfg.model.z_dim, generator=self.rng), None)
+                loss_g, stats = t.generator_step(fake, None, measure=False)
+                stats = {"loss_g": loss_g.item(), **stats}
+            if mode != "critic":
+                self.g_steps += 1
+            self._log(stats)
         bad = [k for k, v in stats.items() if not np.isfinite(v)]
         if bad:
             raise ConfigError(f"this run diverged ({bad[0]} became {stats[bad[0]]}); reset it to start again")

@@ -70,6 +70,8 @@ def dcgan_init(module: torch.nn.Module) -> None:
 class GANTask:
     """n_critic critic steps, then one generator step; the loss object owns all GAN-specific math."""
 
+    rng: torch.Generator | None = None   # where a step's z comes from (None: torch's global stream); see use_rng
+
     def __init__(self, cfg: TrainConfig, data, dist: DistInfo):
         self.cfg, self.data, self.dist = cfg, data, dist
         mc = cfg.model
@@ -96,6 +98,12 @@ class GANTask:
     def optimized_params(self) -> tuple[list, list]:
         """(what the generator's optimizer updates, what the critic's optimizer updates)."""
         return list(self.G.parameters()), list(self.D.parameters())
+
+    def use_rng(self, gen: torch.Generator) -> None:
+        """Draw every step's z, and the loss's own random numbers, from `gen`: a run with its own stream can
+        train in a thread beside another (the Playground's pair). Seeded as torch.manual_seed would seed the
+        global stream, it draws the same numbers."""
+        self.rng = self.loss.rng = gen
 
     @property
     def nets(self) -> dict:
@@ -168,7 +176,7 @@ class GANTask:
         x, y, _ = next_batch()
         x, cond = x.to(dev), self._cond(y.to(dev))
         with torch.set_grad_enabled(keep_fake):
-            fake = self.g(torch.randn(x.shape[0], self.cfg.model.z_dim, device=dev), cond)
+            fake = self.g(torch.randn(x.shape[0], self.cfg.model.z_dim, device=dev, generator=self.rng), cond)
         seen: list = []
         loss_d, stats = self.loss.critic_loss(self._scorer(cond, seen), x, fake.detach())
         if self.D.cls is not None:   # AC-GAN: the critic also learns to name the real pictures' classes

@@ -68,15 +68,17 @@ def _caption(run: ToyRun, view) -> str:
 def _frames(sess: Session, layers: list[str]):
     """Per side: the picture, its caption, the critic's weight histogram and the loss curves."""
     show = {k: k in layers for k in LAYERS}
-    out = []
-    for run in sess.runs:
+
+    def side(run: ToyRun) -> list:
         v = run.view()
         img = plane(v, field=show["critic field"], arrows=show["gradient arrows"], warp=show["z-grid warp"],
                     real=show["real points"])
         names = {**CURVE_NAMES, "loss_d": "D loss" if run.loss_name.startswith("bce") else "critic loss"}
         rows = [{"step": row["step"], "value": row[key], "series": names[key]}
                 for row in v.history[-600:] for key in CURVE_NAMES if key in row]
-        out += [img, _caption(run, v), histogram(v.weights, bound=v.clip), curve_frame(rows)]
+        return [img, _caption(run, v), histogram(v.weights, bound=v.clip), curve_frame(rows)]
+
+    out = [x for part in sess.each(side) for x in part]   # the two sides drawn at once
     if len(sess.runs) == 1:
         out += [None, "No second run: choose one on the right to compare.", None, None]
     return out
