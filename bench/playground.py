@@ -2,10 +2,14 @@
 
     python bench/playground.py                 # speed: training steps/s and refreshes/s, as the tab plays
     python bench/playground.py --coverage      # also train each toy preset 5,000 steps and count modes
+    python bench/playground.py --browser       # also play each pair in headless Chromium (launch.py, the tab's
+                                               # own timer): generator steps/s per run and pictures/s as seen
 
 Speed targets (issue 22, this 2-core CPU): at least 100 generator steps per second per run with two runs
-side by side, the picture redrawn at least 5 times a second. A refresh's drawing time here includes encoding
-its two pictures per side as the page receives them (FRAME_FORMAT), which Gradio does after the handler. Coverage targets: toy-8gaussians-wgangp
+side by side, the picture redrawn at least 5 times a second. The two runs of a pair train (and are drawn) at
+once, the second in a thread of its own, so a pair uses two cores where there are two. A refresh's drawing time
+here includes encoding its two pictures per side as the page receives them (FRAME_FORMAT), which Gradio does
+after the handler. Coverage targets: toy-8gaussians-wgangp
 8/8 modes with >= 90% high-quality samples within 5,000 generator steps; toy-25gaussians-wgangp >= 23/25;
 the BCE presets show mode collapse (fewer modes, or modes that come and go).
 """
@@ -69,7 +73,7 @@ def draw_cost() -> None:
     t3 = time.perf_counter()
     print(f"one frame: view() {(t1 - t0) / n * 1000:.0f} ms (critic field, arrows, warp, 2,500-sample coverage), "
           f"pixels {(t2 - t1) / n * 1000:.0f} ms, pixels and {FRAME_FORMAT} encoding {(t3 - t2) / n * 1000:.0f} ms")
-    for name in ("bce", "wgangp"):
+    for name in ("bce", "wgangp", "wgan"):
         run = ToyRun("25gaussians", name, 0)
         run.step("both", 20)
         t0 = time.perf_counter()
@@ -77,6 +81,63 @@ def draw_cost() -> None:
         ms = (time.perf_counter() - t0) * 10
         print(f"one generator step of {name} ({run.n_critic} critic step(s) each), training alone: {ms:.1f} ms, "
               f"at most {1000 / ms:.0f} steps/s")
+
+
+# counts the new pictures the page shows in the left field: its <img> src, looked at every 20 ms
+COUNT_FRAMES = """() => {
+  window.__frames = 0; let last = null;
+  window.__watch = setInterval(() => {
+    const img = document.querySelector('.field img');
+    const src = img ? img.getAttribute('src') : null;
+    if (src && src !== last) { window.__frames++; last = src; }
+  }, 20);
+}"""
+
+
+def in_browser(seconds: float) -> None:
+    """Play each of the tab's pairs in headless Chromium for `seconds`, the app started as a user starts it."""
+    import re
+    from playwright.sync_api import sync_playwright
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from browser_latency import ARGS, CHROMIUM, serve
+
+    def steps(page) -> list[int]:
+        return [int(n.replace(",", "")) for n in re.findall(r"generator step ([\d,]+)", page.locator("body").inner_text())]
+
+    proc, url = serve(None)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.goto(url)
+            page.get_by_role("tab", name="Playground").click()
+            page.wait_for_function("document.body.innerText.includes('generator step 0')", timeout=120000)
+            for dist, pair in (("8gaussians", "BCE vs WGAN-GP"), ("8gaussians", "Weight clipping vs gradient penalty"),
+                               ("25gaussians", "Saturating vs non-saturating BCE")):
+                for label, value in (("Data", dist), ("Compare", pair)):
+                    box = page.get_by_label(label, exact=True)
+                    box.click()
+                    box.fill(value)
+                    page.keyboard.press("Enter")
+                page.get_by_role("button", name="Reset", exact=True).click()
+                page.wait_for_function("/generator step 0, critic/.test(document.body.innerText)", timeout=60000)
+                time.sleep(1.0)
+                page.evaluate(COUNT_FRAMES)
+                page.get_by_role("button", name="Play", exact=True).click()
+                page.wait_for_function("/generator step [1-9]/.test(document.body.innerText)", timeout=60000)
+                s0, f0, t0 = steps(page), page.evaluate("window.__frames"), time.perf_counter()
+                time.sleep(seconds)
+                s1, f1, t1 = steps(page), page.evaluate("window.__frames"), time.perf_counter()
+                page.get_by_role("button", name="Pause", exact=True).click()
+                page.evaluate("clearInterval(window.__watch)")
+                time.sleep(1.0)
+                rate = [(b - a) / (t1 - t0) for a, b in zip(s0, s1)]
+                print(f"browser: {dist:11s} {pair:36s} {min(rate):6.1f} generator steps/s per run "
+                      f"({', '.join(f'{r:.1f}' for r in rate)}), {(f1 - f0) / (t1 - t0):4.2f} pictures/s", flush=True)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def coverage(steps: int) -> None:
@@ -99,6 +160,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=8.0, help="play time per case")
     ap.add_argument("--coverage", action="store_true", help="also train the toy presets and count modes")
+    ap.add_argument("--browser", action="store_true", help="also play the tab's pairs in headless Chromium")
     ap.add_argument("--steps", type=int, default=5000, help="generator steps for --coverage")
     args = ap.parse_args()
     torch.set_num_threads(1)  # as the app runs (build_app sets one thread per render)
@@ -109,6 +171,8 @@ def main() -> None:
                                    ("25gaussians", "bce", "wgangp", 20), ("25gaussians", "bce-saturating", "bce", 20),
                                    ("25gaussians", "bce-saturating", "bce", 100), ("8gaussians", "wgangp", "none", 100)):
         speed(dist, left, right, args.seconds, spd)
+    if args.browser:
+        in_browser(max(args.seconds, 10.0))
     if args.coverage:
         coverage(args.steps)
 

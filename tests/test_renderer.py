@@ -358,11 +358,33 @@ def test_a_playground_refresh_never_writes_the_status_line_that_pause_wrote(app)
     assert status == "Playing..."
     out = tick(sess, "8gaussians", "bce", "wgangp", 0, layers, 5)
     status, rate, timer = out[-3:]
-    assert isinstance(status, type(gr.skip())) and "generator steps/s per run" in rate
+    assert isinstance(status, type(gr.skip())) and "generator steps per run" in rate
     sess, timer, status = pause(out[0])
     assert status == "Paused." and timer.active is False
     late = tick(sess, "8gaussians", "bce", "wgangp", 0, layers, 5)      # one that starts after Pause draws nothing
     assert all(isinstance(v, type(gr.skip())) for v in late[1:-1]) and late[-1].active is False
+
+
+def test_while_playing_the_runs_train_on_between_refreshes_and_stop_at_pause(app):
+    """After a refresh goes out, the pair trains on (up to the speed's steps) until the next refresh takes what it
+    did; Pause stops it, and nothing trains on after that."""
+    import time
+    play, pause, tick = (callback(app, f"playground_{k}") for k in ("play", "pause", "tick"))
+    layers = ["real points"]
+    sess, _, _ = play(None, "8gaussians", "bce", "wgangp", 0, layers)
+    sess = tick(sess, "8gaussians", "bce", "wgangp", 0, layers, 6)[0]
+    first = [r.g_steps for r in sess.runs]
+    deadline = time.time() + 30
+    while sess.runs[1].g_steps < first[1] + 6 and time.time() < deadline:   # the page is drawing meanwhile
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert [r.g_steps for r in sess.runs] == [first[0] + 6, first[1] + 6]   # both sides, and no more than 6
+    out = tick(sess, "8gaussians", "bce", "wgangp", 0, layers, 6)           # the next refresh counts them
+    assert f"generator step {first[0] + 6}," in out[2] and "6 generator steps per run" in out[-2]
+    sess = pause(out[0])[0]
+    paused = [r.g_steps for r in sess.runs]
+    time.sleep(0.5)
+    assert [r.g_steps for r in sess.runs] == paused
 
 
 def test_a_cache_sweep_forgets_the_files_it_removed(tmp_path):

@@ -1,21 +1,15 @@
 """The Playground's service: one visitor's pair of live 2-D runs, stepped together (kept in gr.State per page)."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 from explorer.training.playground import ToyRun
 
-
-def _advance(run: ToyRun, mode: str, n: int, deadline: float | None) -> int:
-    """Up to n steps of one run, one at a time so a deadline (a WGAN-GP step takes about 10 ms here) is kept."""
-    done = 0
-    while done < n:
-        run.step(mode, 1)
-        done += 1
-        if deadline is not None and time.perf_counter() > deadline:
-            break
-    return done
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+_busy = [0]                   # pairs stepping or drawing right now, across all of this server's visitors
+_busy_lock = threading.Lock()
 
 
 class Session:
@@ -27,13 +21,30 @@ class Session:
             self.runs.append(ToyRun(distribution, right, seed))
         self.settings = (distribution, left, right, seed)
         self.playing = True    # Pause sets it False, Play True; a refresh under way reads it when it ends
+        self._ahead: tuple | None = None   # (thread, stop event, [steps done]) while training between refreshes
+        self.refreshed_at: float | None = None   # when the last refresh while playing was ready (perf_counter)
+        self.curves_at: float | None = None      # when it last redrew the loss curves
 
     def each(self, fn) -> list:
-        """fn(run) for every run, in order; with two runs the second is done in a thread of its own beside the
-        first. Each run has its own nets and random stream, and torch's kernels and the drawing let go of
-        Python's lock, so on two cores the two overlap."""
+        """fn(run) for every run, in order. With two runs and a core to spare, the second is done in a thread of
+        its own beside the first: each run has its own nets and random stream, and torch's kernels let go of
+        Python's lock, so the two overlap. When other visitors' pairs already keep the cores busy, the two go
+        one after the other, which costs less than two threads fighting over one core (measured in
+        bench/playground.py)."""
         if len(self.runs) == 1:
             return [fn(self.runs[0])]
+        with _busy_lock:
+            _busy[0] += 1
+            spare = CORES >= 2 * _busy[0]
+        try:
+            if not spare:
+                return [fn(run) for run in self.runs]
+            return self._both(fn)
+        finally:
+            with _busy_lock:
+                _busy[0] -= 1
+
+    def _both(self, fn) -> list:
         out, errors = [None, None], []
 
         def work(i: int) -> None:
@@ -51,7 +62,49 @@ class Session:
         return out
 
     def advance(self, mode: str, n: int, budget_s: float | None = None) -> int:
-        """n steps of `mode` on every run at once (see each), stopping early when a time budget is given and
-        spent; returns the steps the slower run took."""
-        deadline = None if budget_s is None else time.perf_counter() + budget_s
-        return min(self.each(lambda run: _advance(run, mode, n, deadline)))
+        """n steps of `mode` on every run, one step of each at a time (so the two sides always show the same
+        step) and the two at once (see each); stops early when a time budget is given and spent (checked after
+        every step: a WGAN-GP step takes about 12 ms here). Returns the steps taken."""
+        self.settle()
+        return self._advance(mode, n, budget_s)
+
+    def _advance(self, mode: str, n: int, budget_s: float | None = None, stop=None) -> int:
+        done, t0 = 0, time.perf_counter()
+        while done < n and not (stop is not None and stop.is_set()):
+            self.each(lambda run: run.step(mode, 1))
+            done += 1
+            if budget_s is not None and time.perf_counter() - t0 > budget_s:
+                break
+        return done
+
+    def draw(self, fn) -> list:
+        """fn(run) for every run (see each), once training between refreshes has stopped."""
+        self.settle()
+        return self.each(fn)
+
+    def train_ahead(self, mode: str, n: int) -> None:
+        """Go on training in the background, up to n steps, until the next call that touches the runs: while a
+        refresh travels to the page and is drawn there, the runs keep learning instead of waiting for the
+        next refresh to ask. Bounded by n, so a page that closes leaves nothing running."""
+        self.settle()
+        stop, done = threading.Event(), [0]
+
+        def work() -> None:
+            try:
+                done[0] = self._advance(mode, n, stop=stop)
+            except Exception:  # noqa: BLE001  a diverged run: the next refresh steps it again and says why
+                pass
+
+        thread = threading.Thread(target=work, name="playground-ahead", daemon=True)
+        self._ahead = (thread, stop, done)
+        thread.start()
+
+    def settle(self) -> int:
+        """Stop training ahead (after its current step); returns the steps it took since it began."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return 0
+        thread, stop, done = ahead
+        stop.set()
+        thread.join()
+        return done[0]

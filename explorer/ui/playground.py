@@ -44,6 +44,7 @@ PAIRS = {  # a quick choice for the comparison the course makes
 }
 TICK_S = 0.2           # the picture refreshes at most this often while playing
 BUDGET_S = 0.12        # training time per refresh (the rest draws the picture and sends it)
+CURVES_S = 1.0         # while playing, the loss curves are redrawn at most this often (the pictures every refresh)
 # frames go out as JPEG: WebP (Gradio's default) took 27 ms to encode one 420 px field on this CPU, JPEG 1 ms
 FRAME_FORMAT = "jpeg"
 STEP_WORDS = {"both": "critic then generator", "critic": "critic only", "generator": "generator only"}
@@ -65,8 +66,9 @@ def _caption(run: ToyRun, view) -> str:
     return "  \n".join(lines)
 
 
-def _frames(sess: Session, layers: list[str]):
-    """Per side: the picture, its caption, the critic's weight histogram and the loss curves."""
+def _frames(sess: Session, layers: list[str], curves: bool = True):
+    """Per side: the picture, its caption, the critic's weight histogram and the loss curves (or gr.skip() for
+    the curves when `curves` is False: redrawing two plots costs the page more than the pictures do)."""
     show = {k: k in layers for k in LAYERS}
 
     def side(run: ToyRun) -> list:
@@ -76,9 +78,9 @@ def _frames(sess: Session, layers: list[str]):
         names = {**CURVE_NAMES, "loss_d": "D loss" if run.loss_name.startswith("bce") else "critic loss"}
         rows = [{"step": row["step"], "value": row[key], "series": names[key]}
                 for row in v.history[-600:] for key in CURVE_NAMES if key in row]
-        return [img, _caption(run, v), histogram(v.weights, bound=v.clip), curve_frame(rows)]
+        return [img, _caption(run, v), histogram(v.weights, bound=v.clip), curve_frame(rows) if curves else gr.skip()]
 
-    out = [x for part in sess.each(side) for x in part]   # the two sides drawn at once
+    out = [x for part in sess.draw(side) for x in part]   # the two sides drawn at once
     if len(sess.runs) == 1:
         out += [None, "No second run: choose one on the right to compare.", None, None]
     return out
@@ -92,7 +94,7 @@ def build(ctx: AppContext) -> dict:
         pair = gr.Dropdown(list(PAIRS), value="BCE vs WGAN-GP", label="Compare", info="A classic pair of losses.")
         left = gr.Dropdown([(v, k) for k, v in LOSSES.items()], value="bce", label="Left run", info="Its loss.")
         right = gr.Dropdown([(v, k) for k, v in LOSSES.items()] + [("none", "none")], value="wgangp",
-                            label="Right run", info="'none': one run, twice as fast.")
+                            label="Right run", info="'none': one run alone.")
         seed = gr.Number(0, label="Seed", info="The same for both runs.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
@@ -153,16 +155,28 @@ def build(ctx: AppContext) -> dict:
         try:
             n = check_whole(n, 1, 100, "speed")
             sess = session(sess, d, lft, rgt, sd)
-            t0 = time.perf_counter()
             if not sess.playing:   # paused while this refresh waited: draw nothing, keep the timer off
+                sess.settle()
                 return [sess] + [gr.skip()] * len(outputs) + [gr.skip(), gr.skip(), gr.Timer(active=False)]
-            done = sess.advance("both", n, budget_s=BUDGET_S)
-            per_s = done / max(time.perf_counter() - t0, 1e-9)
-            note = f"Last refresh: {per_s:.0f} generator steps/s per run."
+            t0 = time.perf_counter()
+            since = sess.refreshed_at or t0
+            done = sess.settle()   # the steps trained since the last refresh went out
             if done < n:
-                note += f" (This machine managed {done} of {n} steps in it.)"
+                done += sess.advance("both", n - done, budget_s=BUDGET_S)
+            curves = sess.curves_at is None or t0 - sess.curves_at >= CURVES_S
+            frames = _frames(sess, lay, curves)
+            now = time.perf_counter()
+            if curves:
+                sess.curves_at = now
+            per_s = done / max(now - since, 1e-9)
+            sess.refreshed_at = now
+            note = f"Last refresh: {done} generator steps per run, {per_s:.0f} a second."
+            if done < n:
+                note += f" (This machine managed {done} of the {n} asked for.)"
+            if sess.playing:   # train on while this refresh travels to the page and is drawn there
+                sess.train_ahead("both", n)
             # the status line is Play's and Pause's: a refresh landing after Pause leaves "Paused." as it is
-            return [sess, *_frames(sess, lay), gr.skip(), note, gr.skip() if sess.playing else gr.Timer(active=False)]
+            return [sess, *frames, gr.skip(), note, gr.skip() if sess.playing else gr.Timer(active=False)]
         except ExplorerError as e:  # e.g. a run diverged: stop playing and say why
             return [sess] + [gr.skip()] * len(outputs) + [f"Paused: {e}", gr.skip(), gr.Timer(active=False)]
 
@@ -179,13 +193,14 @@ def build(ctx: AppContext) -> dict:
     def play_runs(sess, d, lft, rgt, sd, lay):
         """Start the timer; the runs are made first if the page has none yet."""
         sess = session(sess, d, lft, rgt, sd)
-        sess.playing = True
+        sess.playing, sess.refreshed_at, sess.curves_at = True, None, None
         return sess, gr.Timer(active=True), "Playing..."
 
     def pause_runs(sess):
         """Stop the timer; a refresh already under way sees the flag (and never writes the status line)."""
         if sess is not None:
             sess.playing = False
+            sess.settle()
         return sess, gr.Timer(active=False), "Paused."
 
     # Play and Pause only flip a flag: they never wait in the queue behind another visitor's long event
@@ -193,7 +208,7 @@ def build(ctx: AppContext) -> dict:
                validator=validator(None, None, None, None, check_seed, None), concurrency_limit=None)
     pause.click(pause_runs, state, [state, timer, status], api_name="playground_pause", concurrency_limit=None)
     timer.tick(tick, common + [speed], [state, *outputs, status, rate, timer], api_name="playground_tick",
-               show_progress="hidden", concurrency_limit=4, concurrency_id="playground")
+               show_progress="hidden", concurrency_limit=4, concurrency_id="playground", trigger_mode="always_last")
     pair.change(lambda p: PAIRS[p], pair, [left, right], api_name="playground_pair")
     for ctl, what in ((dist, "data"), (left, "left"), (right, "right")):
         ctl.change(guard(restart), choice, [state, *outputs, status], api_name=f"playground_{what}_changed",
