@@ -24,8 +24,8 @@ where the generator's gradient pushes each sample: downhill in its loss, uphill 
 spreads or gathers probability.
 
 Things to try: **BCE vs WGAN-GP** on *25gaussians*: BCE **collapses** from the start, its samples bunched on
-a few of the 25 modes, while WGAN-GP spreads over the grid and has all 25 by about step 4,500 (a minute and a
-half of Play on a 2-core laptop, both runs side by side). On *8gaussians*
+a few of the 25 modes, while WGAN-GP spreads over the grid and has all 25 by about step 4,500 (about two
+minutes of Play on a 2-core laptop, both runs side by side and the browser on the same machine). On *8gaussians*
 BCE chases one mode at a time early on (the captured count jumps around) and WGAN-GP settles on all eight.
 **Weight clipping vs gradient penalty**: clipping pins almost every critic weight at +-0.01 (see the
 histogram) and gives a blunt critic; the penalty keeps weights free and the critic sharp. **Saturating
