@@ -145,6 +145,18 @@ def test_an_infogan_code_slider_redraws_while_dragged(page_url):
     assert during.shape == before.shape and not np.array_equal(before, during)
 
 
+# the left loss plot: its step axis's numbered ticks (value, x) and the x where its lines end (Vega's SVG)
+CURVE_END = """e => {
+  const svg = e.querySelector('svg');
+  const ticks = [...svg.querySelector('[aria-roledescription=axis]').querySelectorAll('text')]
+    .map(t => [parseFloat(t.textContent.replace(/,/g, '')), parseFloat(t.getAttribute('transform').slice(10))])
+    .filter(([v, x]) => isFinite(v) && isFinite(x));
+  const ends = [...svg.querySelectorAll("path[aria-roledescription='line mark']")]
+    .map(p => Math.max(...[...p.getAttribute('d').matchAll(/[ML]([-\\d.]+),/g)].map(m => parseFloat(m[1]))));
+  return [ticks, Math.max(...ends)];
+}"""
+
+
 def test_play_the_playground_then_pause_it(page_url):
     """Press Play: both runs train and their pictures, counts and loss curves refresh; Pause stops them."""
     import re
@@ -167,9 +179,20 @@ def test_play_the_playground_then_pause_it(page_url):
         time.sleep(2.0)
         still = steps(page)
         lines = page.locator(".vega-embed path[aria-roledescription='line mark']").count()
+        # while playing the curves redraw once a second; Pause redraws them up to the paused step
+        ticks, right_end = page.locator(".vega-embed").first.evaluate(CURVE_END)
+        # what the paused page shows is where the runs are: one step by hand moves both exactly one step on
+        page.get_by_role("button", name="Step D+G", exact=True).click()
+        page.wait_for_function(f"document.body.innerText.includes('generator step {paused[0] + 1:,},')",
+                               timeout=30000)
+        stepped = steps(page)
     assert paused[0] == paused[1] > 0, paused     # both runs advanced in step
     assert still == paused                       # and stopped when paused
     assert lines >= 2                            # the loss plot draws lines, not just axes
+    (v0, x0), (v1, x1) = sorted(ticks)[:2]           # the step axis: two labelled ticks give the scale
+    last_step = v0 + (right_end - x0) / (x1 - x0) * (v1 - v0)
+    assert abs(last_step - paused[0]) <= 1, (last_step, paused)
+    assert stepped == [paused[0] + 1] * 2, (stepped, paused)
 
 
 def test_walk_a_principal_direction_and_name_it(tmp_path):

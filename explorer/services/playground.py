@@ -22,6 +22,9 @@ class Session:
         self.settings = (distribution, left, right, seed)
         self.playing = True    # Pause sets it False, Play True; a refresh under way reads it when it ends
         self._ahead: tuple | None = None   # (thread, stop event, [steps done]) while training between refreshes
+        # one operation on the runs at a time: two events of one page (a refresh under way and Pause's redraw)
+        # may run at once in Gradio's workers
+        self._lock = threading.RLock()
         self.refreshed_at: float | None = None   # when the last refresh while playing was ready (perf_counter)
         self.curves_at: float | None = None      # when it last redrew the loss curves
 
@@ -65,8 +68,9 @@ class Session:
         """n steps of `mode` on every run, one step of each at a time (so the two sides always show the same
         step) and the two at once (see each); stops early when a time budget is given and spent (checked after
         every step: a WGAN-GP step takes about 12 ms here). Returns the steps taken."""
-        self.settle()
-        return self._advance(mode, n, budget_s)
+        with self._lock:
+            self.settle()
+            return self._advance(mode, n, budget_s)
 
     def _advance(self, mode: str, n: int, budget_s: float | None = None, stop=None) -> int:
         done, t0 = 0, time.perf_counter()
@@ -79,14 +83,19 @@ class Session:
 
     def draw(self, fn) -> list:
         """fn(run) for every run (see each), once training between refreshes has stopped."""
-        self.settle()
-        return self.each(fn)
+        with self._lock:
+            self.settle()
+            return self.each(fn)
 
     def train_ahead(self, mode: str, n: int) -> None:
         """Go on training in the background, up to n steps, until the next call that touches the runs: while a
         refresh travels to the page and is drawn there, the runs keep learning instead of waiting for the
         next refresh to ask. Bounded by n, so a page that closes leaves nothing running."""
-        self.settle()
+        with self._lock:
+            self.settle()
+            self._start_ahead(mode, n)
+
+    def _start_ahead(self, mode: str, n: int) -> None:
         stop, done = threading.Event(), [0]
 
         def work() -> None:
@@ -101,10 +110,11 @@ class Session:
 
     def settle(self) -> int:
         """Stop training ahead (after its current step); returns the steps it took since it began."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is None:
-            return 0
-        thread, stop, done = ahead
-        stop.set()
-        thread.join()
-        return done[0]
+        with self._lock:
+            ahead, self._ahead = self._ahead, None
+            if ahead is None:
+                return 0
+            thread, stop, done = ahead
+            stop.set()
+            thread.join()
+            return done[0]

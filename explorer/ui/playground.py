@@ -206,7 +206,8 @@ def build(ctx: AppContext) -> dict:
     # Play and Pause only flip a flag: they never wait in the queue behind another visitor's long event
     play.click(guard(play_runs), common, [state, timer, status], api_name="playground_play",
                validator=validator(None, None, None, None, check_seed, None), concurrency_limit=None)
-    pause.click(pause_runs, state, [state, timer, status], api_name="playground_pause", concurrency_limit=None)
+    pause.click(pause_runs, state, [state, timer, status], api_name="playground_pause", concurrency_limit=None).then(
+        redraw, [state, layers], outputs, show_progress="hidden")   # the paused runs whole, loss curves included
     timer.tick(tick, common + [speed], [state, *outputs, status, rate, timer], api_name="playground_tick",
                show_progress="hidden", concurrency_limit=4, concurrency_id="playground", trigger_mode="always_last")
     pair.change(lambda p: PAIRS[p], pair, [left, right], api_name="playground_pair")
