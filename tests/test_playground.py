@@ -172,3 +172,19 @@ def test_a_frame_paints_every_point_where_it_lies():
     inside = (u >= 0) & (u < size) & (r >= 0) & (r < size)
     orange = img[r[inside], u[inside]]
     assert inside.sum() > 500 and (orange[:, 0] > orange[:, 2] + 100).all()   # every sample shows in orange
+
+
+def test_training_ahead_never_starts_once_paused_and_stops_when_settled():
+    from explorer.services.playground import Session
+    sess = Session("ring", "bce", "none", 0)
+    sess.playing = False                     # Pause came first: a refresh finishing late starts nothing
+    sess.train_ahead("both", 50)
+    assert sess.settle() == 0 and sess.runs[0].g_steps == 0
+    sess.playing = True
+    sess.train_ahead("both", 3)
+    import time
+    deadline = time.time() + 30
+    while sess.runs[0].g_steps < 3 and time.time() < deadline:
+        time.sleep(0.02)
+    assert sess.settle() == 3 and sess.runs[0].g_steps == 3   # bounded by what was asked
+    assert sess.settle() == 0

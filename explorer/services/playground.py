@@ -90,10 +90,12 @@ class Session:
     def train_ahead(self, mode: str, n: int) -> None:
         """Go on training in the background, up to n steps, until the next call that touches the runs: while a
         refresh travels to the page and is drawn there, the runs keep learning instead of waiting for the
-        next refresh to ask. Bounded by n, so a page that closes leaves nothing running."""
+        next refresh to ask. Bounded by n, so a page that closes leaves nothing running. Nothing starts once
+        Pause has cleared `playing` (checked under the lock Pause's settle takes)."""
         with self._lock:
             self.settle()
-            self._start_ahead(mode, n)
+            if self.playing:
+                self._start_ahead(mode, n)
 
     def _start_ahead(self, mode: str, n: int) -> None:
         stop, done = threading.Event(), [0]
