@@ -9,7 +9,9 @@ Speed targets (issue 22, this 2-core CPU): at least 100 generator steps per seco
 side by side, the picture redrawn at least 5 times a second. The two runs of a pair train (and are drawn) at
 once, the second in a thread of its own, so a pair uses two cores where there are two. A refresh's drawing time
 here includes encoding its two pictures per side as the page receives them (FRAME_FORMAT), which Gradio does
-after the handler. Coverage targets: toy-8gaussians-wgangp
+after the handler. These figures time refreshes back to back; in the tab (--browser) the runs also train on
+while a refresh travels to the page and is drawn there, and the page's own drawing shares the CPU when the
+browser runs on the same machine. Coverage targets: toy-8gaussians-wgangp
 8/8 modes with >= 90% high-quality samples within 5,000 generator steps; toy-25gaussians-wgangp >= 23/25;
 the BCE presets show mode collapse (fewer modes, or modes that come and go).
 """
