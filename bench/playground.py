@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -30,23 +31,27 @@ from explorer.render import histogram, plane  # noqa: E402
 from explorer.training.playground import ToyRun  # noqa: E402
 from gradio.processing_utils import encode_pil_to_bytes  # noqa: E402
 
-from explorer.ui.playground import BUDGET_S, FRAME_FORMAT, LAYERS, Session, _frames  # noqa: E402
+from explorer.ui.playground import BUDGET_S, FRAME_FORMAT, LAYERS, PLOTS_S, Session, _frames  # noqa: E402
 
 
 def speed(distribution: str, left: str, right: str, seconds: float, speed_setting: int) -> None:
-    """Play as the tab does: each refresh trains up to `speed_setting` steps within the time budget, then draws."""
+    """Play as the tab does: each refresh trains up to `speed_setting` steps within the time budget, then draws
+    (the weight histograms and loss curves at most once every PLOTS_S)."""
     sess = Session(distribution, left, right, 0)
     sess.advance("both", 20)  # warm up
     steps = refreshes = 0
     train_s = draw_s = 0.0
+    plots_at = None
     t_end = time.perf_counter() + seconds
     while time.perf_counter() < t_end:
         t0 = time.perf_counter()
         steps += sess.advance("both", speed_setting, budget_s=BUDGET_S)
         t1 = time.perf_counter()
-        frames = _frames(sess, LAYERS)
+        plots = plots_at is None or t1 - plots_at >= PLOTS_S
+        frames = _frames(sess, LAYERS, plots)
+        plots_at = t1 if plots else plots_at
         for picture in frames[0::4] + frames[2::4]:     # each side's field and weight histogram, as sent
-            if picture is not None:
+            if isinstance(picture, Image.Image):
                 encode_pil_to_bytes(picture, FRAME_FORMAT)
         t2 = time.perf_counter()
         train_s += t1 - t0

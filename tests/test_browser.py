@@ -157,8 +157,16 @@ CURVE_END = """e => {
 }"""
 
 
+def curve_last_step(page) -> float:
+    """The step where the left loss plot's lines end, read off its SVG with the step axis's scale."""
+    ticks, right_end = page.locator(".vega-embed").first.evaluate(CURVE_END)
+    (v0, x0), (v1, x1) = sorted(ticks)[:2]           # the step axis: two labelled ticks give the scale
+    return v0 + (right_end - x0) / (x1 - x0) * (v1 - v0)
+
+
 def test_play_the_playground_then_pause_it(page_url):
-    """Press Play: both runs train and their pictures, counts and loss curves refresh; Pause stops them."""
+    """Press Play: both runs train and their pictures, counts and loss curves refresh (the curves on a slower
+    timer of their own); Pause stops them."""
     import re
     url, _ = page_url
 
@@ -172,7 +180,11 @@ def test_play_the_playground_then_pause_it(page_url):
         assert steps(page) == [0, 0] and "Modes captured" in page.locator("body").inner_text()
         page.get_by_role("button", name="Play", exact=True).click()
         page.wait_for_function("/generator step [1-9]/.test(document.body.innerText)", timeout=60000)
+        page.wait_for_selector(".vega-embed path[aria-roledescription='line mark']", timeout=30000)
+        time.sleep(1.5)
+        playing = [curve_last_step(page)]
         time.sleep(2.5)
+        playing.append(curve_last_step(page))
         page.get_by_role("button", name="Pause", exact=True).click()
         time.sleep(2.0)   # a refresh already under way may still land
         paused = steps(page)
@@ -180,7 +192,7 @@ def test_play_the_playground_then_pause_it(page_url):
         still = steps(page)
         lines = page.locator(".vega-embed path[aria-roledescription='line mark']").count()
         # while playing the curves redraw once a second; Pause redraws them up to the paused step
-        ticks, right_end = page.locator(".vega-embed").first.evaluate(CURVE_END)
+        last_step = curve_last_step(page)
         # what the paused page shows is where the runs are: one step by hand moves both exactly one step on
         page.get_by_role("button", name="Step D+G", exact=True).click()
         page.wait_for_function(f"document.body.innerText.includes('generator step {paused[0] + 1:,},')",
@@ -189,8 +201,7 @@ def test_play_the_playground_then_pause_it(page_url):
     assert paused[0] == paused[1] > 0, paused     # both runs advanced in step
     assert still == paused                       # and stopped when paused
     assert lines >= 2                            # the loss plot draws lines, not just axes
-    (v0, x0), (v1, x1) = sorted(ticks)[:2]           # the step axis: two labelled ticks give the scale
-    last_step = v0 + (right_end - x0) / (x1 - x0) * (v1 - v0)
+    assert playing[1] > playing[0] + 5, playing  # the curves went on with the runs while playing
     assert abs(last_step - paused[0]) <= 1, (last_step, paused)
     assert stepped == [paused[0] + 1] * 2, (stepped, paused)
 

@@ -102,6 +102,26 @@ def test_a_frame_holds_what_the_tab_draws():
     assert ToyRun("swissroll", "wgangp", 0).view().coverage is None  # no modes to count on a swiss roll
 
 
+def test_the_loss_curves_show_the_last_steps_thinned_and_end_at_the_runs_step():
+    """The page copies every written component's value on every event, so a refresh's loss curves stay small:
+    the last CURVE_STEPS steps, one in CURVE_EVERY, always ending at the step the caption shows. A refresh that
+    draws no plots leaves the histogram and curves as they are."""
+    import gradio as gr
+    from explorer.services.playground import Session
+    from explorer.ui.playground import CURVE_EVERY, CURVE_STEPS, LAYERS, _frames
+    sess = Session("8gaussians", "bce", "wgangp", 0)
+    sess.advance("both", 700)
+    frames = _frames(sess, LAYERS)
+    for curves, run in ((frames[3], sess.runs[0]), (frames[7], sess.runs[1])):
+        steps = sorted(set(curves["step"]))
+        assert steps[-1] == run.g_steps == 700 and len(steps) == CURVE_STEPS // CURVE_EVERY
+        assert set(np.diff(steps)) == {CURVE_EVERY} and steps[0] > 700 - CURVE_STEPS
+    assert set(frames[7]["series"]) == {"critic loss", "G loss", "Wasserstein estimate"}
+    quick = _frames(sess, LAYERS, plots=False)
+    assert [type(f) for f in quick[::4]] == [type(frames[0])] * 2 and "generator step 700," in quick[1]
+    assert all(isinstance(f, type(gr.skip())) for f in quick[2::4] + quick[3::4])
+
+
 def test_the_clipping_run_shows_its_weights_pinned_at_the_bound():
     run = ToyRun("8gaussians", "wgan", 0)
     run.step("both", 20)

@@ -44,7 +44,11 @@ PAIRS = {  # a quick choice for the comparison the course makes
 }
 TICK_S = 0.2           # the picture refreshes at most this often while playing
 BUDGET_S = 0.12        # training time per refresh (the rest draws the picture and sends it)
-CURVES_S = 1.0         # while playing, the loss curves are redrawn at most this often (the pictures every refresh)
+# while playing, the weight histograms and loss curves are redrawn at most this often (the pictures every
+# refresh). On every event Gradio's page copies the value of every component an event has written since the page
+# opened, so the curves stay small: the last CURVE_STEPS steps, one point in CURVE_EVERY
+PLOTS_S = 1.0
+CURVE_STEPS, CURVE_EVERY = 600, 6
 # frames go out as JPEG: WebP (Gradio's default) took 27 ms to encode one 420 px field on this CPU, JPEG 1 ms
 FRAME_FORMAT = "jpeg"
 STEP_WORDS = {"both": "critic then generator", "critic": "critic only", "generator": "generator only"}
@@ -66,19 +70,22 @@ def _caption(run: ToyRun, view) -> str:
     return "  \n".join(lines)
 
 
-def _frames(sess: Session, layers: list[str], curves: bool = True):
+def _frames(sess: Session, layers: list[str], plots: bool = True):
     """Per side: the picture, its caption, the critic's weight histogram and the loss curves (or gr.skip() for
-    the curves when `curves` is False: redrawing two plots costs the page more than the pictures do)."""
+    the histogram and curves when `plots` is False: redrawing them costs the page more than the pictures do)."""
     show = {k: k in layers for k in LAYERS}
 
     def side(run: ToyRun) -> list:
         v = run.view()
         img = plane(v, field=show["critic field"], arrows=show["gradient arrows"], warp=show["z-grid warp"],
                     real=show["real points"])
+        if not plots:
+            return [img, _caption(run, v), gr.skip(), gr.skip()]
         names = {**CURVE_NAMES, "loss_d": "D loss" if run.loss_name.startswith("bce") else "critic loss"}
+        shown = v.history[::-CURVE_EVERY][:CURVE_STEPS // CURVE_EVERY][::-1]   # ending at the last step
         rows = [{"step": row["step"], "value": row[key], "series": names[key]}
-                for row in v.history[-600:] for key in CURVE_NAMES if key in row]
-        return [img, _caption(run, v), histogram(v.weights, bound=v.clip), curve_frame(rows) if curves else gr.skip()]
+                for row in shown for key in CURVE_NAMES if key in row]
+        return [img, _caption(run, v), histogram(v.weights, bound=v.clip), curve_frame(rows)]
 
     out = [x for part in sess.draw(side) for x in part]   # the two sides drawn at once
     if len(sess.runs) == 1:
@@ -125,7 +132,7 @@ def build(ctx: AppContext) -> dict:
                                 interactive=False, height=110, format=FRAME_FORMAT)
                 # no fixed height: a LinePlot given one clips its own legend (Gradio 6.31)
                 curves = gr.LinePlot(x="step", y="value", color="series", color_title="",
-                                     label=f"{side} run: losses (last 600 steps)", elem_classes="curves")
+                                     label=f"{side} run: losses (last {CURVE_STEPS} steps)", elem_classes="curves")
                 views += [img, cap, hist, curves]
     explainer(HELP)
     timer = gr.Timer(TICK_S, active=False)
@@ -163,11 +170,11 @@ def build(ctx: AppContext) -> dict:
             done = sess.settle()   # the steps trained since the last refresh went out
             if done < n:
                 done += sess.advance("both", n - done, budget_s=BUDGET_S)
-            curves = sess.curves_at is None or t0 - sess.curves_at >= CURVES_S
-            frames = _frames(sess, lay, curves)
+            plots = sess.plots_at is None or t0 - sess.plots_at >= PLOTS_S
+            frames = _frames(sess, lay, plots)
             now = time.perf_counter()
-            if curves:
-                sess.curves_at = now
+            if plots:
+                sess.plots_at = now
             per_s = done / max(now - since, 1e-9)
             sess.refreshed_at = now
             note = f"Last refresh: {done} generator steps per run, {per_s:.0f} a second."
@@ -193,7 +200,7 @@ def build(ctx: AppContext) -> dict:
     def play_runs(sess, d, lft, rgt, sd, lay):
         """Start the timer; the runs are made first if the page has none yet."""
         sess = session(sess, d, lft, rgt, sd)
-        sess.playing, sess.refreshed_at, sess.curves_at = True, None, None
+        sess.playing, sess.refreshed_at, sess.plots_at = True, None, None
         return sess, gr.Timer(active=True), "Playing..."
 
     def pause_runs(sess):
