@@ -287,6 +287,9 @@ LAYERS = ["critic field", "gradient arrows", "z-grid warp", "real points"]
 
 def test_the_playground_steps_and_plays_through_its_events(server):
     demo, url = server
+    tick = next(d for d in demo.config["dependencies"] if d["api_name"] == "playground_tick")
+    rate = next(c["id"] for c in demo.config["components"] if c["props"].get("elem_id") == "playground-rate")
+    assert tick["show_progress_on"] == [rate]   # the page tracks a refresh on the rate line, not on all 12 outputs
     page = Page(url, demo)   # outputs: state, then per side image, caption, histogram, curves; then status
     out = page.call("playground_reset", ["8gaussians", "bce", "wgan", 0, LAYERS])
     assert "generator step 0," in out[2] and "generator step 0," in out[6]

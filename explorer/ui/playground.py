@@ -215,8 +215,11 @@ def build(ctx: AppContext) -> dict:
                validator=validator(None, None, None, None, check_seed, None), concurrency_limit=None)
     pause.click(pause_runs, state, [state, timer, status], api_name="playground_pause", concurrency_limit=None).then(
         redraw, [state, layers], outputs, show_progress="hidden")   # the paused runs whole, loss curves included
+    # the refresh's progress is tracked on the rate line alone: the page runs a timer loop for every component an
+    # event tracks while it is under way, and a refresh is under way nearly all the time while playing
     timer.tick(tick, common + [speed], [state, *outputs, status, rate, timer], api_name="playground_tick",
-               show_progress="hidden", concurrency_limit=4, concurrency_id="playground", trigger_mode="always_last")
+               show_progress="hidden", show_progress_on=rate, concurrency_limit=4, concurrency_id="playground",
+               trigger_mode="always_last")
     pair.change(lambda p: PAIRS[p], pair, [left, right], api_name="playground_pair")
     for ctl, what in ((dist, "data"), (left, "left"), (right, "right")):
         ctl.change(guard(restart), choice, [state, *outputs, status], api_name=f"playground_{what}_changed",
