@@ -4,6 +4,7 @@
     python bench/playground.py --coverage      # also train each toy preset 5,000 steps and count modes
     python bench/playground.py --browser       # also play each pair in headless Chromium (launch.py, the tab's
                                                # own timer): generator steps/s per run and pictures/s as seen
+    python bench/playground.py --profile       # also where the page's CPU goes while it plays (Chromium's profiler)
 
 Speed targets (issue 22, this 2-core CPU): at least 100 generator steps per second per run with two runs side by
 side, the picture redrawn at least 5 times a second. The two runs of a pair train (and are drawn) at once, the
@@ -150,6 +151,52 @@ def in_browser(seconds: float) -> None:
         proc.wait(timeout=30)
 
 
+def page_profile(seconds: float) -> None:
+    """Where headless Chromium's CPU goes while the tab plays BCE vs WGAN-GP (Chrome's sampling profiler)."""
+    import collections
+    from playwright.sync_api import sync_playwright
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from browser_latency import ARGS, CHROMIUM, serve
+
+    proc, url = serve(None)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.goto(url)
+            page.get_by_role("tab", name="Playground").click()
+            page.wait_for_function("document.body.innerText.includes('generator step 0')", timeout=120000)
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Profiler.enable")
+            page.get_by_role("button", name="Play", exact=True).click()
+            time.sleep(2.0)
+            cdp.send("Profiler.start")
+            time.sleep(seconds)
+            prof = cdp.send("Profiler.stop")["profile"]
+            page.get_by_role("button", name="Pause", exact=True).click()
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    nodes = {n["id"]: n for n in prof["nodes"]}
+    parent = {c: n["id"] for n in prof["nodes"] for c in n.get("children", [])}
+    own, status_pass = collections.Counter(), 0.0
+    for sample, dt in zip(prof["samples"], prof["timeDeltas"]):
+        ms, frame = dt / 1000, nodes[sample]["callFrame"]
+        own[frame["functionName"] or "(anonymous)"] += ms
+        node = sample
+        while node in parent:            # Gradio's pass over every component's loading status
+            if nodes[node]["callFrame"]["functionName"] == "update_loading_stati_state":
+                status_pass += ms
+                break
+            node = parent[node]
+    busy = sum(own.values()) - own["(idle)"]
+    print(f"page profile: {busy / seconds / 10:.0f} % of one core busy over {seconds:g} s of Play; "
+          f"Gradio's loading-status pass {status_pass / seconds / 10:.0f} %; most time in:")
+    for name, ms in own.most_common(8):
+        print(f"  {ms / seconds / 10:5.1f} %  {name}")
+
+
 def coverage(steps: int) -> None:
     from explorer.data.toy2d import TOY_MODES
     from explorer.metrics.coverage import mode_coverage
@@ -171,6 +218,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0, help="play time per case")
     ap.add_argument("--coverage", action="store_true", help="also train the toy presets and count modes")
     ap.add_argument("--browser", action="store_true", help="also play the tab's pairs in headless Chromium")
+    ap.add_argument("--profile", action="store_true", help="also profile the page's CPU while it plays")
     ap.add_argument("--steps", type=int, default=5000, help="generator steps for --coverage")
     args = ap.parse_args()
     torch.set_num_threads(1)  # as the app runs (build_app sets one thread per render)
@@ -183,6 +231,8 @@ def main() -> None:
         speed(dist, left, right, args.seconds, spd)
     if args.browser:
         in_browser(max(args.seconds, 10.0))
+    if args.profile:
+        page_profile(max(args.seconds, 8.0))
     if args.coverage:
         coverage(args.steps)
 
