@@ -165,8 +165,8 @@ def curve_last_step(page) -> float:
 
 
 def test_play_the_playground_then_pause_it(page_url):
-    """Press Play: both runs train and their pictures, counts and loss curves refresh (the curves on a slower
-    timer of their own); Pause stops them."""
+    """Press Play: both runs train and their pictures, counts and loss curves refresh (the curves and weight
+    histograms at most once a second); Pause stops them."""
     import re
     url, _ = page_url
 

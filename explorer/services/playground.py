@@ -26,7 +26,7 @@ class Session:
         # may run at once in Gradio's workers
         self._lock = threading.RLock()
         self.refreshed_at: float | None = None   # when the last refresh while playing was ready (perf_counter)
-        self.plots_at: float | None = None      # when it last redrew the weight histograms and loss curves
+        self.plots_at: float | None = None       # when it last redrew the weight histograms and loss curves
 
     def each(self, fn) -> list:
         """fn(run) for every run, in order. With two runs and a core to spare, the second is done in a thread of
