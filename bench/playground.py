@@ -22,6 +22,7 @@ toy-25gaussians-wgangp >= 23/25; the BCE presets show mode collapse (fewer modes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -105,15 +106,13 @@ COUNT_FRAMES = """() => {
 }"""
 
 
-def in_browser(seconds: float) -> None:
-    """Play each of the tab's pairs in headless Chromium for `seconds`, the app started as a user starts it."""
-    import re
+@contextlib.contextmanager
+def playground_page():
+    """The app started as a user starts it (launch.py, shipped models), its Playground tab open in headless
+    Chromium at step 0."""
     from playwright.sync_api import sync_playwright
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from browser_latency import ARGS, CHROMIUM, serve
-
-    def steps(page) -> list[int]:
-        return [int(n.replace(",", "")) for n in re.findall(r"generator step ([\d,]+)", page.locator("body").inner_text())]
 
     proc, url = serve(None)
     try:
@@ -123,61 +122,58 @@ def in_browser(seconds: float) -> None:
             page.goto(url)
             page.get_by_role("tab", name="Playground").click()
             page.wait_for_function("document.body.innerText.includes('generator step 0')", timeout=120000)
-            for dist, pair in (("8gaussians", "BCE vs WGAN-GP"), ("8gaussians", "Weight clipping vs gradient penalty"),
-                               ("25gaussians", "Saturating vs non-saturating BCE")):
-                for label, value in (("Data", dist), ("Compare", pair)):
-                    box = page.get_by_label(label, exact=True)
-                    box.click()
-                    box.fill(value)
-                    page.keyboard.press("Enter")
-                page.get_by_role("button", name="Reset", exact=True).click()
-                page.wait_for_function("/generator step 0, critic/.test(document.body.innerText)", timeout=60000)
-                time.sleep(1.0)
-                page.evaluate(COUNT_FRAMES)
-                page.get_by_role("button", name="Play", exact=True).click()
-                page.wait_for_function("/generator step [1-9]/.test(document.body.innerText)", timeout=60000)
-                s0, f0, t0 = steps(page), page.evaluate("window.__frames"), time.perf_counter()
-                time.sleep(seconds)
-                s1, f1, t1 = steps(page), page.evaluate("window.__frames"), time.perf_counter()
-                page.get_by_role("button", name="Pause", exact=True).click()
-                page.evaluate("clearInterval(window.__watch)")
-                time.sleep(1.0)
-                rate = [(b - a) / (t1 - t0) for a, b in zip(s0, s1)]
-                print(f"browser: {dist:11s} {pair:36s} {min(rate):6.1f} generator steps/s per run "
-                      f"({', '.join(f'{r:.1f}' for r in rate)}), {(f1 - f0) / (t1 - t0):4.2f} pictures/s", flush=True)
+            yield page
             browser.close()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def in_browser(seconds: float) -> None:
+    """Play each of the tab's pairs in headless Chromium for `seconds`, the app started as a user starts it."""
+    import re
+
+    def steps(page) -> list[int]:
+        return [int(n.replace(",", "")) for n in re.findall(r"generator step ([\d,]+)", page.locator("body").inner_text())]
+
+    with playground_page() as page:
+        for dist, pair in (("8gaussians", "BCE vs WGAN-GP"), ("8gaussians", "Weight clipping vs gradient penalty"),
+                           ("25gaussians", "Saturating vs non-saturating BCE")):
+            for label, value in (("Data", dist), ("Compare", pair)):
+                box = page.get_by_label(label, exact=True)
+                box.click()
+                box.fill(value)
+                page.keyboard.press("Enter")
+            page.get_by_role("button", name="Reset", exact=True).click()
+            page.wait_for_function("/generator step 0, critic/.test(document.body.innerText)", timeout=60000)
+            time.sleep(1.0)
+            page.evaluate(COUNT_FRAMES)
+            page.get_by_role("button", name="Play", exact=True).click()
+            page.wait_for_function("/generator step [1-9]/.test(document.body.innerText)", timeout=60000)
+            s0, f0, t0 = steps(page), page.evaluate("window.__frames"), time.perf_counter()
+            time.sleep(seconds)
+            s1, f1, t1 = steps(page), page.evaluate("window.__frames"), time.perf_counter()
+            page.get_by_role("button", name="Pause", exact=True).click()
+            page.evaluate("clearInterval(window.__watch)")
+            time.sleep(1.0)
+            rate = [(b - a) / (t1 - t0) for a, b in zip(s0, s1)]
+            print(f"browser: {dist:11s} {pair:36s} {min(rate):6.1f} generator steps/s per run "
+                  f"({', '.join(f'{r:.1f}' for r in rate)}), {(f1 - f0) / (t1 - t0):4.2f} pictures/s", flush=True)
 
 
 def page_profile(seconds: float) -> None:
     """Where headless Chromium's CPU goes while the tab plays BCE vs WGAN-GP (Chrome's sampling profiler)."""
     import collections
-    from playwright.sync_api import sync_playwright
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from browser_latency import ARGS, CHROMIUM, serve
 
-    proc, url = serve(None)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.goto(url)
-            page.get_by_role("tab", name="Playground").click()
-            page.wait_for_function("document.body.innerText.includes('generator step 0')", timeout=120000)
-            cdp = page.context.new_cdp_session(page)
-            cdp.send("Profiler.enable")
-            page.get_by_role("button", name="Play", exact=True).click()
-            time.sleep(2.0)
-            cdp.send("Profiler.start")
-            time.sleep(seconds)
-            prof = cdp.send("Profiler.stop")["profile"]
-            page.get_by_role("button", name="Pause", exact=True).click()
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with playground_page() as page:
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Profiler.enable")
+        page.get_by_role("button", name="Play", exact=True).click()
+        time.sleep(2.0)
+        cdp.send("Profiler.start")
+        time.sleep(seconds)
+        prof = cdp.send("Profiler.stop")["profile"]
+        page.get_by_role("button", name="Pause", exact=True).click()
     nodes = {n["id"]: n for n in prof["nodes"]}
     parent = {c: n["id"] for n in prof["nodes"] for c in n.get("children", [])}
     own, status_pass = collections.Counter(), 0.0
