@@ -103,7 +103,7 @@ def test_a_frame_holds_what_the_tab_draws():
 
 
 def test_the_loss_curves_show_the_last_steps_thinned_and_end_at_the_runs_step():
-    """The page copies every written component's value on every event, so a refresh's loss curves stay small:
+    """The page copies every tracked component's value on every event, so a refresh's loss curves stay small:
     the last CURVE_STEPS steps, one in CURVE_EVERY, always ending at the step the caption shows. A refresh that
     draws no plots leaves the histogram and curves as they are."""
     import gradio as gr

@@ -45,8 +45,8 @@ PAIRS = {  # a quick choice for the comparison the course makes
 TICK_S = 0.2           # the picture refreshes at most this often while playing
 BUDGET_S = 0.12        # training time per refresh (the rest draws the picture and sends it)
 # while playing, the weight histograms and loss curves are redrawn at most this often (the pictures every
-# refresh). On every event Gradio's page copies the value of every component an event has written since the page
-# opened, so the curves stay small: the last CURVE_STEPS steps, one point in CURVE_EVERY
+# refresh). On every event Gradio's page copies the value of every component the app's events track, changed or
+# not, so the curves stay small: the last CURVE_STEPS steps, one point in CURVE_EVERY
 PLOTS_S = 1.0
 CURVE_STEPS, CURVE_EVERY = 600, 6
 # frames go out as JPEG: WebP (Gradio's default) took 27 ms to encode one 420 px field on this CPU, JPEG 1 ms
