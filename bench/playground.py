@@ -15,7 +15,8 @@ travels to the page and is drawn there, and the page's own drawing shares the CP
 same machine. Between two refreshes, besides training and drawing, Gradio's page updates the loading status of
 every component the app's events track (a search of the page's component tree and a copy of the component's
 value, each) when it sends the next request and when the answer lands: with this app's nine tabs about 80 ms of
-the page's CPU an event here (Chromium's profiler), outside the Playground's code. Coverage targets: toy-8gaussians-wgangp 8/8 modes with >= 90% high-quality samples within 5,000 generator steps;
+the page's CPU an event here (Chromium's profiler), outside the Playground's code. Coverage targets:
+toy-8gaussians-wgangp 8/8 modes with >= 90% high-quality samples within 5,000 generator steps;
 toy-25gaussians-wgangp >= 23/25; the BCE presets show mode collapse (fewer modes, or modes that come and go).
 """
 from __future__ import annotations
