@@ -109,6 +109,7 @@ def cmd_train(args) -> int:
                             arch=args.arch, loss=args.loss, z_dim=args.z_dim, n_critic=args.n_critic,
                             critic_norm=args.critic_norm, ema_decay=args.ema_decay, beta=args.beta,
                             data_path_b=args.data_path_b, attribute=args.attribute,
+                            attribute_match=args.attribute_match,
                             **{k: getattr(args, k) for k in all_settings()})
     torch.set_num_threads(args.threads or training_threads())
     command = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -366,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "or none (default: the preset's; a gradient penalty needs one that is not batch)")
     s.add_argument("--ema-decay", type=finite_float, help="image GANs: draw samples from this moving average of "
                    "the generator's weights (default 0.999; 0: the raw weights)")
+    s.add_argument("--attribute-match", type=finite_float,
+                   help="faces GANs: weight of the generator's term that matches its samples' attribute rates and "
+                        "pairwise correlations (as the critic's attribute head reads them) to the data's; 0: off")
     s.add_argument("--beta", type=finite_float, help="VAE presets: weight of the KL term (1: a plain VAE, > 1: a "
                    "beta-VAE, which trades sharpness for disentangled dimensions)")
     for key, (owner, setting) in all_settings().items():   # each loss's own settings, from its description

@@ -289,6 +289,79 @@ def test_a_critic_with_a_class_head_learns_to_name_classes_and_teaches_the_gener
         train(tiny(model=ModelConfig(z_dim=8, width=8, class_head=True)), tmp_path / "bad", progress=False)
 
 
+def attribute_digits(name, root=None, split="train", **options):
+    """fake_digits with three independent binary attributes, for a critic's attribute head to read."""
+    data = fake_digits(name, root, split)
+    g = torch.Generator().manual_seed(2)
+    return TensorData(data.x, data.y, (torch.rand(len(data), 3, generator=g) < 0.4).float(), data.info)
+
+
+def with_attribute_head(**kw) -> TrainConfig:
+    return tiny(model=ModelConfig(z_dim=8, width=8, attributes=3), attribute_match=5.0, **kw)
+
+
+def test_the_attribute_term_charges_a_generator_that_ties_independent_attributes():
+    from explorer.training.tasks import GANTask
+    g = torch.Generator().manual_seed(0)
+    real = (torch.rand(4000, 3, generator=g) < 0.5).float() * 0.8 + 0.1     # independent, as the head reads them
+    task = GANTask.__new__(GANTask)
+    task.real_attr = GANTask._attribute_stats(real)
+    own = torch.randn(4000, 3, generator=g) * 3
+    tied = own.clone()
+    tied[:, 1] = tied[:, 0]                                                 # attribute 1 always with attribute 0
+    assert task._attribute_match(own) < 0.01
+    assert task._attribute_match(tied) > 0.9                                # a correlation of 1 where the data has 0
+    rare = own - 3                                                          # independent, but every rate too low
+    assert task._attribute_match(rare) > 0.1
+    tied.requires_grad_(True)
+    task._attribute_match(tied).backward()
+    assert tied.grad.abs().sum() > 0                                        # the generator feels it
+
+
+def test_a_critic_with_an_attribute_head_reads_attributes_and_its_term_resumes_exactly(tmp_path, monkeypatch):
+    monkeypatch.setattr(explorer.data, "load_dataset", attribute_digits, raising=False)
+    cfg = with_attribute_head(steps=6)
+    train(cfg, tmp_path / "straight", progress=False)
+    log = losses(tmp_path / "straight")
+    # soft targets (0.1 / 0.9): the head's cross-entropy stays above their own entropy, about 0.33 nats
+    assert all(0.3 < r["attributes_d"] < 1.5 for r in log)
+    assert all(r["attribute_gap_g"] >= 0 for r in log)
+    _, critic = load_generator(tmp_path / "straight", with_critic=True)
+    score, logits = critic(torch.zeros(2, 1, 28, 28), with_attributes=True)
+    assert score.shape == (2,) and logits.shape == (2, 3)
+    # the real pictures' moving statistics are part of the run: a resumed run continues exactly
+    train(cfg.replace(steps=4), tmp_path / "split", progress=False)
+    train(resume_config(tmp_path / "split", steps=6), tmp_path / "split", resume=True, progress=False)
+    assert [r["loss_g"] for r in log] == [r["loss_g"] for r in losses(tmp_path / "split")]
+    off = tiny(steps=2, model=ModelConfig(z_dim=8, width=8, attributes=3))    # a head, no term: it only reads
+    train(off, tmp_path / "off", progress=False)
+    assert "attributes_d" in losses(tmp_path / "off")[-1] and "attribute_gap_g" not in losses(tmp_path / "off")[-1]
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(attribute_match=-1.0), "attribute-match must be a number from 0 to 1000"),
+    (dict(attribute_match="5"), "attribute-match must be a number from 0 to 1000"),
+    (dict(attribute_match=5.0, model=ModelConfig(z_dim=8, width=8)), "needs a critic with an attribute head"),
+])
+def test_bad_attribute_settings_are_refused_before_training(change, message):
+    with pytest.raises(ConfigError, match=message):
+        tiny(**change).validated()
+
+
+def test_an_attribute_head_must_fit_the_data(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="reads 3 attributes; 'digits' has 0 .set attributes to 0."):
+        train(with_attribute_head(), tmp_path / "none", progress=False)      # digits carry no attributes
+    monkeypatch.setattr(explorer.data, "load_dataset", attribute_digits, raising=False)
+    with pytest.raises(ConfigError, match="reads 5 attributes; 'digits' has 3"):
+        train(tiny(model=ModelConfig(z_dim=8, width=8, attributes=5)), tmp_path / "five", progress=False)
+    with pytest.raises(ConfigError, match="a class head or an attribute head, not both"):
+        train(tiny(model=ModelConfig(z_dim=8, width=8, attributes=3, num_classes=10, class_head=True)),
+              tmp_path / "both", progress=False)
+    with pytest.raises(ConfigError, match="must be >= 0"):
+        train(tiny(model=ModelConfig(z_dim=8, width=8, attributes=-1)), tmp_path / "neg", progress=False)
+    assert not any((tmp_path / d).exists() and any((tmp_path / d).iterdir()) for d in ("none", "five", "both", "neg"))
+
+
 def test_a_preset_changed_by_hand_keeps_what_was_not_touched():
     from explorer.training.presets import PRESETS, custom_config
     cfg = custom_config("digits-dcgan", loss="wgangp", gp_lambda=5, n_critic=3, z_dim=16, batch_size=32)

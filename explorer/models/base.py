@@ -24,6 +24,8 @@ class ModelConfig:
     cat_codes: int = 0                       # InfoGAN: size of one categorical code (0 = none)
     cont_codes: int = 0                      # InfoGAN: number of continuous codes in [-1, 1]
     class_head: bool = False                 # conditional: the critic also names the class (AC-GAN, Odena 2017)
+    attributes: int = 0                      # the critic also reads this many binary attributes of a picture
+                                             # (an attribute head, for attribute_match; 0: none)
 
     @property
     def code_dim(self) -> int:
@@ -96,13 +98,22 @@ class Critic(nn.Module):
             if not cfg.num_classes:
                 raise ConfigError("a class head (AC-GAN) needs a conditional model: set num_classes")
             self.cls = nn.Sequential(nn.Flatten(), nn.Linear(feature_dim, cfg.num_classes))   # class logits
+        self.attr = None
+        if cfg.attributes < 0:
+            raise ConfigError(f"attributes (the critic's attribute head) must be >= 0, got {cfg.attributes}")
+        if cfg.attributes and cfg.class_head:
+            raise ConfigError("a critic has one extra head here: a class head or an attribute head, not both")
+        if cfg.attributes:
+            self.attr = nn.Sequential(nn.Flatten(), nn.Linear(feature_dim, cfg.attributes))   # attribute logits
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, with_q: bool = False,
-                with_class: bool = False):
+                with_class: bool = False, with_attributes: bool = False):
         h = self.features(x, cond)
         score = self.head(h).flatten()
         if with_class:
             return score, self.cls(h)
+        if with_attributes:
+            return score, self.attr(h)
         return (score, self.q(h)) if with_q else score
 
 

@@ -36,6 +36,10 @@ class TrainConfig:
                                               # (0.5: a unit-variance Gaussian log-likelihood, as Chen et al.)
     class_weight: float = 1.0                 # conditional with a class head: weight of its cross-entropy, in
                                               # the critic's loss (real pictures) and the generator's (its fakes)
+    attribute_match: float = 0.0              # gan with an attribute head (model.attributes): weight of the
+                                              # generator's term that matches its samples' attribute rates and
+                                              # pairwise correlations, as the head reads them, to the data's
+                                              # (0: none)
     classifier_arch: str = "cnn"              # classifier task: registry name
     classifier_width: int = 32
     judge: str | None = None                  # classifier used by `eval` / directions (checkpoint name)
@@ -112,6 +116,12 @@ class TrainConfig:
         if isinstance(self.class_weight, bool) or not isinstance(self.class_weight, (int, float)) \
                 or not 0 <= self.class_weight <= 100:
             raise ConfigError(f"class-weight must be a number from 0 to 100, got {self.class_weight!r}")
+        if isinstance(self.attribute_match, bool) or not isinstance(self.attribute_match, (int, float)) \
+                or not 0 <= self.attribute_match <= 1000:
+            raise ConfigError(f"attribute-match must be a number from 0 to 1000, got {self.attribute_match!r}")
+        if self.attribute_match and not self.model.attributes:
+            raise ConfigError("attribute-match needs a critic with an attribute head: set the model's attributes to "
+                              "the dataset's number of attributes")
         if self.info_lambda < 0 or self.info_lambda_cont < 0:
             raise ConfigError("the InfoGAN information weights must be >= 0")
         if self.task == "encoder" and not self.generator:

@@ -218,7 +218,8 @@ def _number(name: str, v, lo: float, hi: float, whole: bool = False):
 
 def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=None, dataset=None,
                   data_path=None, correlation=None, arch=None, loss=None, z_dim=None, n_critic=None,
-                  critic_norm=None, ema_decay=None, beta=None, data_path_b=None, attribute=None, **loss_settings) -> TrainConfig:
+                  critic_norm=None, ema_decay=None, beta=None, data_path_b=None, attribute=None, attribute_match=None,
+                  **loss_settings) -> TrainConfig:
     """A preset with a person's changes, each checked with a message that says what is allowed.
     The CLI's `train` and the Train tab both build their runs here. None leaves the preset's value.
     loss_settings: any registered loss's settings by name (clip, gp_lambda, saturating, ...)."""
@@ -265,6 +266,11 @@ def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=Non
             raise ConfigError(f"unknown setting '{key}' (loss settings: {', '.join(sorted(owners))})")
     gan_only = {"arch": arch, "loss": loss, "z_dim": z_dim, "n_critic": n_critic, "critic_norm": critic_norm,
                 "ema_decay": ema_decay, **loss_settings}
+    if attribute_match is not None:
+        if not cfg.model.attributes:
+            raise ConfigError(f"attribute-match weighs a term of the critic's attribute head; preset '{preset}' has "
+                              "none (faces-dcgan and faces-dcgan-independent have)")
+        ch["attribute_match"] = _number("attribute-match", attribute_match, 0, 1000)
     if beta is not None:
         if cfg.task != "vae":
             raise ConfigError(f"beta weighs a VAE's KL term; preset '{preset}' trains a {cfg.task}")

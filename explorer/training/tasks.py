@@ -94,6 +94,10 @@ class GANTask:
         self.samples_per_step = cfg.batch_size * self.n_critic
         # image generators are drawn from their weights' moving average; 2-D point toys from the weights
         self.ema = WeightAverage(self.G, cfg.ema_decay) if cfg.ema_decay and len(mc.shape) == 3 else None
+        self.real_attr = None   # attribute head: moving (rates, co-occurrences) of the real pictures, as it reads them
+        if mc.attributes and mc.attributes != data.attrs.shape[1]:
+            raise ConfigError(f"the critic's attribute head reads {mc.attributes} attributes; '{cfg.dataset}' has "
+                              f"{data.attrs.shape[1]}" + ("" if data.attrs.shape[1] else " (set attributes to 0)"))
 
     def optimized_params(self) -> tuple[list, list]:
         """(what the generator's optimizer updates, what the critic's optimizer updates)."""
@@ -127,11 +131,16 @@ class GANTask:
         self.shown_generator()
 
     def extra_state(self) -> dict:
-        return {"ema": self.ema.state()} if self.ema is not None else {}
+        st = {"ema": self.ema.state()} if self.ema is not None else {}
+        if self.real_attr is not None:
+            st["real_attributes"] = [t.cpu() for t in self.real_attr]
+        return st
 
     def load_extra_state(self, st: dict) -> None:
         if self.ema is not None:
             self.ema.load_state(st.get("ema") or {})
+        if st.get("real_attributes") is not None:
+            self.real_attr = tuple(t.to(self.dist.device) for t in st["real_attributes"])
 
     def _random_inputs(self, n: int) -> tuple:
         """(z, condition) for n samples: random classes for a conditional model, random codes for an InfoGAN."""
@@ -152,37 +161,77 @@ class GANTask:
         return None
 
     def _scorer(self, cond, seen: list):
-        """The critic as a loss sees it (pictures -> scores); with a class head, each call's class logits are kept
-        in `seen` so the class term reuses the loss's own forward pass."""
-        if self.D.cls is None:
+        """The critic as a loss sees it (pictures -> scores); with a class or attribute head, each call's head
+        logits are kept in `seen` so the head's terms reuse the loss's own forward pass."""
+        if self.D.cls is None and self.D.attr is None:
             return lambda t: self.d(t, cond)
+        flag = "with_class" if self.D.cls is not None else "with_attributes"
 
         def score(t):
-            s, logits = self.d(t, cond, with_class=True)
+            s, logits = self.d(t, cond, **{flag: True})
             seen.append((t, logits))
             return s
         return score
 
-    def _class_logits(self, seen: list, x: torch.Tensor, cond) -> torch.Tensor:
+    def _head_logits(self, seen: list, x: torch.Tensor, cond) -> torch.Tensor:
+        """The class or attribute head's logits for x: from `seen`, or a forward of their own for a loss that never
+        scored x itself."""
         for t, logits in seen:
             if t is x:
                 return logits
-        return self.d(x, cond, with_class=True)[1]   # a loss that never scored x itself
+        return self.d(x, cond, **{"with_class" if self.D.cls is not None else "with_attributes": True})[1]
+
+    @staticmethod
+    def _attribute_stats(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rates, co-occurrences) of attribute probabilities p (N x A): their mean and their mean outer product."""
+        return p.mean(0), p.T @ p / p.shape[0]
+
+    def _attribute_head_real(self, logits: torch.Tensor, attrs: torch.Tensor) -> torch.Tensor:
+        """The attribute head's loss on real pictures, against soft targets (0.1 / 0.9: its probabilities stay off
+        0 and 1, where the generator's term would have no slope); updates the real pictures' moving statistics."""
+        loss = F.binary_cross_entropy_with_logits(logits, 0.1 + 0.8 * attrs.float())
+        if self.cfg.attribute_match:
+            now = self._attribute_stats(torch.sigmoid(logits.detach()))
+            if self.real_attr is None:
+                self.real_attr = now
+            else:   # a moving average over about a hundred batches: the statistics of one batch are noisy
+                self.real_attr = tuple(0.99 * old + 0.01 * new for old, new in zip(self.real_attr, now))
+        return loss
+
+    @staticmethod
+    def _correlations(rates: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        """Pairwise correlations (A x A) of attributes from their (rates, co-occurrences)."""
+        cov = second - torch.outer(rates, rates)
+        sd = cov.diagonal().clamp(min=1e-6).sqrt()
+        return cov / torch.outer(sd, sd)
+
+    def _attribute_match(self, logits: torch.Tensor) -> torch.Tensor:
+        """The generator's attribute term: squared gaps between its samples' attribute rates and pairwise
+        correlations and the real pictures' (a generator that ties two independent attributes pays for it)."""
+        rates, second = self._attribute_stats(torch.sigmoid(logits))
+        real_rates, real_second = self.real_attr
+        gap = self._correlations(rates, second) - self._correlations(real_rates, real_second)
+        upper = torch.triu(torch.ones_like(gap, dtype=torch.bool), diagonal=1)
+        return ((rates - real_rates) ** 2).sum() + (gap[upper] ** 2).sum()
 
     def critic_step(self, next_batch, measure: bool, keep_fake: bool = False):
         """One critic update on a real batch and fresh fakes; returns (fake, cond, loss_d, stats).
         keep_fake=True keeps the fakes' graph so a generator step can reuse them."""
         dev = self.dist.device
-        x, y, _ = next_batch()
+        x, y, attrs = next_batch()
         x, cond = x.to(dev), self._cond(y.to(dev))
         with torch.set_grad_enabled(keep_fake):
             fake = self.g(torch.randn(x.shape[0], self.cfg.model.z_dim, device=dev, generator=self.rng), cond)
         seen: list = []
         loss_d, stats = self.loss.critic_loss(self._scorer(cond, seen), x, fake.detach())
         if self.D.cls is not None:   # AC-GAN: the critic also learns to name the real pictures' classes
-            ce = F.cross_entropy(self._class_logits(seen, x, cond), y.to(dev))
+            ce = F.cross_entropy(self._head_logits(seen, x, cond), y.to(dev))
             loss_d = loss_d + self.cfg.class_weight * ce
             stats["class_d"] = ce.item()
+        if self.D.attr is not None:   # the critic also learns to read the real pictures' attributes
+            bce = self._attribute_head_real(self._head_logits(seen, x, cond), attrs.to(dev))
+            loss_d = loss_d + bce
+            stats["attributes_d"] = bce.item()
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         if measure:
@@ -196,9 +245,13 @@ class GANTask:
         seen: list = []
         loss_g, stats = self.loss.generator_loss(self._scorer(cond, seen), fake)
         if self.D.cls is not None:   # AC-GAN: fakes the critic names as their own class
-            ce = F.cross_entropy(self._class_logits(seen, fake, cond), cond[:, :self.cfg.model.num_classes].argmax(1))
+            ce = F.cross_entropy(self._head_logits(seen, fake, cond), cond[:, :self.cfg.model.num_classes].argmax(1))
             loss_g = loss_g + self.cfg.class_weight * ce
             stats["class_g"] = ce.item()
+        if self.cfg.attribute_match and self.real_attr is not None:
+            gap = self._attribute_match(self._head_logits(seen, fake, cond))
+            loss_g = loss_g + self.cfg.attribute_match * gap
+            stats["attribute_gap_g"] = gap.item()
         info = self.info_loss(fake, cond)
         if info is not None:
             stats["info_g"] = info.item()
