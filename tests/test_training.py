@@ -306,16 +306,27 @@ def test_the_attribute_term_charges_a_generator_that_ties_independent_attributes
     real = (torch.rand(4000, 3, generator=g) < 0.5).float() * 0.8 + 0.1     # independent, as the head reads them
     task = GANTask.__new__(GANTask)
     task.real_attr = GANTask._attribute_stats(real)
+
+    def gap(logits):
+        task.fake_attr = None           # a fresh moving average: the gaps of this batch alone
+        return task._attribute_match(logits)[1]
     own = torch.randn(4000, 3, generator=g) * 3
     tied = own.clone()
     tied[:, 1] = tied[:, 0]                                                 # attribute 1 always with attribute 0
-    assert task._attribute_match(own) < 0.01
-    assert task._attribute_match(tied) > 0.9                                # a correlation of 1 where the data has 0
-    rare = own - 3                                                          # independent, but every rate too low
-    assert task._attribute_match(rare) > 0.1
+    assert gap(own) < 0.01
+    assert gap(tied) > 0.9                                                  # a correlation of 1 where the data has 0
+    assert gap(own - 3) > 0.1                                               # independent, but every rate too low
+    # the term's slope pulls the tied pair apart: a small step against it lowers their correlation
     tied.requires_grad_(True)
-    task._attribute_match(tied).backward()
-    assert tied.grad.abs().sum() > 0                                        # the generator feels it
+    task.fake_attr = None
+    term, _ = task._attribute_match(tied)
+    term.backward()
+    assert tied.grad[:, :2].abs().sum() > 0
+    assert gap(tied.detach() - 1e3 * tied.grad) < gap(tied.detach())
+    # the gap is measured on a moving average: one odd batch moves it by a twentieth
+    task.fake_attr = None
+    task._attribute_match(own)
+    assert task._attribute_match(tied.detach())[1] < 0.1
 
 
 def test_a_critic_with_an_attribute_head_reads_attributes_and_its_term_resumes_exactly(tmp_path, monkeypatch):
@@ -336,6 +347,9 @@ def test_a_critic_with_an_attribute_head_reads_attributes_and_its_term_resumes_e
     off = tiny(steps=2, model=ModelConfig(z_dim=8, width=8, attributes=3))    # a head, no term: it only reads
     train(off, tmp_path / "off", progress=False)
     assert "attributes_d" in losses(tmp_path / "off")[-1] and "attribute_gap_g" not in losses(tmp_path / "off")[-1]
+    info_net = with_attribute_head(steps=2).replace(model=ModelConfig(arch="infogan", z_dim=8, attributes=3))
+    train(info_net, tmp_path / "infogan-net", progress=False)                # InfoGAN's MNIST critic has the head too
+    assert losses(tmp_path / "infogan-net")[-1]["attribute_gap_g"] >= 0
 
 
 @pytest.mark.parametrize("change, message", [

@@ -107,13 +107,15 @@ class Critic(nn.Module):
             self.attr = nn.Sequential(nn.Flatten(), nn.Linear(feature_dim, cfg.attributes))   # attribute logits
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, with_q: bool = False,
-                with_class: bool = False, with_attributes: bool = False):
+                with_class: bool = False, with_attributes: bool = False, probe: bool = False):
+        """The score; with_q / with_class / with_attributes: also that head's outputs. probe: the attribute head
+        reads the features without teaching them (the critic's body then learns from its score alone)."""
         h = self.features(x, cond)
         score = self.head(h).flatten()
         if with_class:
             return score, self.cls(h)
         if with_attributes:
-            return score, self.attr(h)
+            return score, self.attr(h.detach() if probe else h)
         return (score, self.q(h)) if with_q else score
 
 

@@ -271,6 +271,9 @@ def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=Non
             raise ConfigError(f"attribute-match weighs a term of the critic's attribute head; preset '{preset}' has "
                               "none (faces-dcgan and faces-dcgan-independent have)")
         ch["attribute_match"] = _number("attribute-match", attribute_match, 0, 1000)
+        if ch["attribute_match"] and ds != cfg.dataset:
+            raise ConfigError(f"the attribute head reads the {cfg.dataset} data's attributes; on '{ds}' the preset trains "
+                              "without it (leave attribute-match out)")
     if beta is not None:
         if cfg.task != "vae":
             raise ConfigError(f"beta weighs a VAE's KL term; preset '{preset}' trains a {cfg.task}")
@@ -285,6 +288,9 @@ def custom_config(preset: str, *, steps=None, seed=None, batch_size=None, lr=Non
             ch["model"] = replace(cfg.model, z_dim=_number("z_dim", z_dim, 1, 1024, whole=True))
         return _fits(cfg.replace(**ch))
     model = cfg.model
+    if model.attributes and ds != cfg.dataset:   # the head reads the preset's own data's attributes: not another's
+        model = replace(model, attributes=0)
+        ch["attribute_match"] = 0.0
     if arch is not None:
         GENERATORS.lookup(arch)
         if arch == "dcgan" and len(model.shape) != 3:
