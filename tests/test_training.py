@@ -352,10 +352,38 @@ def test_a_critic_with_an_attribute_head_reads_attributes_and_its_term_resumes_e
     assert losses(tmp_path / "infogan-net")[-1]["attribute_gap_g"] >= 0
 
 
+def attribute_pictures(name, root=None, split="train", **options):
+    """400 random pictures with three binary attributes and no classes, as a judge of attributes learns them."""
+    data = attribute_digits(name, root, split)
+    return TensorData(data.x, None, data.attrs, DatasetInfo("digits", "image", (1, 28, 28), (), ("A", "B", "C")))
+
+
+def test_without_an_attribute_head_the_term_reads_the_frozen_judge(tmp_path, monkeypatch):
+    monkeypatch.setattr(explorer.data, "load_dataset", attribute_pictures, raising=False)
+    train(tiny(task="classifier", steps=3), tmp_path / "judge", progress=False)
+    judge_before = load_file(tmp_path / "judge" / "classifier.safetensors")
+    cfg = tiny(steps=4, attribute_match=10.0, judge=str(tmp_path / "judge"))
+    train(cfg, tmp_path / "gan", progress=False)
+    log = losses(tmp_path / "gan")
+    assert all(r["attribute_gap_g"] > 0 for r in log) and "attributes_d" not in log[-1]
+    state = torch.load(tmp_path / "gan" / "state.pt", weights_only=True)["task"]
+    assert len(state["real_attributes"]) == 2 and state["real_attributes"][0].shape == (3,)
+    judge_after = load_file(tmp_path / "judge" / "classifier.safetensors")     # frozen: read, never trained
+    assert all(torch.equal(judge_before[k], judge_after[k]) for k in judge_before)
+    # a judge of other attributes, or of classes, cannot price these pictures' attributes
+    monkeypatch.setattr(explorer.data, "load_dataset", fake_digits, raising=False)
+    train(tiny(task="classifier", steps=2), tmp_path / "digit-judge", progress=False)
+    monkeypatch.setattr(explorer.data, "load_dataset", attribute_pictures, raising=False)
+    with pytest.raises(ConfigError, match="reads no attributes; 'digits' has A, B, C"):
+        train(tiny(attribute_match=10.0, judge=str(tmp_path / "digit-judge")), tmp_path / "bad", progress=False)
+    with pytest.raises(ConfigError, match="attribute head or the run's judge: set one"):
+        train(tiny(attribute_match=10.0), tmp_path / "bad", progress=False)
+
+
 @pytest.mark.parametrize("change, message", [
     (dict(attribute_match=-1.0), "attribute-match must be a number from 0 to 1000"),
     (dict(attribute_match="5"), "attribute-match must be a number from 0 to 1000"),
-    (dict(attribute_match=5.0, model=ModelConfig(z_dim=8, width=8)), "needs a critic with an attribute head"),
+    (dict(attribute_match=5.0, model=ModelConfig(z_dim=8, width=8)), "needs something that reads attributes"),
 ])
 def test_bad_attribute_settings_are_refused_before_training(change, message):
     with pytest.raises(ConfigError, match=message):
@@ -374,6 +402,23 @@ def test_an_attribute_head_must_fit_the_data(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="must be >= 0"):
         train(tiny(model=ModelConfig(z_dim=8, width=8, attributes=-1)), tmp_path / "neg", progress=False)
     assert not any((tmp_path / d).exists() and any((tmp_path / d).iterdir()) for d in ("none", "five", "both", "neg"))
+
+
+def test_the_attribute_term_is_set_by_hand_only_where_a_preset_has_it():
+    from explorer.training.presets import custom_config
+    assert custom_config("faces-dcgan-independent").attribute_match == 4            # read by the preset's judge
+    assert custom_config("faces-dcgan-independent", attribute_match=0).attribute_match == 0
+    assert custom_config("faces-dcgan-independent", attribute_match=12).attribute_match == 12
+    with pytest.raises(ConfigError, match="preset 'digits-dcgan' has none"):
+        custom_config("digits-dcgan", attribute_match=5)
+    with pytest.raises(ConfigError, match="attribute-match must be a number from 0 to 1000"):
+        custom_config("faces-dcgan-independent", attribute_match=1e6)
+    # on other pictures the judge would read attributes they do not have: the preset trains without the term
+    other = custom_config("faces-dcgan-independent", dataset="folder", data_path="/tmp/faces")
+    assert (other.model.attributes, other.attribute_match) == (0, 0)
+    with pytest.raises(ConfigError, match="attribute-match reads the faces data's attributes; on 'folder'"):
+        custom_config("faces-dcgan-independent", dataset="folder", data_path="/tmp/faces", attribute_match=5)
+    assert custom_config("faces-dcgan-independent", correlation=0.3).attribute_match == 4     # the same data, other correlation
 
 
 def test_a_preset_changed_by_hand_keeps_what_was_not_touched():

@@ -119,9 +119,9 @@ class TrainConfig:
         if isinstance(self.attribute_match, bool) or not isinstance(self.attribute_match, (int, float)) \
                 or not 0 <= self.attribute_match <= 1000:
             raise ConfigError(f"attribute-match must be a number from 0 to 1000, got {self.attribute_match!r}")
-        if self.attribute_match and not self.model.attributes:
-            raise ConfigError("attribute-match needs a critic with an attribute head: set the model's attributes to "
-                              "the dataset's number of attributes")
+        if self.attribute_match and not (self.model.attributes or self.judge):
+            raise ConfigError("attribute-match needs something that reads attributes: a critic with an attribute head "
+                              "(the model's attributes) or a judge")
         if self.info_lambda < 0 or self.info_lambda_cont < 0:
             raise ConfigError("the InfoGAN information weights must be >= 0")
         if self.task == "encoder" and not self.generator:

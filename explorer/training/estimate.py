@@ -12,6 +12,8 @@ import torch
 
 from explorer.data.base import DatasetInfo, TensorData
 from explorer.data.translation import TASK_KINDS, TwoDomainData
+from explorer.errors import ExplorerError
+from explorer.store.checkpoint import read_config, resolve_model_dir
 from explorer.store.config import TrainConfig
 from explorer.training.distributed import DistInfo
 from explorer.training.loop import BatchStream
@@ -34,11 +36,27 @@ def _stand_in_data(cfg: TrainConfig) -> TensorData:
         x = torch.randint(0, 256, (n, *shape), generator=g, dtype=torch.uint8)
     classes = tuple(str(i) for i in range(cfg.model.num_classes or (10 if cfg.task == "classifier" else 0)))
     y = torch.randint(0, len(classes), (n,), generator=g) if classes else None
-    info = DatasetInfo(cfg.dataset, "points" if len(shape) == 1 else "image", shape, classes)
+    names = _attribute_names(cfg)
+    attrs = (torch.rand(n, len(names), generator=g) < 0.5).float() if names else None
+    info = DatasetInfo(cfg.dataset, "points" if len(shape) == 1 else "image", shape, classes, names)
     if cfg.task in TASK_KINDS:
         info = DatasetInfo(cfg.dataset, TASK_KINDS[cfg.task], shape)
         return TwoDomainData(x.flip(0), None, x, None, info, ("A", "B"))
-    return TensorData(x, y, None, info)
+    return TensorData(x, y, attrs, info)
+
+
+def _attribute_names(cfg: TrainConfig) -> tuple[str, ...]:
+    """The attributes a GAN's attribute head or attribute_match reads (the judge's, as the run's data has them)."""
+    if cfg.task not in ("gan", "infogan"):
+        return ()
+    if cfg.model.attributes:
+        return tuple(f"attribute {i}" for i in range(cfg.model.attributes))
+    if cfg.attribute_match and cfg.judge:
+        try:
+            return tuple(read_config(resolve_model_dir(cfg.judge)).get("attributes") or ())
+        except ExplorerError:   # no such judge: the run's own check says so
+            return ()
+    return ()
 
 
 def seconds_per_step(cfg: TrainConfig) -> float:

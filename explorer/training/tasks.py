@@ -66,6 +66,9 @@ def dcgan_init(module: torch.nn.Module) -> None:
             torch.nn.init.zeros_(m.bias)
 
 
+JUDGE_SOFTENING = 10.0  # attribute_match with a judge: its logits are divided by this before the sigmoid
+
+
 @TASKS.register("gan")
 class GANTask:
     """n_critic critic steps, then one generator step; the loss object owns all GAN-specific math."""
@@ -94,11 +97,28 @@ class GANTask:
         self.samples_per_step = cfg.batch_size * self.n_critic
         # image generators are drawn from their weights' moving average; 2-D point toys from the weights
         self.ema = WeightAverage(self.G, cfg.ema_decay) if cfg.ema_decay and len(mc.shape) == 3 else None
-        # attribute head: moving (rates, co-occurrences) of the real pictures and of the samples, as it reads them
+        # attribute_match: moving (rates, co-occurrences) of the real pictures and of the samples, as read by the
+        # critic's attribute head or, without one, by the frozen judge
         self.real_attr = self.fake_attr = None
         if mc.attributes and mc.attributes != data.attrs.shape[1]:
             raise ConfigError(f"the critic's attribute head reads {mc.attributes} attributes; '{cfg.dataset}' has "
                               f"{data.attrs.shape[1]}" + ("" if data.attrs.shape[1] else " (set attributes to 0)"))
+        self.reader = None
+        if cfg.attribute_match and not mc.attributes:
+            self.reader = self._attribute_judge(cfg, data)
+
+    def _attribute_judge(self, cfg: TrainConfig, data) -> torch.nn.Module:
+        """The frozen judge that reads attributes for attribute_match: it must read the data's attributes."""
+        from explorer.store.checkpoint import load_classifier
+        if not cfg.judge:
+            raise ConfigError("attribute-match reads attributes with the critic's attribute head or the run's judge: "
+                              "set one")
+        net, conf = load_classifier(cfg.judge)
+        names, want = tuple(conf.get("attributes") or ()), tuple(data.info.attribute_names)
+        if not want or names != want:
+            raise ConfigError(f"attribute-match: the judge '{cfg.judge}' reads {', '.join(names) or 'no attributes'}; "
+                              f"'{cfg.dataset}' has {', '.join(want) or 'none'}")
+        return net.requires_grad_(False).to(self.dist.device)
 
     def optimized_params(self) -> tuple[list, list]:
         """(what the generator's optimizer updates, what the critic's optimizer updates)."""
@@ -204,12 +224,20 @@ class GANTask:
         0 and 1, where the generator's term would have no slope); updates the real pictures' moving statistics."""
         loss = F.binary_cross_entropy_with_logits(logits, 0.1 + 0.8 * attrs.float())
         if self.cfg.attribute_match:
-            now = self._attribute_stats(torch.sigmoid(logits.detach()))
-            if self.real_attr is None:
-                self.real_attr = now
-            else:   # a moving average over about a hundred batches: the statistics of one batch are noisy
-                self.real_attr = tuple(0.99 * old + 0.01 * new for old, new in zip(self.real_attr, now))
+            self._real_attribute_stats(logits.detach())
         return loss
+
+    def _real_attribute_stats(self, logits: torch.Tensor) -> None:
+        now = self._attribute_stats(torch.sigmoid(logits))
+        if self.real_attr is None:
+            self.real_attr = now
+        else:   # a moving average over about a hundred batches: the statistics of one batch are noisy
+            self.real_attr = tuple(0.99 * old + 0.01 * new for old, new in zip(self.real_attr, now))
+
+    def _judge_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The judge's attribute logits, softened (/ JUDGE_SOFTENING): a sure judge's probabilities sit at 0 or 1,
+        where they have no slope for the generator to follow."""
+        return self.reader(x) / JUDGE_SOFTENING
 
     @staticmethod
     def _correlations(rates: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
@@ -253,6 +281,9 @@ class GANTask:
             bce = self._attribute_head_real(self._head_logits(seen, x, cond, critic_side=True), attrs.to(dev))
             loss_d = loss_d + bce
             stats["attributes_d"] = bce.item()
+        if self.reader is not None and keep_fake:   # once a generator step: the judge's reading of real pictures
+            with torch.no_grad():
+                self._real_attribute_stats(self._judge_logits(x))
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         if measure:
@@ -270,7 +301,8 @@ class GANTask:
             loss_g = loss_g + self.cfg.class_weight * ce
             stats["class_g"] = ce.item()
         if self.cfg.attribute_match and self.real_attr is not None:
-            term, gap = self._attribute_match(self._head_logits(seen, fake, cond))
+            logits = self._judge_logits(fake) if self.reader is not None else self._head_logits(seen, fake, cond)
+            term, gap = self._attribute_match(logits)
             loss_g = loss_g + self.cfg.attribute_match * term
             stats["attribute_gap_g"] = gap
         info = self.info_loss(fake, cond)
