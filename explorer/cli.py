@@ -368,8 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ema-decay", type=finite_float, help="image GANs: draw samples from this moving average of "
                    "the generator's weights (default 0.999; 0: the raw weights)")
     s.add_argument("--attribute-match", type=finite_float,
-                   help="faces GANs: weight of the generator's term that matches its samples' attribute rates and "
-                        "pairwise correlations (as the critic's attribute head reads them) to the data's; 0: off")
+                   help="faces-dcgan-independent: weight of the generator's term that matches its samples' attribute "
+                        "rates and pairwise correlations, as the preset's judge reads them, to the data's (default 4; "
+                        "0: off)")
     s.add_argument("--beta", type=finite_float, help="VAE presets: weight of the KL term (1: a plain VAE, > 1: a "
                    "beta-VAE, which trades sharpness for disentangled dimensions)")
     for key, (owner, setting) in all_settings().items():   # each loss's own settings, from its description

@@ -36,10 +36,10 @@ class TrainConfig:
                                               # (0.5: a unit-variance Gaussian log-likelihood, as Chen et al.)
     class_weight: float = 1.0                 # conditional with a class head: weight of its cross-entropy, in
                                               # the critic's loss (real pictures) and the generator's (its fakes)
-    attribute_match: float = 0.0              # gan with an attribute head (model.attributes): weight of the
-                                              # generator's term that matches its samples' attribute rates and
-                                              # pairwise correlations, as the head reads them, to the data's
-                                              # (0: none)
+    attribute_match: float = 0.0              # gan: weight of the generator's term that matches its samples'
+                                              # attribute rates and pairwise correlations to the data's, as the
+                                              # critic's attribute head (model.attributes) or, without one, the
+                                              # frozen judge reads them (0: none)
     classifier_arch: str = "cnn"              # classifier task: registry name
     classifier_width: int = 32
     judge: str | None = None                  # classifier used by `eval` / directions (checkpoint name)
