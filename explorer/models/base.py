@@ -83,6 +83,13 @@ def build_classifier(arch: str, shape: tuple[int, ...], num_outputs: int, width:
     return CLASSIFIERS.lookup(arch)(shape, num_outputs, width)
 
 
+def attribute_head(cfg: ModelConfig, feature_dim: int) -> nn.Module | None:
+    """The critic's attribute head (attribute logits from its features), or None when cfg asks for none."""
+    if cfg.attributes < 0:
+        raise ConfigError(f"attributes (the critic's attribute head) must be >= 0, got {cfg.attributes}")
+    return nn.Sequential(nn.Flatten(), nn.Linear(feature_dim, cfg.attributes)) if cfg.attributes else None
+
+
 class Critic(nn.Module):
     """Shared critic tail: subclasses build `body`/`head` and `features()`; InfoGAN adds a Q head that reads
     the same features (Chen et al. 2016: Q shares all layers with D but the last), AC-GAN a class head."""
@@ -98,13 +105,9 @@ class Critic(nn.Module):
             if not cfg.num_classes:
                 raise ConfigError("a class head (AC-GAN) needs a conditional model: set num_classes")
             self.cls = nn.Sequential(nn.Flatten(), nn.Linear(feature_dim, cfg.num_classes))   # class logits
-        self.attr = None
-        if cfg.attributes < 0:
-            raise ConfigError(f"attributes (the critic's attribute head) must be >= 0, got {cfg.attributes}")
         if cfg.attributes and cfg.class_head:
             raise ConfigError("a critic has one extra head here: a class head or an attribute head, not both")
-        if cfg.attributes:
-            self.attr = nn.Sequential(nn.Flatten(), nn.Linear(feature_dim, cfg.attributes))   # attribute logits
+        self.attr = attribute_head(cfg, feature_dim)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, with_q: bool = False,
                 with_class: bool = False, with_attributes: bool = False, probe: bool = False):

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from explorer.errors import ConfigError
-from explorer.models.base import CRITICS, GENERATORS, Critic, ModelConfig
+from explorer.models.base import CRITICS, GENERATORS, Critic, ModelConfig, attribute_head
 from explorer.models.dcgan import critic_norm2d
 
 
@@ -67,9 +67,7 @@ class InfoGANCritic(Critic):
         self.feature_dim = 1024
         self.head = nn.Linear(1024, 1)
         self.q, self.cls = None, None     # no class head: this net is unconditional
-        if cfg.attributes < 0:
-            raise ConfigError(f"attributes (the critic's attribute head) must be >= 0, got {cfg.attributes}")
-        self.attr = nn.Linear(1024, cfg.attributes) if cfg.attributes else None
+        self.attr = attribute_head(cfg, 1024)
         if cfg.code_dim:
             self.q = nn.Sequential(nn.Linear(1024, 128, bias=not bn), norm1d(128),
                                    nn.LeakyReLU(0.1, True), nn.Linear(128, cfg.code_dim))
