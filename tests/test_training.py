@@ -337,6 +337,8 @@ def test_a_critic_with_an_attribute_head_reads_attributes_and_its_term_resumes_e
     # soft targets (0.1 / 0.9): the head's cross-entropy stays above their own entropy, about 0.33 nats
     assert all(0.3 < r["attributes_d"] < 1.5 for r in log)
     assert all(r["attribute_gap_g"] >= 0 for r in log)
+    summary = json.loads((tmp_path / "straight" / "config.json").read_text())["summary"]
+    assert "attribute matching x 5" in summary          # the model picker and the card say the term was on
     _, critic = load_generator(tmp_path / "straight", with_critic=True)
     score, logits = critic(torch.zeros(2, 1, 28, 28), with_attributes=True)
     assert score.shape == (2,) and logits.shape == (2, 3)

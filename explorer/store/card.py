@@ -47,7 +47,8 @@ def describe(cfg: TrainConfig) -> str:
         kind = "conditional " + kind
     if m.code_dim:
         kind = "InfoGAN (the paper's MNIST net)" if m.arch == "infogan" else "InfoGAN " + kind
-    return f"{kind} on {data}, {_loss_title(cfg.loss)} loss, z_dim {m.z_dim}, {cfg.steps} steps"
+    matched = f", attribute matching x {cfg.attribute_match:g}" if cfg.attribute_match else ""
+    return f"{kind} on {data}, {_loss_title(cfg.loss)} loss{matched}, z_dim {m.z_dim}, {cfg.steps} steps"
 
 
 def _compact(obj) -> str:
