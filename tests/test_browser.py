@@ -40,7 +40,7 @@ def page_url(tmp_path_factory):
     need_chromium()
     root = tmp_path_factory.mktemp("ck")
     make_model(root / "digits-cdcgan", 10, seed=3)
-    make_model(root / "info", z_dim=16, seed=2, cat_codes=10, cont_codes=2)
+    make_model(root / "info", z_dim=16, seed=2, cat_codes=10, cont_codes=2, align_codes=True)
     demo, url = launch(root)
     yield url, root
     demo.close()
@@ -136,6 +136,9 @@ def test_an_infogan_code_slider_redraws_while_dragged(page_url):
         model.fill("info")
         page.keyboard.press("Enter")
         wait_for_new_picture(page, src)
+        # a model whose codes were turned to slant and width (align_codes): the sliders say which is which
+        page.get_by_text("Continuous code c1: slant", exact=False).first.wait_for(timeout=10000)
+        page.get_by_text("Continuous code c2: width", exact=False).first.wait_for(timeout=10000)
         time.sleep(1.0)
         before, src = image_pixels(page), picture_key(page)
         press_and_drag(page, page.locator(".codeslider input[type=range]").first, 10)   # c1

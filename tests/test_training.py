@@ -1,6 +1,8 @@
 """The one training loop: every loss, exact resume, the NaN guard, stop callbacks, classifiers."""
 import json
+from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -257,6 +259,61 @@ def test_infogan_q_head_learns_with_the_generator_and_the_body_with_the_gan_loss
     assert stats["info_g"] > 0
     assert not torch.equal(before["q.0.weight"], after["q.0.weight"])       # Q moved with the generator's step
     assert not torch.equal(before["body.0.weight"], after["body.0.weight"])  # the body with the critic's
+
+
+def test_the_code_turn_recovers_slant_and_width_from_mixed_codes():
+    from explorer.training.codes import fit_turn
+    g = torch.Generator().manual_seed(0)
+    cont = (torch.rand(3000, 2, generator=g) * 2 - 1).numpy()
+    mixed = cont @ torch.tensor([[0.6, -0.8], [0.8, 0.6]]).numpy()     # each code half slant, half width
+    noise = torch.randn(3000, 2, generator=g).numpy() * 0.2
+    fit = fit_turn(cont, mixed[:, 0] + noise[:, 0], -mixed[:, 1] + noise[:, 1])
+    assert fit["before"]["c1_slant_r"] < 0.7 and abs(fit["before"]["c2_width_r"]) < 0.7
+    assert fit["slant_r"] > 0.9 and fit["width_r"] > 0.9
+    u = cont @ fit["rotation"]                      # the new codes: c1 rises with slant, c2 with width
+    assert np.corrcoef(u[:, 0], mixed[:, 0])[0, 1] > 0.9 and np.corrcoef(u[:, 1], -mixed[:, 1])[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "infogan"])
+def test_turning_the_codes_keeps_every_picture_and_the_q_head_reads_the_new_codes(arch):
+    from explorer.models import build_critic, build_generator
+    from explorer.training.codes import first_layer, turn_codes
+    mc = ModelConfig(arch=arch, z_dim=8, width=8, shape=(1, 28, 28), cat_codes=10, cont_codes=2)
+    G, Dn = build_generator(mc).eval(), build_critic(mc).eval()
+    t = 0.7
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]) @ np.diag([1.0, -1.0])
+    z = torch.randn(5, 8)
+    cat = torch.nn.functional.one_hot(torch.arange(5), 10).float()
+    u = torch.rand(5, 2) * 2 - 1
+    c = u @ torch.as_tensor(rot, dtype=torch.float32).T                   # c = R u
+    x = torch.rand(5, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        before, q_before = G(z, torch.cat([cat, c], 1)), Dn(x, with_q=True)[1]
+        q_out = [m for m in Dn.q.modules() if isinstance(m, torch.nn.Linear)][-1]
+        turn_codes(first_layer(G), q_out, rot, start=8 + 10)
+        after, q_after = G(z, torch.cat([cat, u], 1)), Dn(x, with_q=True)[1]
+    assert torch.allclose(before, after, atol=1e-5)                        # fed u, it draws what it drew fed R u
+    assert torch.allclose(q_after[:, :10], q_before[:, :10])               # the categorical reading is untouched
+    assert torch.allclose(q_after[:, 10:], q_before[:, 10:] @ torch.as_tensor(rot, dtype=torch.float32), atol=1e-5)
+
+
+def test_a_run_with_align_codes_turns_its_codes_at_the_end_and_says_so(tmp_path):
+    from explorer.training.presets import PRESETS, custom_config
+    mc = ModelConfig(arch="infogan", z_dim=8, width=8, cat_codes=10, cont_codes=2)
+    train(tiny(task="infogan", model=mc, align_codes=True, steps=3), tmp_path / "run", progress=False)
+    conf = json.loads((tmp_path / "run" / "config.json").read_text())
+    fit = conf["metrics"]["code_alignment"]
+    assert 0 <= fit["angle_deg"] < 180 and 0 <= fit["slant_r"] <= 1 and 0 <= fit["width_r"] <= 1
+    assert conf["train"]["align_codes"] is True
+    assert PRESETS["digits-infogan"].align_codes                           # the shipped model's recipe turns them
+    assert not custom_config("digits-infogan", dataset="folder", data_path="/tmp/x").align_codes
+    for bad in (dict(task="gan", model=ModelConfig(z_dim=8, width=8)),           # no codes to turn
+                dict(task="infogan", model=replace(mc, cont_codes=1)),            # one code: nothing to turn
+                dict(task="infogan", model=replace(mc, shape=(3, 32, 32)))):      # colour pictures: no strokes
+        with pytest.raises(ConfigError, match="align-codes"):
+            tiny(align_codes=True, **bad).validated()
+    with pytest.raises(ConfigError, match="align-codes"):
+        tiny(task="infogan", model=mc, align_codes="yes").validated()
 
 
 def test_a_spectrally_normalised_critic_trains_with_the_hinge_loss_and_stays_1_lipschitz(tmp_path):

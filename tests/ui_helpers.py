@@ -10,10 +10,10 @@ from explorer.store.config import TrainConfig
 
 
 def make_model(folder: Path, num_classes: int = 0, z_dim: int = 64, seed: int = 0, cat_codes: int = 0,
-               cont_codes: int = 0, shape=(1, 28, 28)) -> None:
+               cont_codes: int = 0, shape=(1, 28, 28), **train) -> None:
     cfg = TrainConfig(task="infogan" if cat_codes or cont_codes else "gan",
                       model=ModelConfig(z_dim=z_dim, width=8, num_classes=num_classes, cat_codes=cat_codes,
-                                        cont_codes=cont_codes, shape=tuple(shape)))
+                                        cont_codes=cont_codes, shape=tuple(shape)), **train)
     torch.manual_seed(seed)
     net = build_generator(cfg.model)
     for p in net.parameters():  # untrained weights draw near-flat images; spread them so pixels differ

@@ -189,7 +189,7 @@ def label_correlation(labels: torch.Tensor) -> torch.Tensor:
 def _evaluate_codes(model: GeneratorModel, judge, n: int = 2000) -> dict:
     """InfoGAN: does the categorical code pick the digit, and do the continuous codes set slant and width?"""
     from scipy.optimize import linear_sum_assignment
-    from explorer.metrics.strokes import slant, thickness, width
+    from explorer.metrics.strokes import slant, thickness, width_within
     mc, out = model.cfg, {}
     z = model.sample_z(n, EVAL_SEED + 1)
     codes = model.sample_codes(n, EVAL_SEED + 1)
@@ -206,11 +206,7 @@ def _evaluate_codes(model: GeneratorModel, judge, n: int = 2000) -> dict:
         out.update(_sweeps_keep_class(model, judge, out["categorical_code_to_class"]))
     feats = {"slant": slant(imgs).numpy(), "thickness": thickness(imgs).numpy()}
     if mc.cat_codes:   # a 1 is narrower than a 0 whatever the codes say: width counts against its own digit's
-        cat = codes[:, :mc.cat_codes].argmax(1).numpy()
-        w = width(imgs).numpy()
-        for d in np.unique(cat):
-            w[cat == d] = (w[cat == d] - w[cat == d].mean()) / max(float(w[cat == d].std()), 1e-6)
-        feats["width"] = w
+        feats["width"] = width_within(imgs, codes[:, :mc.cat_codes].argmax(1)).numpy()
     out["continuous_code_correlations"] = {
         f"c{j + 1}": {name: round(float(np.corrcoef(codes[:, mc.cat_codes + j].numpy(), f)[0, 1]), 4)
                       for name, f in feats.items()}

@@ -36,6 +36,16 @@ def width(images: torch.Tensor) -> torch.Tensor:
     return ((ink * across * across).sum((1, 2)) / mass).sqrt()
 
 
+def width_within(images: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """width() standardised within each group (e.g. each digit, or each InfoGAN categorical value): a 1 is
+    narrower than a 0 whatever else is going on, so a picture's width counts against its own group's."""
+    w = width(images)
+    for g in groups.unique():
+        sel = groups == g
+        w[sel] = (w[sel] - w[sel].mean()) / w[sel].std(unbiased=False).clamp_min(1e-6)
+    return w
+
+
 def _centred(images: torch.Tensor):
     """The ink (N x H x W in [0, 1]), each pixel's offsets from the ink's centre (dx: N x 1 x W, dy: N x H x 1)
     and the ink's mass (N)."""

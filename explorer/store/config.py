@@ -34,6 +34,8 @@ class TrainConfig:
     info_lambda: float = 1.0                  # InfoGAN: weight of the categorical code's information term
     info_lambda_cont: float = 0.5             # InfoGAN: weight of the continuous codes' squared error
                                               # (0.5: a unit-variance Gaussian log-likelihood, as Chen et al.)
+    align_codes: bool = False                 # InfoGAN on digits: at the end, turn the two continuous codes so
+                                              # that c1 follows stroke slant and c2 width (training/codes.py)
     class_weight: float = 1.0                 # conditional with a class head: weight of its cross-entropy, in
                                               # the critic's loss (real pictures) and the generator's (its fakes)
     attribute_match: float = 0.0              # gan: weight of the generator's term that matches its samples'
@@ -124,6 +126,11 @@ class TrainConfig:
                               "(the model's attributes) or a judge")
         if self.info_lambda < 0 or self.info_lambda_cont < 0:
             raise ConfigError("the InfoGAN information weights must be >= 0")
+        if not isinstance(self.align_codes, bool):
+            raise ConfigError(f"align-codes is on or off (true / false), got {self.align_codes!r}")
+        if self.align_codes:
+            from explorer.training.codes import check_alignable
+            check_alignable(self)
         if self.task == "encoder" and not self.generator:
             raise ConfigError("an encoder needs the generator it inverts: set generator to a model's name")
         if self.task == "vae":

@@ -213,6 +213,8 @@ def train(cfg: TrainConfig, out: str | Path, *, data_root=None, resume: bool = F
         test = load_dataset(cfg.dataset, root=data_root, split="test", **cfg.data_options)
         final = {f"test_{k}": v for k, v in evaluate_classifier(task.C, test, task.multilabel).items()}
         task.C.train()
+    if state == "finished" and hasattr(task, "finish"):     # e.g. InfoGAN's codes turned to name strokes
+        final.update(task.finish())
     for net in task.nets.values():
         D.assert_in_sync(net, dist)
     save(final)

@@ -382,6 +382,22 @@ class InfoGANTask(GANTask):
     def sample_codes(self, n: int) -> torch.Tensor:
         return random_codes(self.cfg.model, n, self.dist.device)
 
+    def finish(self) -> dict:
+        """align_codes: turn the continuous codes of every copy of the generator (and the Q head's reading of
+        them) so c1 follows slant and c2 width, fitted on the samples the model is drawn with; returns what
+        the fit measured, for the run's metrics."""
+        if not self.cfg.align_codes:
+            return {}
+        from explorer.training.codes import first_layer, fit_turn, stroke_readings, turn_codes
+        fit = fit_turn(*stroke_readings(self.shown_generator(), self.cfg))
+        q_out = [m for m in self.D.q.modules() if isinstance(m, torch.nn.Linear)][-1]
+        start = self.cfg.model.z_dim + self.cfg.model.num_classes + self.cfg.model.cat_codes
+        turn_codes(first_layer(self.G), q_out, fit["rotation"], start)
+        if self.ema is not None:
+            turn_codes(first_layer(self.ema.avg), None, fit["rotation"], start)
+            self.ema.load_state(self.ema.state())     # its BatchNorm statistics are measured again before saving
+        return {"code_alignment": {k: v for k, v in fit.items() if k != "rotation"}}
+
     def info_loss(self, fake, cond):
         mc = self.cfg.model
         codes = cond[:, mc.num_classes:]

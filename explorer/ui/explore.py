@@ -38,6 +38,13 @@ def code_names(m) -> list[str]:
             for k in range(m.cfg.cat_codes)]
 
 
+def code_slider_labels(m) -> list[str]:
+    """The two continuous-code sliders' labels: named slant and width where the run turned its codes to them."""
+    named = (m.meta or {}).get("train", {}).get("align_codes")
+    return [f"Continuous code c{i + 1}" + (f": {('slant', 'width')[i]}" if named else "") + " (InfoGAN)"
+            for i in range(2)]
+
+
 def _state(name, seed, z, label=None, cat=None, cont=None, page=0):
     return {"model": name, "seed": seed, "z": z, "label": label, "cat": cat, "cont": cont or [], "page": page}
 
@@ -126,7 +133,8 @@ def build(ctx: AppContext, default_model: str | None):
                 gr.Dropdown(choices=list(m.class_names), value=m.class_names[0] if m.num_classes else None,
                             visible=bool(m.num_classes)),
                 gr.Dropdown(choices=codes, value=codes[0] if codes else None, visible=bool(codes)),
-                *[gr.Slider(value=0, visible=i < m.cfg.cont_codes) for i in range(2)],
+                *[gr.Slider(value=0, visible=i < m.cfg.cont_codes, label=text)
+                  for i, text in enumerate(code_slider_labels(m))],
                 gr.Dropdown(choices=pages, value=pages[0]),
                 gr.Dropdown(choices=sweep_names(m), value="z[0]"),
                 *sliders_for(st)]
