@@ -402,3 +402,10 @@ def test_a_cache_sweep_forgets_the_files_it_removed(tmp_path):
     sweep_once(demo, tmp_path)
     left = {str(p) for p in tmp_path.iterdir()}
     assert len(left) <= CACHE_MAX_FILES and demo.temp_files == left
+
+
+def test_a_strips_middle_value_reads_zero_not_float_noise():
+    from explorer.services.pixels import tick_label
+    code_ticks = [tick_label(t, 2) for t in torch.linspace(-2, 2, 7)]       # float32 leaves -6e-08 in the middle
+    assert code_ticks == ["-2", "-1.3", "-0.67", "0", "+0.67", "+1.3", "+2"]
+    assert [tick_label(t, 3) for t in torch.linspace(-3, 3, 7)] == ["-3", "-2", "-1", "0", "+1", "+2", "+3"]

@@ -195,6 +195,13 @@ def sweep_names(model) -> list[str]:
     return names + (["categorical code (every value)"] if c.cat_codes else [])
 
 
+def tick_label(value, digits: int) -> str:
+    """A strip's value under a picture: signed, `digits` significant; the middle of a sweep reads 0, not the
+    -6e-08 float32's linspace leaves there."""
+    v = round(float(value), 6)
+    return "0" if v == 0 else f"{v:+.{digits}g}"
+
+
 def codes_tensor(model, cat: int | None, cont) -> torch.Tensor | None:
     """InfoGAN codes from the UI's controls: categorical index and continuous values within +-2."""
     return codes_from_controls(model.cfg, cat, cont)
@@ -334,7 +341,7 @@ class Renderer:
         zs = zt.repeat(n, 1)
         ticks = torch.linspace(-3, 3, n)
         zs[:, dim] = ticks
-        values = [f"{float(t):+.3g}".replace("+0", "0") for t in ticks]
+        values = [tick_label(t, 3) for t in ticks]
         if model.is_points:  # one small cloud per value, the point for it ringed
             cells = [self._points_view(model, zs[i:i + 1], STRIP_CELL) for i in range(n)]
             strip = Image.new("RGB", (n * (STRIP_CELL + 4) + 4, STRIP_CELL + 8), "white")
@@ -356,7 +363,7 @@ class Renderer:
             codes = codes.repeat(n, 1)
             ticks = torch.linspace(-2, 2, n)
             codes[:, c.cat_codes + which] = ticks
-            values = [f"{float(t):+.2g}".replace("+0", "0") for t in ticks]
+            values = [tick_label(t, 2) for t in ticks]
         else:  # every categorical value, the continuous codes as set
             n = c.cat_codes
             codes = codes.repeat(n, 1)
