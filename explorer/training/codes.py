@@ -4,8 +4,8 @@ The information term asks the codes to be recoverable from the picture, nothing 
 codes is as recoverable, so which mix of slant and width each one sets is chance (the two codes of one run read
 r 0.59 / -0.50 and -0.56 / -0.42 against slant / width). Turning the code plane so that c1 follows slant and c2
 follows width (a rotation, a sign flip where it makes each correlation positive) changes no picture the
-generator can draw; the uniform square of codes it is sampled from becomes a turned square inside the one it
-saw (up to sqrt(2) along an axis), about as far as the Explore tab's +-2 sliders already reach.
+generator can draw; the uniform square of codes it is sampled from becomes a turned square whose corners
+reach past the one it trained on (up to sqrt(2) along an axis), less far than the Explore tab's +-2 sliders.
 """
 from __future__ import annotations
 
@@ -47,8 +47,8 @@ def stroke_readings(generator: nn.Module, cfg, n: int = 4000, seed: int = ALIGN_
 
 
 def fit_turn(cont: np.ndarray, slants: np.ndarray, widths: np.ndarray) -> dict:
-    """The 2 x 2 orthogonal R (new codes u = R^T c) under which u1 follows slant and u2 width best (the larger
-    of the two smaller |r|), signs chosen so both correlations are positive."""
+    """The 2 x 2 orthogonal R (new codes u = R^T c) under which u1 follows slant and u2 width best (the turn
+    whose weaker |r| is strongest), signs chosen so both correlations are positive."""
     def corr(a, b):
         return float(np.corrcoef(a, b)[0, 1])
     best = None
