@@ -272,6 +272,8 @@ def test_the_code_turn_recovers_slant_and_width_from_mixed_codes():
     assert fit["slant_r"] > 0.9 and fit["width_r"] > 0.9
     u = cont @ fit["rotation"]                      # the new codes: c1 rises with slant, c2 with width
     assert np.corrcoef(u[:, 0], mixed[:, 0])[0, 1] > 0.9 and np.corrcoef(u[:, 1], -mixed[:, 1])[0, 1] > 0.9
+    flat = fit_turn(cont, mixed[:, 0], np.zeros(3000))       # strokes that never vary: nothing to turn towards
+    assert "skipped" in flat and np.array_equal(flat["rotation"], np.eye(2))
 
 
 @pytest.mark.parametrize("arch", ["dcgan", "infogan"])

@@ -50,7 +50,8 @@ def fit_turn(cont: np.ndarray, slants: np.ndarray, widths: np.ndarray) -> dict:
     """The 2 x 2 orthogonal R (new codes u = R^T c) under which u1 follows slant and u2 width best (the turn
     whose weaker |r| is strongest), signs chosen so both correlations are positive."""
     def corr(a, b):
-        return float(np.corrcoef(a, b)[0, 1])
+        with np.errstate(invalid="ignore", divide="ignore"):    # a feature that never varies: nan, handled below
+            return float(np.corrcoef(a, b)[0, 1])
     best = None
     for t in np.arange(ANGLES) * math.pi / ANGLES:
         r = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
@@ -59,6 +60,8 @@ def fit_turn(cont: np.ndarray, slants: np.ndarray, widths: np.ndarray) -> dict:
         if best is None or min(abs(r1), abs(r2)) > best[0]:
             best = (min(abs(r1), abs(r2)), t, r, r1, r2)
     _, t, r, r1, r2 = best
+    if not (math.isfinite(r1) and math.isfinite(r2)):   # e.g. a run too short to draw strokes that vary
+        return {"rotation": np.eye(2), "skipped": "the samples' slant or width does not vary: codes left as trained"}
     turn = r @ np.diag([math.copysign(1, r1), math.copysign(1, r2)])
     return {"rotation": turn, "angle_deg": round(math.degrees(t), 1), "slant_r": round(abs(r1), 4),
             "width_r": round(abs(r2), 4), "before": {"c1_slant_r": round(corr(cont[:, 0], slants), 4),
