@@ -396,7 +396,7 @@ class InfoGANTask(GANTask):
         if self.ema is not None:
             turn_codes(first_layer(self.ema.avg), None, fit["rotation"], start)
             self.ema.load_state(self.ema.state())     # its BatchNorm statistics are measured again before saving
-        # Adam's moments for the turned weights stay as they were: a resumed run settles them within a few steps
+        # Adam's moments for the turned weights are not turned with them (a resumed run starts from them as kept)
         return {"code_alignment": {k: v for k, v in fit.items() if k != "rotation"}}
 
     def info_loss(self, fake, cond):

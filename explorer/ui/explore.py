@@ -38,9 +38,10 @@ def code_names(m) -> list[str]:
             for k in range(m.cfg.cat_codes)]
 
 
-def code_slider_labels(m) -> list[str]:
-    """The two continuous-code sliders' labels: named slant and width where the run turned its codes to them."""
-    named = (m.meta or {}).get("train", {}).get("align_codes")
+def code_slider_labels(m=None) -> list[str]:
+    """The two continuous-code sliders' labels: named slant and width where the run turned its codes to them
+    (no model: the plain labels the tab starts with)."""
+    named = m is not None and (m.meta or {}).get("train", {}).get("align_codes")
     return [f"Continuous code c{i + 1}" + (f": {('slant', 'width')[i]}" if named else "") + " (InfoGAN)"
             for i in range(2)]
 
@@ -71,7 +72,7 @@ def build(ctx: AppContext, default_model: str | None):
             cat = gr.Dropdown([], label="Categorical code (InfoGAN)", type="index", visible=False,
                               info="Learned without labels; it tends to pick the digit, in an order of its own "
                                    "('mostly 8': what eval matched it to).")
-            cont = [gr.Slider(-2, 2, 0, step=0.05, label=f"Continuous code c{i + 1} (InfoGAN)", visible=False,
+            cont = [gr.Slider(-2, 2, 0, step=0.05, label=code_slider_labels()[i], visible=False,
                               elem_classes="codeslider", elem_id=f"code-{i}", interactive=True,
                               info="Learned without labels; often slant or stroke width.") for i in range(2)]
             trunc = gr.Slider(0, 3, 0, step=0.1, label="Truncation",
