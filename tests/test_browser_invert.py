@@ -96,13 +96,28 @@ def test_a_faces_model_inverts_a_held_out_face(app):
         assert "Class found" not in page.locator("#invert-verdict").inner_text()     # not a conditional model
 
 
-def test_edit_an_inverted_face_in_directions(tmp_path):
+def test_edit_an_inverted_face_in_directions(tmp_path, monkeypatch):
     """Invert a held-out face, then Edit in Directions: the tab switches, the note names the picture and its
-    distance from the prior, the strip gains the picture's column; Forget my picture takes it out again."""
+    distance from the prior, the strip gains the picture's column; Forget my picture takes it out again.
+    The page-load edit (first directions of a model: seconds) is held until the picture's edit has returned,
+    as on a slow machine: its older strip must not replace the picture's."""
     import io
+    import threading
     from PIL import Image
+    from explorer.services.directions import DirectionStudio
     from ui_helpers import make_faces
     need_chromium()
+    held, release = threading.Event(), threading.Event()
+    edits = DirectionStudio.edits
+
+    def held_edits(self, *args, picture_z=None, **kwargs):
+        out = edits(self, *args, picture_z=picture_z, **kwargs)
+        if picture_z is None and not release.is_set():     # the page-load edit: returns when the test says
+            held.set()
+            release.wait(timeout=120)
+        return out
+
+    monkeypatch.setattr(DirectionStudio, "edits", held_edits)
     root = make_faces(tmp_path)
     make_model(root / "digits-cdcgan", 10, z_dim=16, seed=3)
     demo, url = launch(root)
@@ -124,11 +139,13 @@ def test_edit_an_inverted_face_in_directions(tmp_path):
             note.get_by_text("Editing your picture", exact=False).wait_for(timeout=30000)
             assert "standard deviations from where N(0, I) puts z" in note.inner_text()
             tile = (32 + 2) * 3     # one more face: a tile and its padding, at scale 3
-            # the label margin (92) and outer padding (6), then 6 seeds + the picture; the edit that follows
-            # the model change may land first (6 faces), so wait for the picture's edit
+            # the label margin (92) and outer padding (6), then 6 seeds + the picture
             expected = 92 + 6 + 7 * tile
             page.wait_for_function(f"() => {{ const i = document.querySelector('#direction-edits img');"
                                    f" return i && i.naturalWidth === {expected} }}", timeout=60000)
+            assert held.is_set()     # the page-load edit was still running when the picture's edit began
+            release.set()
+            page.wait_for_timeout(2000)      # time for the older edit's strip to arrive: it must not show
             with_picture = strip_width()
             assert with_picture == expected
             page.get_by_role("button", name="Forget my picture").click()
@@ -137,4 +154,5 @@ def test_edit_an_inverted_face_in_directions(tmp_path):
                                    f"{with_picture}", timeout=60000)
             assert strip_width() == with_picture - tile
     finally:
+        release.set()
         demo.close()

@@ -145,3 +145,21 @@ def test_audience_mode_shows_no_paths(checkpoints):
         assert "Train" not in tabs and "Explore" in tabs
     finally:
         demo.close()
+
+
+def test_newest_call_of_a_session_wins():
+    """Two calls of one page: the one that started last shows, whichever ends last; pages do not disturb each
+    other; a session forgotten past the limit counts as current (nothing is dropped for it)."""
+    from types import SimpleNamespace
+    from explorer.ui.common import NewestWins
+    newest = NewestWins()
+    page, other = SimpleNamespace(session_hash="a"), SimpleNamespace(session_hash="b")
+    older = newest.start(page)
+    newer = newest.start(page)
+    theirs = newest.start(other)
+    assert newest.current(newer) and not newest.current(older)
+    assert newest.current(theirs)
+    assert newest.current(newest.start(None))      # a direct call (no request) is its own page
+    newest.SESSIONS = 2
+    newest.start(SimpleNamespace(session_hash="c"))
+    assert newest.current(older) and newest.current(newer)    # 'a' forgotten: nothing refused for it

@@ -4,6 +4,8 @@ from __future__ import annotations
 import base64
 import functools
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import gradio as gr
@@ -68,6 +70,33 @@ def guarded(ctx: AppContext):
                 raise gr.Error(message, print_exception=False) from None
         return inner
     return deco
+
+
+class NewestWins:
+    """For events that write the same outputs: per browser session, the call that started last is the one whose
+    result shows. An older call that ends after a newer one (the page-load edit computing a model's directions
+    for seconds while the user already asked for another edit) leaves the outputs alone instead of overwriting
+    the newer result. `start(request)` takes a ticket when a call begins; `current(ticket)` says whether it is
+    still the session's newest when it ends."""
+    SESSIONS = 10_000     # sessions remembered; the oldest are forgotten past that
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._newest: OrderedDict = OrderedDict()
+
+    def start(self, request) -> tuple:
+        key = getattr(request, "session_hash", None)
+        with self._lock:
+            n = self._newest.pop(key, 0) + 1
+            self._newest[key] = n
+            while len(self._newest) > self.SESSIONS:
+                self._newest.popitem(last=False)
+        return key, n
+
+    def current(self, ticket: tuple) -> bool:
+        key, n = ticket
+        with self._lock:
+            return self._newest.get(key, n) == n
 
 
 def validator(*rules):

@@ -8,7 +8,7 @@ import pandas as pd
 from explorer.errors import ConfigError
 from explorer.services.directions import METHODS_SHOWN, NO_ATTRIBUTES
 from explorer.services.pixels import check_seed
-from explorer.ui.common import AppContext, explainer, guarded, validator
+from explorer.ui.common import AppContext, NewestWins, explainer, guarded, validator
 from explorer.ui.interpolate import parse_seeds
 
 HELP = """
@@ -95,6 +95,7 @@ def _matrix_frame(m: dict):
 def build(ctx: AppContext):
     studio = ctx.services.directions
     guard = guarded(ctx)
+    newest = NewestWins()     # the strip's edits: the newest of a page's shows (see NewestWins)
     explainer(HELP)
     attr_models = [m["name"] for m in ctx.renderer.models.names() if studio.supports(m["name"])]
     default = "faces-dcgan" if "faces-dcgan" in attr_models else (attr_models[0] if attr_models else None)
@@ -200,12 +201,15 @@ def build(ctx: AppContext):
         return ", ".join(map(str, found[:6])), found[6]
 
     @guard
-    def edit(name, attr, meths, s, w, seeds_text, pic=None):
+    def edit(name, attr, meths, s, w, seeds_text, pic=None, request: gr.Request = None):
         if not name or not attr:
             raise ConfigError(NO_ATTRIBUTES)
         z = pic["z"] if pic and pic["model"] == name else None     # the picture belongs to one model
         seeds_list = parse_seeds(seeds_text)[: MAX_FACES - 1] if z is not None else parse_seeds(seeds_text)
+        ticket = newest.start(request)
         img, table, clamped, used = studio.edits(name, attr, meths, s, seeds_list, w, picture_z=z)
+        if not newest.current(ticket):     # a later edit of this page started meanwhile: its strip shows
+            return gr.skip(), gr.skip(), gr.skip()
         msg = f"Strength clamped to {used:g}: beyond that z leaves the region the generator knows." if clamped else ""
         for fam in ("pca", "sefa"):
             if fam in meths:
@@ -214,12 +218,12 @@ def build(ctx: AppContext):
             msg = " ".join([msg, f"Your picture was found by {pic['model']}, so it is not edited here."]).strip()
         return img, meter_frame(table)[0], msg
 
-    def edit_if_steerable(name, attr, meths, s, w, seeds_text, pic=None):
+    def edit_if_steerable(name, attr, meths, s, w, seeds_text, pic=None, request: gr.Request = None):
         """The edit that follows a model change or page load: a model without attributes already says so in
         its note, so nothing pops up as an error."""
         if not name or not attr or not studio.supports(name):
             return gr.skip(), gr.skip(), gr.skip()
-        return edit(name, attr, meths, s, w, seeds_text, pic)
+        return edit(name, attr, meths, s, w, seeds_text, pic, request)
 
     edit_inputs = [model, attribute, methods, strength, penalty, seeds, picture]
     edit_outputs = [strips, meter, status]
