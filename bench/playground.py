@@ -3,7 +3,7 @@
     python bench/playground.py                 # speed: training steps/s and refreshes/s, as the tab plays
     python bench/playground.py --coverage      # also train each toy preset 5,000 steps and count modes
     python bench/playground.py --browser       # also play each pair in headless Chromium (launch.py, the tab's
-                                               # own timer): generator steps/s per run and pictures/s as seen
+                                               # own Play): generator steps/s per run and pictures/s as seen
     python bench/playground.py --profile       # also where the page's CPU goes while it plays (Chromium's profiler)
 
 Speed targets (issue 22, this 2-core CPU): at least 100 generator steps per second per run with two runs side by
@@ -12,10 +12,11 @@ second in a thread of its own, so a pair uses two cores where there are two. A r
 includes encoding its two pictures per side as the page receives them (FRAME_FORMAT), which Gradio does after the
 handler. These figures time refreshes back to back; in the tab (--browser) the runs also train on while a refresh
 travels to the page and is drawn there, and the page's own drawing shares the CPU when the browser runs on the
-same machine. Between two refreshes, besides training and drawing, Gradio's page updates the loading status of
-every component the app's events track (a search of the page's component tree and a copy of the component's
-value, each) when it sends the next request and when the answer lands: with this app's nine tabs about 80 ms of
-the page's CPU an event here (Chromium's profiler), outside the Playground's code. Coverage targets:
+same machine. Gradio's page updates the loading status of every component the app's events track (a search of
+the page's component tree and a copy of the component's value, each) when an event starts and when it ends:
+with this app's nine tabs about 80 ms of the page's CPU an event here (Chromium's profiler). Play is therefore
+one streaming event whose refreshes arrive as its outputs (explorer/ui/playground.py), not an event per
+picture; its refreshes start at most every TICK_S. Coverage targets:
 toy-8gaussians-wgangp 8/8 modes with >= 90% high-quality samples within 5,000 generator steps;
 toy-25gaussians-wgangp >= 23/25; the BCE presets show mode collapse (fewer modes, or modes that come and go).
 """

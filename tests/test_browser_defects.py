@@ -134,7 +134,12 @@ def test_playground_legends_name_the_lines_and_pause_stays_paused(app):
         page.wait_for_function("document.body.innerText.includes('generator step 0')", timeout=60000)
         page.get_by_role("button", name="Play", exact=True).click()
         page.wait_for_function("/generator step [1-9]/.test(document.body.innerText)", timeout=60000)
-        time.sleep(2.0)
+        # the speed set while playing reaches the refreshes of the Play under way
+        speed = page.get_by_label("number input for Speed: generator steps per refresh")
+        speed.fill("1")
+        speed.press("Enter")
+        page.locator("#playground-rate").get_by_text("Last refresh: 1 generator steps per run").wait_for(
+            timeout=20000)
         page.get_by_role("button", name="Pause", exact=True).click()
         page.wait_for_function("document.body.innerText.includes('Paused.')", timeout=20000)   # a busy machine
         for _ in range(4):    # a refresh that was under way lands, and the status still says Paused

@@ -265,10 +265,31 @@ def test_scratch_folder_is_removed_with_its_renderer(checkpoints, tmp_path):
     assert any(given.iterdir())  # a folder the caller chose is the caller's
 
 
+def play_frames(demo, sess, args, k: int) -> list:
+    """The first k refreshes of Play's stream for a page's session (fewer if it ends first); then the stream
+    is closed, as when the page goes away."""
+    import asyncio
+    gen = callback(demo, "playground_stream")(sess, *args)
+
+    async def take():
+        out = []
+        try:
+            async for frame in gen:
+                out.append(frame)
+                if len(out) == k:
+                    break
+        finally:
+            await gen.aclose()
+        return out
+    return asyncio.run(take())
+
+
 def test_a_nan_playground_speed_pauses_it_with_a_reason(app):
-    """The Playground timer's speed, sent as NaN over raw HTTP, stops the run with a sentence (no int(NaN))."""
-    out = callback(app, "playground_tick")(None, None, None, None, 0, None, float("nan"))
-    assert "speed must be a whole number from 1 to 100; got nan" in out[-3]      # the status line
+    """The Playground's speed, sent as NaN over raw HTTP, stops Play with a sentence (no int(NaN))."""
+    sess, _ = callback(app, "playground_play")(None, "8gaussians", "bce", "none", 0, ["real points"])
+    out = play_frames(app, sess, ("8gaussians", "bce", "none", 0, ["real points"], float("nan")), 5)
+    assert len(out) == 1 and "speed must be a whole number from 1 to 100; got nan" in out[0][-2]  # the status line
+    assert sess.playing is False
 
 
 def test_a_model_with_a_garbage_config_is_listed_as_damaged_with_its_reason(tmp_path):
@@ -352,39 +373,80 @@ def test_a_playground_refresh_never_writes_the_status_line_that_pause_wrote(app)
     """Pause writes "Paused." to the status line; a refresh that was under way lands later and writes only its
     picture and its rate line, so nothing it sends can replace "Paused." (it once did, in 1 run of 3)."""
     import gradio as gr
-    play, pause, tick = (callback(app, f"playground_{k}") for k in ("play", "pause", "tick"))
+    play, pause = (callback(app, f"playground_{k}") for k in ("play", "pause"))
     layers = ["critic field", "real points"]
-    sess, _, status = play(None, "8gaussians", "bce", "wgangp", 0, layers)
+    args = ("8gaussians", "bce", "wgangp", 0, layers, 5)
+    sess, status = play(None, *args[:-1])
     assert status == "Playing..."
-    out = tick(sess, "8gaussians", "bce", "wgangp", 0, layers, 5)
-    status, rate, timer = out[-3:]
+    status, rate = play_frames(app, sess, args, 1)[0][-2:]
     assert isinstance(status, type(gr.skip())) and "generator steps per run" in rate
-    sess, timer, status = pause(out[0])
-    assert status == "Paused." and timer.active is False
-    late = tick(sess, "8gaussians", "bce", "wgangp", 0, layers, 5)      # one that starts after Pause draws nothing
-    assert all(isinstance(v, type(gr.skip())) for v in late[1:-1]) and late[-1].active is False
+    sess, status = pause(sess)
+    assert status == "Paused." and sess.playing is False
+    assert play_frames(app, sess, args, 3) == []      # a stream that starts after Pause draws nothing
 
 
 def test_while_playing_the_runs_train_on_between_refreshes_and_stop_at_pause(app):
     """After a refresh goes out, the pair trains on (up to the speed's steps) until the next refresh takes what it
-    did; Pause stops it, and nothing trains on after that."""
+    did; Pause stops it, and nothing trains on after that. A second Play of the same page takes over from the
+    first (one stream per page)."""
+    import asyncio
     import time
-    play, pause, tick = (callback(app, f"playground_{k}") for k in ("play", "pause", "tick"))
+    play, pause = (callback(app, f"playground_{k}") for k in ("play", "pause"))
     layers = ["real points"]
-    sess, _, _ = play(None, "8gaussians", "bce", "wgangp", 0, layers)
-    sess = tick(sess, "8gaussians", "bce", "wgangp", 0, layers, 6)[0]
-    first = [r.g_steps for r in sess.runs]
-    deadline = time.time() + 30
-    while sess.runs[1].g_steps < first[1] + 6 and time.time() < deadline:   # the page is drawing meanwhile
-        time.sleep(0.05)
-    time.sleep(0.3)
-    assert [r.g_steps for r in sess.runs] == [first[0] + 6, first[1] + 6]   # both sides, and no more than 6
-    out = tick(sess, "8gaussians", "bce", "wgangp", 0, layers, 6)           # the next refresh counts them
-    assert f"generator step {first[0] + 6}," in out[2] and "6 generator steps per run" in out[-2]
-    sess = pause(out[0])[0]
+    args = ("8gaussians", "bce", "wgangp", 0, layers, 6)
+    sess, _ = play(None, *args[:-1])
+
+    async def scenario():
+        gen = callback(app, "playground_stream")(sess, *args)
+        try:
+            await gen.__anext__()
+            first = [r.g_steps for r in sess.runs]
+            deadline = time.time() + 30
+            while sess.runs[1].g_steps < first[1] + 6 and time.time() < deadline:   # the page is drawing meanwhile
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)
+            assert [r.g_steps for r in sess.runs] == [first[0] + 6, first[1] + 6]   # both sides, no more than 6
+            out = await gen.__anext__()                   # the next refresh counts them
+            assert f"generator step {first[0] + 6}," in out[1] and "6 generator steps per run" in out[-1]
+            newer = callback(app, "playground_stream")(sess, *args)       # Play pressed again on the same page
+            await newer.__anext__()
+            with pytest.raises(StopAsyncIteration):       # the older stream ends at its next refresh
+                await gen.__anext__()
+            await newer.aclose()
+        finally:
+            await gen.aclose()
+
+    asyncio.run(scenario())
+    pause(sess)
     paused = [r.g_steps for r in sess.runs]
     time.sleep(0.5)
     assert [r.g_steps for r in sess.runs] == paused
+
+
+def test_reset_while_playing_ends_the_play_of_the_old_runs(app):
+    """Reset (or another data or loss) while playing: new runs at step 0, and the Play under way ends instead of
+    drawing the old runs over them."""
+    import asyncio
+    play, reset = (callback(app, f"playground_{k}") for k in ("play", "reset"))
+    layers = ["real points"]
+    sess, _ = play(None, "8gaussians", "bce", "none", 0, layers)
+
+    async def scenario():
+        gen = callback(app, "playground_stream")(sess, "8gaussians", "bce", "none", 0, layers, 5)
+        try:
+            await gen.__anext__()
+            out = reset(sess, "ring", "bce", "none", 0, layers)
+            with pytest.raises(StopAsyncIteration):
+                await gen.__anext__()
+            return out
+        finally:
+            await gen.aclose()
+
+    out = asyncio.run(scenario())
+    assert out[0] is not sess and "generator step 0," in out[2] and sess.playing is False
+    stopped = [r.g_steps for r in sess.runs]
+    time.sleep(0.3)
+    assert [r.g_steps for r in sess.runs] == stopped     # the old runs train no more
 
 
 def test_a_cache_sweep_forgets_the_files_it_removed(tmp_path):

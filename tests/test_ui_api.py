@@ -61,6 +61,23 @@ class Page:
                         return msg["output"]["data"]
         raise RuntimeError("stream ended without a result")
 
+    def first_frame(self, api, data) -> list:
+        """Start a streaming event and return its first output (every value whole); then close the stream, as
+        a page that goes away does."""
+        body = json.dumps({"data": data, "fn_index": self.fns[api], "session_hash": self.session,
+                           "event_data": None, "trigger_id": None})
+        self.http.post(f"{self.url}gradio_api/queue/join", content=body,
+                       headers={"Content-Type": "application/json"}).raise_for_status()
+        with self.http.stream("GET", f"{self.url}gradio_api/queue/data", params={"session_hash": self.session}) as s:
+            for line in s.iter_lines():
+                if line.startswith("data:"):
+                    msg = json.loads(line[5:])
+                    if msg.get("msg") == "process_generating":
+                        return msg["output"]["data"]
+                    if msg.get("msg") == "process_completed":
+                        raise RuntimeError(f"the stream ended without a frame: {msg.get('output')}")
+        raise RuntimeError("stream ended without a frame")
+
     def image(self, filedata) -> np.ndarray:
         r = self.http.get(filedata["url"])
         r.raise_for_status()
@@ -287,23 +304,32 @@ LAYERS = ["critic field", "gradient arrows", "z-grid warp", "real points"]
 
 def test_the_playground_steps_and_plays_through_its_events(server):
     demo, url = server
-    tick = next(d for d in demo.config["dependencies"] if d["api_name"] == "playground_tick")
+    stream = next(d for d in demo.config["dependencies"] if d["api_name"] == "playground_stream")
     rate = next(c["id"] for c in demo.config["components"] if c["props"].get("elem_id") == "playground-rate")
-    assert tick["show_progress_on"] == [rate]   # the page tracks a refresh on the rate line, not on all 12 outputs
+    assert stream["show_progress_on"] == [rate]   # the page tracks Play on the rate line, not on all 12 outputs
     page = Page(url, demo)   # outputs: state, then per side image, caption, histogram, curves; then status
-    out = page.call("playground_reset", ["8gaussians", "bce", "wgan", 0, LAYERS])
+    out = page.call("playground_reset", [None, "8gaussians", "bce", "wgan", 0, LAYERS])
     assert "generator step 0," in out[2] and "generator step 0," in out[6]
     out = page.call("playground_step_both", [None, "8gaussians", "bce", "wgan", 0, LAYERS])
     assert "generator step 1, critic step 1 " in out[2] and "generator step 1, critic step 5 " in out[6]
     out = page.call("playground_step_critic", [None, "8gaussians", "bce", "wgan", 0, LAYERS])
     assert "generator step 1, critic step 2 " in out[2]
-    out = page.call("playground_tick", [None, "8gaussians", "bce", "wgan", 0, LAYERS, 10])
-    n = int(out[2].split("generator step ")[1].split(",")[0])
-    assert 2 <= n <= 11 and "Last refresh:" in out[-2]
-    assert page.image(out[1]).shape[:2] == (420, 420) and page.image(out[3]).shape[:2] == (110, 420)
-    left, right = (o.get("value", o) for o in (out[4], out[8]))
+    assert page.call("playground_play", [None, "8gaussians", "bce", "wgan", 0, LAYERS])[1] == "Playing..."
+    # Play's stream: per side image, caption, histogram, curves; then status and rate
+    out = page.first_frame("playground_stream", [None, "8gaussians", "bce", "wgan", 0, LAYERS, 10])
+    n = int(out[1].split("generator step ")[1].split(",")[0])
+    assert 2 <= n <= 11 and "Last refresh:" in out[-1]
+    assert page.image(out[0]).shape[:2] == (420, 420) and page.image(out[2]).shape[:2] == (110, 420)
+    left, right = (o.get("value", o) for o in (out[3], out[7]))
     assert {r[2] for r in left["data"]} == {"D loss", "G loss"}     # the legend's names, per run's loss
     assert {r[2] for r in right["data"]} == {"critic loss", "G loss", "Wasserstein estimate"}
+    # the page went away (its stream closed): nothing trains on, one step by hand is one step
+    time.sleep(1.0)
+    first = page.call("playground_step_both", [None, "8gaussians", "bce", "wgan", 0, LAYERS])
+    time.sleep(1.0)
+    second = page.call("playground_step_both", [None, "8gaussians", "bce", "wgan", 0, LAYERS])
+    at = [int(o.split("generator step ")[1].split(",")[0].replace(",", "")) for o in (first[2], second[2])]
+    assert at[1] == at[0] + 1, at
     # a new choice starts new runs; a page of its own has its own runs
     out = page.call("playground_step_both", [None, "ring", "bce", "none", 0, LAYERS])
     assert "generator step 1," in out[2] and out[5] is None and "No second run" in out[6]
@@ -314,7 +340,7 @@ def test_the_playground_steps_and_plays_through_its_events(server):
 def test_the_playground_refuses_bad_choices_and_keeps_the_runs(server):
     demo, url = server
     page = Page(url, demo)
-    page.call("playground_reset", ["8gaussians", "bce", "none", 0, LAYERS])
+    page.call("playground_reset", [None, "8gaussians", "bce", "none", 0, LAYERS])
     page.call("playground_step_both", [None, "8gaussians", "bce", "none", 0, LAYERS])
     for args, fragment in ((["moons", "bce", "none", 0], "moons"), (["ring", "focal", "none", 0], "focal"),
                            (["ring", "bce", "none", -3], "a seed is a whole number from 0 to 4294967295"),

@@ -1,8 +1,11 @@
 """Playground tab: small 2-D GANs learning live, GAN Lab style; two runs side by side on the same data and seed."""
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
 
+import anyio
 import gradio as gr
 
 from explorer.checks import check_whole
@@ -42,8 +45,9 @@ PAIRS = {  # a quick choice for the comparison the course makes
     "Weight clipping vs gradient penalty": ("wgan", "wgangp"),
     "Saturating vs non-saturating BCE": ("bce-saturating", "bce"),
 }
-TICK_S = 0.2           # the picture refreshes at most this often while playing
-BUDGET_S = 0.12        # training time per refresh (the rest draws the picture and sends it)
+TICK_S = 0.15          # while playing, a refresh starts at most this often (the pictures ~6.7 times a second)
+BUDGET_S = 0.08        # training time per refresh beyond what trained while the last one travelled to the page
+PLAY_LIMIT_S = 3600    # a page left playing pauses itself after an hour (closing the page stops it at once)
 # while playing, the weight histograms and loss curves are redrawn at most this often (the pictures every
 # refresh). On every event Gradio's page copies the value of every component the app's events track, changed or
 # not, so the curves stay small: the last CURVE_STEPS steps, one point in CURVE_EVERY
@@ -54,6 +58,16 @@ FRAME_FORMAT = "jpeg"
 STEP_WORDS = {"both": "critic then generator", "critic": "critic only", "generator": "generator only"}
 CURVE_NAMES = {"loss_d": "D loss", "loss_g": "G loss", "wasserstein": "Wasserstein estimate"}
 LAYERS = ["critic field", "gradient arrows", "z-grid warp", "real points"]
+REFRESHES_AT_ONCE = 4  # refreshes drawn at once across every visitor's Play (the others wait their turn)
+_slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # event loop -> its semaphore
+
+
+def _refresh_slot() -> asyncio.Semaphore:
+    """The server's REFRESHES_AT_ONCE slots (one semaphore per event loop: an asyncio one belongs to its loop)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _slots:
+        _slots[loop] = asyncio.Semaphore(REFRESHES_AT_ONCE)
+    return _slots[loop]
 
 
 def _caption(run: ToyRun, view) -> str:
@@ -118,8 +132,7 @@ def build(ctx: AppContext) -> dict:
             rate = gr.Markdown(elem_id="playground-rate", elem_classes="hint")
         with gr.Column(scale=2):
             speed = gr.Slider(1, 100, 20, step=1, label="Speed: generator steps per refresh",
-                              info=f"Up to {1 / TICK_S:.0f} refreshes a second; a refresh trains at most "
-                                   f"{BUDGET_S:g} s.")
+                              info=f"Up to {1 / TICK_S:.0f} refreshes a second; the runs train on between them.")
             layers = gr.CheckboxGroup(LAYERS, value=LAYERS, label="Show", container=False)
     views = []
     with gr.Row():
@@ -135,7 +148,6 @@ def build(ctx: AppContext) -> dict:
                                      label=f"{side} run: losses (last {CURVE_STEPS} steps)", elem_classes="curves")
                 views += [img, cap, hist, curves]
     explainer(HELP)
-    timer = gr.Timer(TICK_S, active=False)
     state = gr.State(None)
     outputs = views
 
@@ -145,9 +157,13 @@ def build(ctx: AppContext) -> dict:
             sess = ctx.services.playground(*settings)
         return sess
 
-    def restart(d, lft, rgt, sd, lay):
-        """New runs from step 0 for the chosen data, losses and seed."""
+    def restart(old, d, lft, rgt, sd, lay):
+        """New runs from step 0 for the chosen data, losses and seed. The page's old runs stop, and a Play
+        under way with them (it would go on drawing them over the new ones)."""
         sess = ctx.services.playground(d, lft, rgt, check_seed(sd))
+        if old is not None:
+            old.playing = False
+            old.settle()
         return [sess, *_frames(sess, lay), "New runs at step 0: press Play, or step them by hand."]
 
     def stepper(mode: str):
@@ -158,13 +174,16 @@ def build(ctx: AppContext) -> dict:
         step_once.__name__ = f"step_{mode}"
         return guard(step_once)
 
-    def tick(sess, d, lft, rgt, sd, lay, n):
+    def refresh(sess, d, lft, rgt, sd, lay, n):
+        """One refresh while playing: what trained since the last one (more within BUDGET_S if the speed asks
+        for it), drawn; training goes on while it travels to the page. Returns the state, the views, the status
+        line (untouched unless a run stopped) and the rate line."""
         try:
             n = check_whole(n, 1, 100, "speed")
             sess = session(sess, d, lft, rgt, sd)
-            if not sess.playing:   # paused while this refresh waited: draw nothing, keep the timer off
+            if not sess.playing:   # paused while this refresh waited: draw nothing
                 sess.settle()
-                return [sess] + [gr.skip()] * len(outputs) + [gr.skip(), gr.skip(), gr.Timer(active=False)]
+                return [sess] + [gr.skip()] * len(outputs) + [gr.skip(), gr.skip()]
             t0 = time.perf_counter()
             since = sess.refreshed_at or t0
             done = sess.settle()   # the steps trained since the last refresh went out
@@ -183,46 +202,75 @@ def build(ctx: AppContext) -> dict:
             if sess.playing:   # train on while this refresh travels to the page and is drawn there
                 sess.train_ahead("both", n)
             # the status line is Play's and Pause's: a refresh landing after Pause leaves "Paused." as it is
-            return [sess, *frames, gr.skip(), note, gr.skip() if sess.playing else gr.Timer(active=False)]
+            return [sess, *frames, gr.skip(), note]
         except ExplorerError as e:  # e.g. a run diverged: stop playing and say why
-            return [sess] + [gr.skip()] * len(outputs) + [f"Paused: {e}", gr.skip(), gr.Timer(active=False)]
+            if sess is not None:
+                sess.playing = False
+            return [sess] + [gr.skip()] * len(outputs) + [f"Paused: {e}", gr.skip()]
+
+    async def stream(sess, d, lft, rgt, sd, lay, n):
+        """Play: refreshes one after another, each at most every TICK_S, while the page's runs play. One event
+        for the whole of Play, so the page pays Gradio's per-event bookkeeping (about 80 ms of its CPU here,
+        more than a refresh's drawing) once, not on every picture; the speed and layers the page changes
+        meanwhile reach it through the session. Ends at Pause, at a stop (a diverged run), at a newer Play of
+        the same page, or after PLAY_LIMIT_S; Gradio stops it when the page closes."""
+        if sess is None:
+            return
+        mine = sess.plays = getattr(sess, "plays", 0) + 1
+        sess.speed, sess.layers = n, lay
+        started = time.perf_counter()
+        while sess.playing and sess.plays == mine:
+            t0 = time.perf_counter()
+            if t0 - started > PLAY_LIMIT_S:
+                sess.playing = False
+                sess.settle()
+                yield [gr.skip()] * len(outputs) + [f"Paused after {PLAY_LIMIT_S // 60} minutes of Play: press "
+                                                    "Play to go on.", gr.skip()]
+                return
+            async with _refresh_slot():
+                out = await anyio.to_thread.run_sync(refresh, sess, d, lft, rgt, sd, sess.layers, sess.speed)
+            yield out[1:]
+            await asyncio.sleep(max(0.0, TICK_S - (time.perf_counter() - t0)))
 
     def redraw(sess, lay):
         return _frames(sess, lay) if sess else [gr.skip()] * len(outputs)
 
     common = [state, dist, left, right, seed, layers]
-    choice = [dist, left, right, seed, layers]
-    reset.click(guard(restart), choice, [state, *outputs, status], api_name="playground_reset",
-                validator=validator(None, None, None, check_seed, None))
+    reset.click(guard(restart), common, [state, *outputs, status], api_name="playground_reset",
+                validator=validator(None, None, None, None, check_seed, None))
     for btn, mode in ((step_both, "both"), (step_d, "critic"), (step_g, "generator")):
         btn.click(stepper(mode), common, [state, *outputs, status], api_name=f"playground_step_{mode}",
                   validator=validator(None, None, None, None, check_seed, None))
     def play_runs(sess, d, lft, rgt, sd, lay):
-        """Start the timer; the runs are made first if the page has none yet."""
+        """Mark the page's runs as playing (made first if the page has none yet); the stream follows."""
         sess = session(sess, d, lft, rgt, sd)
         sess.playing, sess.refreshed_at, sess.plots_at = True, None, None
-        return sess, gr.Timer(active=True), "Playing..."
+        return sess, "Playing..."
 
     def pause_runs(sess):
-        """Stop the timer; a refresh already under way sees the flag (and never writes the status line)."""
+        """Stop playing; a refresh already under way sees the flag (and never writes the status line)."""
         if sess is not None:
             sess.playing = False
             sess.settle()
-        return sess, gr.Timer(active=False), "Paused."
+        return sess, "Paused."
+
+    def follow(sess, n, lay):
+        """The speed and layers a playing page changes: its stream reads them from the session."""
+        if sess is not None:
+            sess.speed, sess.layers = n, lay
 
     # Play and Pause only flip a flag: they never wait in the queue behind another visitor's long event
-    play.click(guard(play_runs), common, [state, timer, status], api_name="playground_play",
-               validator=validator(None, None, None, None, check_seed, None), concurrency_limit=None)
-    pause.click(pause_runs, state, [state, timer, status], api_name="playground_pause", concurrency_limit=None).then(
+    play.click(guard(play_runs), common, [state, status], api_name="playground_play",
+               validator=validator(None, None, None, None, check_seed, None), concurrency_limit=None).then(
+        stream, common + [speed], [*outputs, status, rate], api_name="playground_stream",
+        api_visibility="undocumented", show_progress="hidden", show_progress_on=rate, concurrency_limit=None)
+    pause.click(pause_runs, state, [state, status], api_name="playground_pause", concurrency_limit=None).then(
         redraw, [state, layers], outputs, show_progress="hidden")   # the paused runs whole, loss curves included
-    # the refresh's progress is tracked on the rate line alone: the page runs a timer loop for every component an
-    # event tracks while it is under way, and a refresh is under way nearly all the time while playing
-    timer.tick(tick, common + [speed], [state, *outputs, status, rate, timer], api_name="playground_tick",
-               show_progress="hidden", show_progress_on=rate, concurrency_limit=4, concurrency_id="playground",
-               trigger_mode="always_last")
+    gr.on([speed.change, layers.change], follow, [state, speed, layers], None, queue=False,
+          show_progress="hidden", api_name="playground_follow", api_visibility="undocumented")
     pair.change(lambda p: PAIRS[p], pair, [left, right], api_name="playground_pair")
     for ctl, what in ((dist, "data"), (left, "left"), (right, "right")):
-        ctl.change(guard(restart), choice, [state, *outputs, status], api_name=f"playground_{what}_changed",
+        ctl.change(guard(restart), common, [state, *outputs, status], api_name=f"playground_{what}_changed",
                    show_progress="hidden")
     layers.change(redraw, [state, layers], outputs, api_name="playground_layers", show_progress="hidden")
-    return {"on_load": [(guard(restart), choice, [state, *outputs, status])]}
+    return {"on_load": [(guard(restart), common, [state, *outputs, status])]}
