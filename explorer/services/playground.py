@@ -27,6 +27,9 @@ class Session:
         self._lock = threading.RLock()
         self.refreshed_at: float | None = None   # when the last refresh while playing was ready (perf_counter)
         self.plots_at: float | None = None       # when it last redrew the weight histograms and loss curves
+        self.plays = 0         # Plays started by the page: a stream ends when a newer one starts
+        self.speed: int | None = None            # the page's speed and layers, set while it plays
+        self.layers: list | None = None
 
     def each(self, fn) -> list:
         """fn(run) for every run, in order. With two runs and a core to spare, the second is done in a thread of

@@ -216,7 +216,7 @@ def build(ctx: AppContext) -> dict:
         the same page, or after PLAY_LIMIT_S; Gradio stops it when the page closes."""
         if sess is None:
             return
-        mine = sess.plays = getattr(sess, "plays", 0) + 1
+        mine = sess.plays = sess.plays + 1
         sess.speed, sess.layers = n, lay
         started = time.perf_counter()
         while sess.playing and sess.plays == mine:
