@@ -26,10 +26,11 @@ where the generator's gradient pushes each sample: downhill in its loss, uphill 
 **blue grid** is a square grid of z bent by the generator: where it folds and stretches, the generator
 spreads or gathers probability.
 
-Things to try: **BCE vs WGAN-GP** on *25gaussians*: BCE **collapses** from the start, its samples bunched on
-a few of the 25 modes, while WGAN-GP spreads over the grid and has all 25 by about step 4,500 (about two
-minutes of Play on a 2-core laptop, both runs side by side and the browser on the same machine). On *8gaussians*
-BCE chases one mode at a time early on (the captured count jumps around) and WGAN-GP settles on all eight.
+Things to try: **BCE vs WGAN-GP** on *25gaussians*: BCE **never covers the grid**: it holds 0 to 4 of the 25
+modes over its first 6,000 steps, most of its samples strung between them, while WGAN-GP spreads over the grid
+and has all 25 by about step 4,500 (about two minutes of Play on a 2-core laptop, both runs side by side and the
+browser on the same machine). On *8gaussians* BCE **collapses** within about a minute: it chases one mode at a
+time early on (the captured count jumps around), then sits on 3 of the 8, while WGAN-GP settles on all eight.
 **Weight clipping vs gradient penalty**: clipping pins almost every critic weight at +-0.01 (see the
 histogram) and gives a blunt critic; the penalty keeps weights free and the critic sharp. **Saturating
 BCE**: once D wins, the arrows shrink to nothing (**vanishing gradients**). Step the critic alone a few
