@@ -4,6 +4,7 @@ import concurrent.futures as cf
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -328,7 +329,7 @@ def test_the_playground_steps_and_plays_through_its_events(server):
     first = page.call("playground_step_both", [None, "8gaussians", "bce", "wgan", 0, LAYERS])
     time.sleep(1.0)
     second = page.call("playground_step_both", [None, "8gaussians", "bce", "wgan", 0, LAYERS])
-    at = [int(o.split("generator step ")[1].split(",")[0].replace(",", "")) for o in (first[2], second[2])]
+    at = [int(re.search(r"generator step ([\d,]+),", o[2]).group(1).replace(",", "")) for o in (first, second)]
     assert at[1] == at[0] + 1, at
     # a new choice starts new runs; a page of its own has its own runs
     out = page.call("playground_step_both", [None, "ring", "bce", "none", 0, LAYERS])
