@@ -112,6 +112,12 @@ class Session:
         self._ahead = (thread, stop, done)
         thread.start()
 
+    def stop(self) -> None:
+        """Stop playing: the flag first (a refresh under way reads it without waiting for the lock), then what
+        trains ahead; nothing trains on after this returns."""
+        self.playing = False
+        self.settle()
+
     def settle(self) -> int:
         """Stop training ahead (after its current step); returns the steps it took since it began."""
         with self._lock:

@@ -163,8 +163,7 @@ def build(ctx: AppContext) -> dict:
         under way with them (it would go on drawing them over the new ones)."""
         sess = ctx.services.playground(d, lft, rgt, check_seed(sd))
         if old is not None:
-            old.playing = False
-            old.settle()
+            old.stop()
         return [sess, *_frames(sess, lay), "New runs at step 0: press Play, or step them by hand."]
 
     def stepper(mode: str):
@@ -206,7 +205,7 @@ def build(ctx: AppContext) -> dict:
             return [sess, *frames, gr.skip(), note]
         except ExplorerError as e:  # e.g. a run diverged: stop playing and say why
             if sess is not None:
-                sess.playing = False
+                sess.stop()
             return [sess] + [gr.skip()] * len(outputs) + [f"Paused: {e}", gr.skip()]
 
     async def stream(sess, d, lft, rgt, sd, lay, n):
@@ -223,8 +222,7 @@ def build(ctx: AppContext) -> dict:
         while sess.playing and sess.plays == mine:
             t0 = time.perf_counter()
             if t0 - started > PLAY_LIMIT_S:
-                sess.playing = False
-                sess.settle()
+                sess.stop()
                 yield [gr.skip()] * len(outputs) + [f"Paused after {PLAY_LIMIT_S // 60} minutes of Play: press "
                                                     "Play to go on.", gr.skip()]
                 return
@@ -251,8 +249,7 @@ def build(ctx: AppContext) -> dict:
     def pause_runs(sess):
         """Stop playing; a refresh already under way sees the flag (and never writes the status line)."""
         if sess is not None:
-            sess.playing = False
-            sess.settle()
+            sess.stop()
         return sess, "Paused."
 
     def follow(sess, n, lay):
