@@ -151,6 +151,23 @@ def test_playground_legends_name_the_lines_and_pause_stays_paused(app):
         assert "critic loss" in legends[1] and "Wasserstein estimate" in legends[1]
 
 
+def test_playground_reset_while_playing_shows_the_new_runs_at_step_0(app):
+    """Reset pressed while playing: the new runs stay at step 0 (the old runs' Play ends instead of drawing
+    them over the new ones)."""
+    _, url, _, _ = app
+    with browser_page(url, 1600) as page:
+        page.get_by_role("tab", name="Playground").click()
+        page.wait_for_function("document.body.innerText.includes('generator step 0')", timeout=60000)
+        page.get_by_role("button", name="Play", exact=True).click()
+        page.wait_for_function("/generator step [1-9]/.test(document.body.innerText)", timeout=60000)
+        page.get_by_role("button", name="Reset", exact=True).click()
+        page.get_by_text("New runs at step 0").wait_for(timeout=20000)
+        time.sleep(2.0)     # a refresh of the old runs would have landed by now
+        body = page.locator("body").inner_text()
+        assert body.count("generator step 0,") == 2 and not re.search(r"generator step [1-9]", body), \
+            re.findall(r"generator step[^\n]{0,40}|New runs[^\n]{0,20}|Paused[^\n]{0,60}", body)
+
+
 def test_interpolate_opens_drawn_on_one_class_and_names_its_gif(app):
     _, url, _, _ = app
     with browser_page(url, 1100) as page:

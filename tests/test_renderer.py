@@ -284,6 +284,12 @@ def play_frames(demo, sess, args, k: int) -> list:
     return asyncio.run(take())
 
 
+def nothing(frame) -> bool:
+    """A stream's output that leaves every component as it is."""
+    import gradio as gr
+    return all(isinstance(v, type(gr.skip())) for v in frame)
+
+
 def test_a_nan_playground_speed_pauses_it_with_a_reason(app):
     """The Playground's speed, sent as NaN over raw HTTP, stops Play with a sentence (no int(NaN))."""
     sess, _ = callback(app, "playground_play")(None, "8gaussians", "bce", "none", 0, ["real points"])
@@ -410,7 +416,8 @@ def test_while_playing_the_runs_train_on_between_refreshes_and_stop_at_pause(app
             assert f"generator step {first[0] + 6}," in out[1] and "6 generator steps per run" in out[-1]
             newer = callback(app, "playground_stream")(sess, *args)       # Play pressed again on the same page
             await newer.__anext__()
-            with pytest.raises(StopAsyncIteration):       # the older stream ends at its next refresh
+            assert nothing(await gen.__anext__())         # the older stream ends at its next refresh, its last
+            with pytest.raises(StopAsyncIteration):       # output one that changes nothing on the page
                 await gen.__anext__()
             await newer.aclose()
         finally:
@@ -436,6 +443,8 @@ def test_reset_while_playing_ends_the_play_of_the_old_runs(app):
         try:
             await gen.__anext__()
             out = reset(sess, "ring", "bce", "none", 0, layers)
+            # what it was drawing is not sent; its last output (which Gradio repeats at the end) changes nothing
+            assert nothing(await gen.__anext__())
             with pytest.raises(StopAsyncIteration):
                 await gen.__anext__()
             return out

@@ -114,8 +114,10 @@ class Session:
 
     def stop(self) -> None:
         """Stop playing: the flag first (a refresh under way reads it without waiting for the lock), then what
-        trains ahead; nothing trains on after this returns."""
+        trains ahead; nothing trains on after this returns. A Play under way is over (its number is no longer
+        the newest), so a refresh it was drawing is not sent."""
         self.playing = False
+        self.plays += 1
         self.settle()
 
     def settle(self) -> int:

@@ -204,8 +204,8 @@ def build(ctx: AppContext) -> dict:
             # the status line is Play's and Pause's: a refresh landing after Pause leaves "Paused." as it is
             return [sess, *frames, gr.skip(), note]
         except ExplorerError as e:  # e.g. a run diverged: stop playing and say why
-            if sess is not None:
-                sess.stop()
+            if sess is not None:   # this Play ends (nothing trains ahead after a failed refresh) and says why
+                sess.playing = False
             return [sess] + [gr.skip()] * len(outputs) + [f"Paused: {e}", gr.skip()]
 
     async def stream(sess, d, lft, rgt, sd, lay, n):
@@ -218,19 +218,23 @@ def build(ctx: AppContext) -> dict:
             return
         mine = sess.plays = sess.plays + 1
         sess.speed, sess.layers = n, lay
-        started = time.perf_counter()
+        started, sent = time.perf_counter(), False
         while sess.playing and sess.plays == mine:
             t0 = time.perf_counter()
             if t0 - started > PLAY_LIMIT_S:
-                sess.stop()
+                sess.stop()     # ends this Play: the message below is its last word
                 yield [gr.skip()] * len(outputs) + [f"Paused after {PLAY_LIMIT_S // 60} minutes of Play: press "
                                                     "Play to go on.", gr.skip()]
                 return
             async with _refresh_slot():
                 out = await anyio.to_thread.run_sync(refresh, sess, d, lft, rgt, sd, sess.layers, sess.speed)
+            if sess.plays != mine:   # Pause, Reset or another Play came meanwhile: the page shows theirs
+                break
             yield out[1:]
+            sent = any(not isinstance(v, type(gr.skip())) for v in out[1:1 + len(outputs)])   # it drew the runs
             await asyncio.sleep(max(0.0, TICK_S - (time.perf_counter() - t0)))
-
+        if sent:   # Gradio's end-of-event message repeats the last output whole: let it be one that changes
+            yield [gr.skip()] * (len(outputs) + 2)     # nothing, not old runs landing after Reset's or Pause's
     def redraw(sess, lay):
         return _frames(sess, lay) if sess else [gr.skip()] * len(outputs)
 
