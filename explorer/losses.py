@@ -67,6 +67,15 @@ class GANLoss:
                                                  # choice -> (its label, the settings it runs with)
     rng: torch.Generator | None = None           # where a loss's own random draws come from (None: torch's
                                                  # global stream); a Playground run sets its own
+    score_together = False  # set by a task whose critic scores every sample on its own (no BatchNorm, no head):
+                            # the batches a critic loss scores then go through one forward pass, not one each
+
+    def scores(self, critic: Critic, *batches: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The critic's scores of each batch: one forward over them all when score_together, else one each (a
+        BatchNorm critic must see real and fake batches apart)."""
+        if self.score_together and len(batches) > 1:
+            return critic(torch.cat(batches)).split([len(b) for b in batches])
+        return tuple(critic(b) for b in batches)
 
     def critic_loss(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
@@ -99,7 +108,7 @@ class BCELoss(GANLoss):
                 "bce-saturating": ("BCE (saturating: log(1 - D(G(z))))", {"saturating": True})}
 
     def critic_loss(self, critic, real, fake):
-        lr, lf = critic(real), critic(fake)
+        lr, lf = self.scores(critic, real, fake)
         loss = F.binary_cross_entropy_with_logits(lr, torch.ones_like(lr)) + \
             F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf))
         return loss, {"d_real": torch.sigmoid(lr).mean().item(), "d_fake": torch.sigmoid(lf).mean().item()}
@@ -120,7 +129,11 @@ class WassersteinLoss(GANLoss):
     """The critic maximizes E[f(x)] - E[f(G(z))], the generator E[f(G(z))]; subclasses keep f Lipschitz."""
 
     def critic_loss(self, critic, real, fake):
-        fr, ff = critic(real).mean(), critic(fake).mean()
+        return self._wasserstein(*self.scores(critic, real, fake))
+
+    @staticmethod
+    def _wasserstein(sr: torch.Tensor, sf: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        fr, ff = sr.mean(), sf.mean()
         return ff - fr, {"d_real": fr.item(), "d_fake": ff.item(), "wasserstein": (fr - ff).item()}
 
     def generator_loss(self, critic, fake):
@@ -166,9 +179,11 @@ class WGANGPLoss(WassersteinLoss):
     defaults = OptimDefaults("adam", 1e-4, (0.0, 0.9), 5)
 
     def critic_loss(self, critic, real, fake):
-        loss, stats = super().critic_loss(critic, real, fake)
         eps = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device, generator=self.rng)
         x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        loss, stats = self._wasserstein(*self.scores(critic, real, fake))
+        # the interpolates in a pass of their own: in the joint one, the penalty's double backward would run over
+        # all three batches (measured 30 % slower a step on the toy MLP)
         (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
         norm = grad.flatten(1).norm(dim=1)
         gp = ((norm - 1) ** 2).mean()
@@ -189,7 +204,7 @@ class LeastSquaresLoss(GANLoss):
     defaults = OptimDefaults("adam", 2e-4, (0.5, 0.999), 1)
 
     def critic_loss(self, critic, real, fake):
-        sr, sf = critic(real), critic(fake)
+        sr, sf = self.scores(critic, real, fake)
         loss = 0.5 * ((sr - 1) ** 2).mean() + 0.5 * (sf ** 2).mean()
         return loss, {"d_real": sr.mean().item(), "d_fake": sf.mean().item()}
 
@@ -211,7 +226,7 @@ class HingeLoss(GANLoss):
     defaults = OptimDefaults("adam", 2e-4, (0.5, 0.999), 1)
 
     def critic_loss(self, critic, real, fake):
-        sr, sf = critic(real), critic(fake)
+        sr, sf = self.scores(critic, real, fake)
         loss = F.relu(1 - sr).mean() + F.relu(1 + sf).mean()
         return loss, {"d_real": sr.mean().item(), "d_fake": sf.mean().item()}
 

@@ -150,3 +150,48 @@ def test_hinge_loss_stops_at_the_margin():
     assert inside.item() == pytest.approx(1.0)
     lg, stats = hinge.generator_loss(lambda x: torch.full((x.shape[0],), 0.25), fake)
     assert lg.item() == pytest.approx(-0.25) and stats["d_fake_g"] == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_scoring_together_gives_the_loss_and_gradients_of_separate_passes(name):
+    """A per-sample critic (LayerNorm) scores real and fake in one pass: same loss, same critic gradients, and one
+    forward call fewer."""
+    torch.manual_seed(0)
+    critic = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.LayerNorm(16), torch.nn.LeakyReLU(0.2),
+                                 torch.nn.Linear(16, 1))
+    real, fake = torch.randn(8, 4) + 1, torch.randn(8, 4)
+    results = {}
+    for together in (False, True):
+        loss = build_loss(name)
+        loss.score_together = together
+        loss.rng = torch.Generator().manual_seed(3)      # WGAN-GP's interpolates: the same draws both times
+        calls = []
+        def scorer(x):
+            calls.append(len(x))
+            return critic(x).flatten()
+        critic.zero_grad()
+        ld, _ = loss.critic_loss(scorer, real, fake)
+        ld.backward()
+        results[together] = (ld.item(), [p.grad.clone() for p in critic.parameters()], calls)
+    (l0, g0, c0), (l1, g1, c1) = results[False], results[True]
+    assert l1 == pytest.approx(l0, rel=1e-5, abs=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g0, g1))
+    assert len(c1) == len(c0) - 1 and 16 in c1
+
+
+def test_a_batchnorm_critic_scores_real_and_fake_apart():
+    """BatchNorm normalises over the batch: real and fake in one pass would read each other's statistics, so a
+    task whose critic has BatchNorm (DCGAN) keeps them apart; a LayerNorm critic (WGAN-GP's) scores them together."""
+    from explorer.training.distributed import DistInfo
+    from explorer.training.presets import PRESETS
+    from explorer.data import load_dataset
+    from explorer.training.tasks import GANTask
+
+    data = load_dataset("toy2d", distribution="8gaussians")   # the nets are built, not trained: any data will do
+    bn = GANTask(PRESETS["digits-dcgan"], data, DistInfo())
+    ln = GANTask(PRESETS["digits-wgangp"], data, DistInfo())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in bn.D.modules()) and not bn.loss.score_together
+    assert ln.loss.score_together
+    x = torch.randn(4, 1, 28, 28)
+    apart = torch.cat([bn.D(x[:2]), bn.D(x[2:])])
+    assert not torch.allclose(bn.D(x), apart, atol=1e-4)       # why: together, the scores would change
