@@ -41,6 +41,8 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) ->
 # reported: a native thread pool destroyed while a thread is still joinable. Reproduced at 6d8ade3 with a
 # single-test module that only launches the app and loads the page; a whole run sometimes escapes it. pytest's
 # own exit status is what the suite means, so the process leaves with it once pytest has finished everything.
+# Under pytest-xdist only the controlling process does: a worker leaving early could cut off its last report
+# to the controller, which has it all by the time the controller finishes.
 _session = {}
 
 
@@ -50,7 +52,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
-    if "exitstatus" in _session:
+    if "exitstatus" in _session and not os.environ.get("PYTEST_XDIST_WORKER"):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_session["exitstatus"])
