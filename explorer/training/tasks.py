@@ -86,7 +86,8 @@ class GANTask:
             dcgan_init(g), dcgan_init(d)
         self.G, self.D = g.to(dist.device), d.to(dist.device)
         self.loss = build_loss(cfg.loss, **cfg.loss_options)
-        # a critic that scores each sample on its own scores real, fake (and WGAN-GP's interpolates) in one pass
+        # real and fake in one critic pass where nothing mixes a batch's samples (no BatchNorm) and no class or
+        # attribute head reuses a batch's own pass (see _head_logits)
         self.loss.score_together = self.D.cls is None and self.D.attr is None and not any(
             isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
         dflt = self.loss.defaults
