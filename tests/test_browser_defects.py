@@ -127,13 +127,18 @@ def test_a_laptop_screen_shows_explore_and_both_playground_fields(app):
         assert len(fields) == 2 and all(b["y"] + b["height"] <= 768 for b in fields), fields
 
 
+def play_the_playground(page) -> None:
+    """Open the Playground at step 0 and press Play; returns once the runs have moved."""
+    page.get_by_role("tab", name="Playground").click()
+    page.wait_for_function("document.body.innerText.includes('generator step 0')", timeout=60000)
+    page.get_by_role("button", name="Play", exact=True).click()
+    page.wait_for_function("/generator step [1-9]/.test(document.body.innerText)", timeout=60000)
+
+
 def test_playground_legends_name_the_lines_and_pause_stays_paused(app):
     _, url, _, _ = app
     with browser_page(url, 1600) as page:
-        page.get_by_role("tab", name="Playground").click()
-        page.wait_for_function("document.body.innerText.includes('generator step 0')", timeout=60000)
-        page.get_by_role("button", name="Play", exact=True).click()
-        page.wait_for_function("/generator step [1-9]/.test(document.body.innerText)", timeout=60000)
+        play_the_playground(page)
         # the speed set while playing reaches the refreshes of the Play under way
         speed = page.get_by_label("number input for Speed: generator steps per refresh")
         speed.fill("1")
@@ -156,10 +161,7 @@ def test_playground_reset_while_playing_shows_the_new_runs_at_step_0(app):
     them over the new ones)."""
     _, url, _, _ = app
     with browser_page(url, 1600) as page:
-        page.get_by_role("tab", name="Playground").click()
-        page.wait_for_function("document.body.innerText.includes('generator step 0')", timeout=60000)
-        page.get_by_role("button", name="Play", exact=True).click()
-        page.wait_for_function("/generator step [1-9]/.test(document.body.innerText)", timeout=60000)
+        play_the_playground(page)
         page.get_by_role("button", name="Reset", exact=True).click()
         page.get_by_text("New runs at step 0").wait_for(timeout=20000)
         time.sleep(2.0)     # a refresh of the old runs would have landed by now
