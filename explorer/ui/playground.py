@@ -235,6 +235,7 @@ def build(ctx: AppContext) -> dict:
             await asyncio.sleep(max(0.0, TICK_S - (time.perf_counter() - t0)))
         if sent:   # Gradio's end-of-event message repeats the last output whole: let it be one that changes
             yield [gr.skip()] * (len(outputs) + 2)     # nothing, not old runs landing after Reset's or Pause's
+
     def redraw(sess, lay):
         return _frames(sess, lay) if sess else [gr.skip()] * len(outputs)
 
