@@ -8,15 +8,17 @@
 
 Speed targets (issue 22, this 2-core CPU): at least 100 generator steps per second per run with two runs side by
 side, the picture redrawn at least 5 times a second. The two runs of a pair train (and are drawn) at once, the
-second in a thread of its own, so a pair uses two cores where there are two. A refresh's drawing time here
-includes encoding its two pictures per side as the page receives them (FRAME_FORMAT), which Gradio does after the
-handler. These figures time refreshes back to back; in the tab (--browser) the runs also train on while a refresh
-travels to the page and is drawn there, and the page's own drawing shares the CPU when the browser runs on the
-same machine. Gradio's page updates the loading status of every component the app's events track (a search of
-the page's component tree and a copy of the component's value, each) when an event starts and when it ends:
-with this app's nine tabs about 80 ms of the page's CPU an event here (Chromium's profiler). Play is therefore
-one streaming event whose refreshes arrive as its outputs (explorer/ui/playground.py), not an event per
-picture; its refreshes start at most every TICK_S. Coverage targets:
+second in a thread of its own, so a pair uses two cores where there are two. Before playing, it prints each loss's
+generator step training alone, the arithmetic in it (torch's profiler counts the FLOPs) and what two runs at 100
+steps a second each need in cores of training alone: the target's floor before any drawing or browser. A refresh's
+drawing time here includes encoding its two pictures per side as the page receives them (FRAME_FORMAT), which Gradio
+does after the handler. These figures time refreshes back to back; in the tab (--browser) the runs also train on
+while a refresh travels to the page and is drawn there, and the page's own drawing shares the CPU when the browser
+runs on the same machine. Gradio's page updates the loading status of every component the app's events track (a
+search of the page's component tree and a copy of the component's value, each) when an event starts and when it
+ends: with this app's nine tabs about 80 ms of the page's CPU an event here (Chromium's profiler). Play is therefore
+one streaming event whose refreshes arrive as its outputs (explorer/ui/playground.py), not an event per picture; its
+refreshes start at most every TICK_S. Coverage targets:
 toy-8gaussians-wgangp 8/8 modes with >= 90% high-quality samples within 5,000 generator steps;
 toy-25gaussians-wgangp >= 23/25; the BCE presets show mode collapse (fewer modes, or modes that come and go).
 """
@@ -24,12 +26,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
 
-import torch
-from PIL import Image
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")   # torch's profiler (step_budget) then prints no GPU warnings
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -86,15 +90,46 @@ def draw_cost() -> None:
     t3 = time.perf_counter()
     print(f"one frame: view() {(t1 - t0) / n * 1000:.0f} ms (critic field, arrows, warp, 2,500-sample coverage), "
           f"pixels {(t2 - t1) / n * 1000:.0f} ms, pixels and {FRAME_FORMAT} encoding {(t3 - t2) / n * 1000:.0f} ms")
-    for name in ("bce", "wgangp", "wgan"):
+
+
+def matmul_peak() -> float:
+    """This core's float32 matrix-multiply rate at the toy critic's size (256 x 128 @ 128 x 128), FLOP/s."""
+    a, b = torch.randn(256, 128), torch.randn(128, 128)
+    for _ in range(200):
+        a @ b
+    t0 = time.perf_counter()
+    for _ in range(3000):
+        a @ b
+    return 2 * 256 * 128 * 128 * 3000 / (time.perf_counter() - t0)
+
+
+def step_budget() -> None:
+    """What one generator step of each loss costs training alone (one thread), the arithmetic in it (counted by
+    torch's profiler) and the CPU each of the tab's pairs needs to advance both runs 100 steps a second: the
+    target's floor before any drawing, and before the browser's share when it runs on the same machine."""
+    from torch.profiler import ProfilerActivity, profile
+
+    peak = matmul_peak()
+    print(f"matrix multiply at the critic's size, one thread: {peak / 1e9:.0f} GFLOP/s")
+    cost = {}
+    for name in ("bce", "bce-saturating", "wgangp", "wgan"):
         run = ToyRun("25gaussians", name, 0)
         run.step("both", 20)
+        with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+            run.step("both", 10)
+        flops = sum(e.flops for e in prof.key_averages() if e.flops) / 10
         t0 = time.perf_counter()
         run.step("both", 100)
         ms = (time.perf_counter() - t0) * 10
+        cost[name] = ms
         print(f"one generator step of {name} ({run.n_critic} critic step(s) each), training alone: {ms:.1f} ms, "
-              f"at most {1000 / ms:.0f} steps/s")
-
+              f"at most {1000 / ms:.0f} steps/s; {flops / 1e6:.0f} MFLOP, {flops / peak * 1000:.1f} ms at the "
+              f"multiply rate above")
+    cores = os.cpu_count() or 1
+    for left, right in (("bce", "wgangp"), ("wgan", "wgangp"), ("bce-saturating", "bce")):
+        need = (cost[left] + cost[right]) / 10        # ms of CPU a second at 100 steps/s each, in cores
+        print(f"{left} + {right} at 100 generator steps/s each: {need:.2f} cores of training "
+              f"(this machine has {cores})")
 
 # counts the new pictures the page shows in the left field: its <img> src, looked at every 20 ms
 COUNT_FRAMES = """() => {
@@ -221,6 +256,7 @@ def main() -> None:
     torch.set_num_threads(1)  # as the app runs (build_app sets one thread per render)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     draw_cost()
+    step_budget()
     for dist, left, right, spd in (("8gaussians", "wgangp", "none", 20), ("8gaussians", "bce", "none", 20),
                                    ("8gaussians", "bce", "wgangp", 20), ("8gaussians", "wgan", "wgangp", 20),
                                    ("25gaussians", "bce", "wgangp", 20), ("25gaussians", "bce-saturating", "bce", 20),
