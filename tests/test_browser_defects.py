@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import SHARED_DATA
 from test_browser import CANVAS, browser_page, image_pixels, need_chromium, picture_key, wait_live
-from ui_helpers import launch, make_faces, make_model
+from ui_helpers import launch, make_faces, make_model, skips_over_values
 
 pytestmark = pytest.mark.browser
 SEED_RULE = "a seed is a whole number from 0 to 4294967295"
@@ -133,6 +133,37 @@ def play_the_playground(page) -> None:
     page.wait_for_function("document.body.innerText.includes('generator step 0')", timeout=60000)
     page.get_by_role("button", name="Play", exact=True).click()
     page.wait_for_function("/generator step [1-9]/.test(document.body.innerText)", timeout=60000)
+
+
+def curve_lines(page) -> list[int]:
+    """The line marks each Playground loss plot draws (Vega's SVG)."""
+    return page.locator(".curves").evaluate_all(
+        "els => els.map(e => e.querySelectorAll('path[aria-roledescription=\"line mark\"]').length)")
+
+
+def test_playground_curves_survive_a_visit_to_another_tab(app):
+    """Look at another tab while the runs play, come back: both loss plots still draw their lines and the page
+    raised nothing. (The refreshes that do not redraw the curves used to skip them, Gradio's page emptied the
+    plots' values in place, and the plots came back blank with a TypeError.)"""
+    _, url, _, _ = app
+    with browser_page(url, 900) as page, skips_over_values() as skips:
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        play_the_playground(page)
+        page.wait_for_function("""() => Array.from(document.querySelectorAll('.curves')).every(
+            e => e.querySelector('path[aria-roledescription="line mark"]'))""", timeout=60000)
+        for away in (3.0, 0.5, 0.7, 0.9, 1.1):   # refreshes land meanwhile, most of them without new curves
+            page.get_by_role("tab", name="Explore").click()
+            time.sleep(away)
+            page.get_by_role("tab", name="Playground").click()
+            time.sleep(0.6)
+        time.sleep(1.5)
+        lines, during_play = curve_lines(page), list(skips)
+        page.get_by_role("button", name="Pause", exact=True).click()
+        page.wait_for_function("document.body.innerText.includes('Paused.')", timeout=20000)
+    assert len(lines) == 2 and min(lines) >= 2, lines      # D and G loss at least, on both sides
+    assert errors == []
+    assert during_play == []
 
 
 def test_playground_legends_name_the_lines_and_pause_stays_paused(app):

@@ -1,12 +1,13 @@
 """The Invert tab in headless Chromium, as a student uses it: draw a digit on the pad, invert it, watch the
 search, open the found z in Explore; a faces model inverts a held-out face."""
 import json
+import time
 
 import numpy as np
 import pytest
 
 from test_browser import browser_page, need_chromium, wait_live
-from ui_helpers import launch, make_model
+from ui_helpers import launch, make_model, skips_over_values
 
 pytestmark = pytest.mark.browser
 
@@ -77,6 +78,34 @@ def test_draw_invert_and_open_in_explore(app):
         assert after["model"] == "digits-cdcgan" and len(after["z"]) == 16 and after["z"] != before["z"]
         slider = float(page.locator("#zs-0 input[type=number]").input_value())
         assert slider == pytest.approx(max(-3, min(3, after["z"][0])), abs=0.01)
+
+
+def test_a_visit_to_another_tab_mid_search_keeps_the_pictures(app):
+    """A long search (500 steps) shows its progress while it runs; look at another tab meanwhile and come back:
+    the picture the model sees is still shown, beside the guess and the result, and the page raised nothing.
+    (The progress messages skipped that picture, which emptied the value the page held for it.)"""
+    _, url = app
+    with browser_page(url) as page, skips_over_values() as skips:
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        wait_live(page)
+        page.get_by_role("tab", name="Invert").click()
+        page.wait_for_selector("#invert-sketch canvas")
+        draw_a_one(page)
+        steps = page.get_by_label("number input for Search steps")
+        steps.fill("500")
+        steps.press("Enter")
+        page.locator("#invert-run").click()
+        page.locator("#invert-verdict").get_by_text("Searching… step", exact=False).wait_for(timeout=60000)
+        page.get_by_role("tab", name="Explore").click()
+        time.sleep(1.0)
+        page.get_by_role("tab", name="Invert").click()
+        page.locator("#invert-verdict").get_by_text("Pixel error", exact=False).wait_for(timeout=120000)
+        for elem in ("#invert-seen", "#invert-guess", "#invert-result"):
+            page.locator(f"{elem} img").wait_for(timeout=20000)
+        verdict = page.locator("#invert-verdict").inner_text()
+    assert "after 500 steps" in verdict
+    assert skips == [] and errors == []
 
 
 def test_a_faces_model_inverts_a_held_out_face(app):

@@ -65,6 +65,18 @@ def test_a_run_that_diverges_in_the_second_thread_stops_the_pair_with_its_reason
     assert pair.runs[0].g_steps >= 1   # the first run's steps stand
 
 
+def test_a_diverged_run_says_so_instead_of_drawing():
+    """Pause (or a change of layers) after a run diverged draws it again: its view says why there is nothing to
+    draw, where its NaN weights used to crash the picture's colour lookup."""
+    run = ToyRun("8gaussians", "wgan", 0)
+    run.step("both", 2)
+    plane(run.view())   # drawable while finite
+    with torch.no_grad():
+        next(run.task.D.parameters()).fill_(float("nan"))
+    with pytest.raises(ConfigError, match="diverged.*reset it"):
+        run.view()
+
+
 def test_step_modes_move_only_their_own_network():
     run = ToyRun("8gaussians", "bce", 0)
     g0, d0 = weights(run.task.G), weights(run.task.D)
@@ -105,8 +117,8 @@ def test_a_frame_holds_what_the_tab_draws():
 def test_the_loss_curves_show_the_last_steps_thinned_and_end_at_the_runs_step():
     """The page copies every tracked component's value on every event, so a refresh's loss curves stay small:
     the last CURVE_STEPS steps, one in CURVE_EVERY, always ending at the step the caption shows. A refresh that
-    draws no plots leaves the histogram and curves as they are."""
-    import gradio as gr
+    draws no plots sends the histogram and curves drawn last again, the same objects (never a skip: see
+    test_playground_curves_survive_a_visit_to_another_tab)."""
     from explorer.services.playground import Session
     from explorer.ui.playground import CURVE_EVERY, CURVE_STEPS, LAYERS, _frames
     sess = Session("8gaussians", "bce", "wgangp", 0)
@@ -119,7 +131,10 @@ def test_the_loss_curves_show_the_last_steps_thinned_and_end_at_the_runs_step():
     assert set(frames[7]["series"]) == {"critic loss", "G loss", "Wasserstein estimate"}
     quick = _frames(sess, LAYERS, plots=False)
     assert [type(f) for f in quick[::4]] == [type(frames[0])] * 2 and "generator step 700," in quick[1]
-    assert all(isinstance(f, type(gr.skip())) for f in quick[2::4] + quick[3::4])
+    assert all(q is f for q, f in zip(quick[2::4] + quick[3::4], frames[2::4] + frames[3::4]))
+    sess.advance("both", 1)
+    again = _frames(sess, LAYERS)     # plots drawn anew: the step the caption shows
+    assert max(again[3]["step"]) == 701 and again[2] is not frames[2]
 
 
 def test_the_clipping_run_shows_its_weights_pinned_at_the_bound():

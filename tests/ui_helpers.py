@@ -1,4 +1,5 @@
 """Shared set-up for the UI tests: tiny checkpoints and a live server on a free port."""
+import contextlib
 import socket
 from pathlib import Path
 
@@ -71,6 +72,28 @@ def launch(checkpoints: Path, audience: bool = False, data_root=None, server_ren
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS,
                 show_error=not audience, **launch_limits(demo))
     return demo, f"http://127.0.0.1:{port}/"
+
+
+@contextlib.contextmanager
+def skips_over_values():
+    """Records each time a stream of an app served from this process skips an output that holds a picture or a
+    plot (a dict value): Gradio's page applies a stream's diffs in place, to the very value the component holds,
+    so such a skip empties it, and the component draws blank once it is drawn again (after a visit to another
+    tab). Yields the list of (value, skip) pairs; Gradio's diff is watched, not changed."""
+    import gradio.utils as gu
+    found, diff = [], gu.diff
+
+    def watch(old, new):
+        if isinstance(old, dict) and "__type__" not in old and isinstance(new, dict) \
+                and new.get("__type__") == "update":
+            found.append((old, new))
+        return diff(old, new)
+
+    gu.diff = watch
+    try:
+        yield found
+    finally:
+        gu.diff = diff
 
 
 def make_translators(root: Path, steps: int = 2) -> Path:

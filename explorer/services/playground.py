@@ -27,6 +27,8 @@ class Session:
         self._lock = threading.RLock()
         self.refreshed_at: float | None = None   # when the last refresh while playing was ready (perf_counter)
         self.plots_at: float | None = None       # when it last redrew the weight histograms and loss curves
+        self.plots_shown: dict = {}              # id(run) -> its histogram and curves drawn last, sent again
+                                                 # by the refreshes that do not redraw them
         self.plays = 0         # Plays started by the page: a stream ends when a newer one starts
         self.speed: int | None = None            # the page's speed and layers, set while it plays
         self.layers: list | None = None

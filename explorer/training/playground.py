@@ -151,6 +151,9 @@ class ToyRun:
 
     def view(self, field_res: int = 48, n_arrows: int = 120, warp_lines: int = 11) -> View:
         G, Dn, loss = self.task.G, self.task.D, self.task.loss
+        if not all(bool(torch.isfinite(p).all()) for p in (*G.parameters(), *Dn.parameters())):
+            raise ConfigError("this run diverged (its weights are no longer finite numbers): nothing to draw; "
+                              "reset it to start again")
         e = EXTENT[self.distribution]
         fake_all = self.points()
         centres, std = TOY_MODES[self.distribution]

@@ -141,7 +141,9 @@ def build(ctx: AppContext, explore: dict, tabs):
             worker.join(0.3)
             if points:
                 rows = [{"step": s, "value": e, "series": "best match"} for s, e in points]
-                yield gr.skip(), gr.skip(), gr.skip(), curve_frame(rows), \
+                # the picture again, unchanged (an empty diff), not gr.skip(): a skip after a picture empties the
+                # value the page holds (see explorer.ui.playground._frames); the others have had no value yet
+                yield shown, gr.skip(), gr.skip(), curve_frame(rows), \
                     f"Searching… step {points[-1][0]} of {steps_n}", gr.skip()
         if "error" in box:
             if not isinstance(box["error"], ExplorerError):

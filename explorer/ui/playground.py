@@ -86,21 +86,26 @@ def _caption(run: ToyRun, view) -> str:
 
 
 def _frames(sess: Session, layers: list[str], plots: bool = True):
-    """Per side: the picture, its caption, the critic's weight histogram and the loss curves (or gr.skip() for
-    the histogram and curves when `plots` is False: redrawing them costs the page more than the pictures do)."""
+    """Per side: the picture, its caption, the critic's weight histogram and the loss curves. When `plots` is
+    False the histogram and curves are the ones drawn last, sent again unchanged: redrawing them costs the page
+    more than the pictures do, and an unchanged value reaches a stream's page as an empty diff. Not gr.skip():
+    Gradio's page applies a stream's diffs in place, to the very value the component holds, so a skip after a
+    plot turns the plot's value into an empty update, which it draws blank (and fails on) once it is drawn
+    again, as after a visit to another tab."""
     show = {k: k in layers for k in LAYERS}
 
     def side(run: ToyRun) -> list:
         v = run.view()
         img = plane(v, field=show["critic field"], arrows=show["gradient arrows"], warp=show["z-grid warp"],
                     real=show["real points"])
-        if not plots:
-            return [img, _caption(run, v), gr.skip(), gr.skip()]
+        if not plots and id(run) in sess.plots_shown:
+            return [img, _caption(run, v), *sess.plots_shown[id(run)]]
         names = {**CURVE_NAMES, "loss_d": "D loss" if run.loss_name.startswith("bce") else "critic loss"}
         shown = v.history[::-CURVE_EVERY][:CURVE_STEPS // CURVE_EVERY][::-1]   # ending at the last step
         rows = [{"step": row["step"], "value": row[key], "series": names[key]}
                 for row in shown for key in CURVE_NAMES if key in row]
-        return [img, _caption(run, v), histogram(v.weights, bound=v.clip), curve_frame(rows)]
+        sess.plots_shown[id(run)] = plots_now = (histogram(v.weights, bound=v.clip), curve_frame(rows))
+        return [img, _caption(run, v), *plots_now]
 
     out = [x for part in sess.draw(side) for x in part]   # the two sides drawn at once
     if len(sess.runs) == 1:
@@ -237,7 +242,13 @@ def build(ctx: AppContext) -> dict:
             yield [gr.skip()] * (len(outputs) + 2)     # nothing, not old runs landing after Reset's or Pause's
 
     def redraw(sess, lay):
-        return _frames(sess, lay) if sess else [gr.skip()] * len(outputs)
+        """The runs drawn whole: after Pause, a change of layers, and the end of every Play (whose stream's last
+        message leaves the values the page holds as empty updates, see _frames). A run that diverged keeps its
+        last picture: the status line says why it stopped."""
+        try:
+            return _frames(sess, lay) if sess else [gr.skip()] * len(outputs)
+        except ExplorerError:
+            return [gr.skip()] * len(outputs)
 
     common = [state, dist, left, right, seed, layers]
     reset.click(guard(restart), common, [state, *outputs, status], api_name="playground_reset",
@@ -266,7 +277,8 @@ def build(ctx: AppContext) -> dict:
     play.click(guard(play_runs), common, [state, status], api_name="playground_play",
                validator=validator(None, None, None, None, check_seed, None), concurrency_limit=None).then(
         stream, common + [speed], [*outputs, status, rate], api_name="playground_stream",
-        api_visibility="undocumented", show_progress="hidden", show_progress_on=rate, concurrency_limit=None)
+        api_visibility="undocumented", show_progress="hidden", show_progress_on=rate, concurrency_limit=None).then(
+        redraw, [state, layers], outputs, show_progress="hidden")
     pause.click(pause_runs, state, [state, status], api_name="playground_pause", concurrency_limit=None).then(
         redraw, [state, layers], outputs, show_progress="hidden")   # the paused runs whole, loss curves included
     gr.on([speed.change, layers.change], follow, [state, speed, layers], None, queue=False,
