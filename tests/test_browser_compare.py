@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from test_browser import browser_page, need_chromium, wait_live
-from ui_helpers import launch, make_faces, make_vae
+from ui_helpers import launch, make_faces, make_model, make_vae
 
 pytestmark = pytest.mark.browser
 
@@ -43,5 +43,38 @@ def test_compare_a_gan_with_the_vae_of_its_data(tmp_path):
             page.locator("#compare-run").click()
             page.get_by_text("seeds are separated by commas", exact=False).first.wait_for(timeout=30000)
             assert page.locator("#compare-gan-samples img").get_attribute("src")
+    finally:
+        demo.close()
+
+
+def test_picking_a_gan_of_other_data_picks_a_vae_of_its_data(tmp_path, data_root):
+    """The page opens on the digits pair; picking the faces GAN brings the faces VAE beside it (it used to keep
+    the digits VAE, and Compare then refused the pair), and the note says the two share their terms."""
+    from explorer.models import ModelConfig
+    from explorer.store.config import TrainConfig
+    from explorer.training.loop import train
+    need_chromium()
+    root = make_faces(tmp_path)
+    make_vae(root, "faces-vae")
+    train(TrainConfig(task="vae", dataset="digits", model=ModelConfig(z_dim=16, width=8, shape=(1, 28, 28)), steps=2,
+                      batch_size=16, log_every=1, sample_every=100, checkpoint_every=100),
+          root / "digits-vae", data_root=data_root, progress=False)
+    make_model(root / "digits", 0, z_dim=16)
+    demo, url = launch(root)
+    try:
+        with browser_page(url) as page:
+            wait_live(page)
+            page.get_by_role("tab", name="Compare").click()
+            gan, vae = page.locator("#compare-gan input"), page.locator("#compare-vae input")
+            assert (gan.input_value(), vae.input_value()) == ("digits", "digits-vae")
+            gan.click()
+            page.get_by_role("option", name="faces", exact=True).click()
+            page.wait_for_function("document.querySelector('#compare-vae input').value === 'faces-vae'",
+                                   timeout=30000)
+            page.locator("#compare-terms").get_by_text("Same data, same z_dim.").wait_for(timeout=30000)
+            gan.click()       # back to digits: the faces VAE cannot pair with it, the digits one comes back
+            page.get_by_role("option", name="digits", exact=True).click()
+            page.wait_for_function("document.querySelector('#compare-vae input').value === 'digits-vae'",
+                                   timeout=30000)
     finally:
         demo.close()

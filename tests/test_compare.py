@@ -1,5 +1,4 @@
 """GAN vs VAE: the sharpness measure, the Compare service's pictures and table, and its refusals."""
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -41,6 +40,8 @@ def test_the_vae_finds_its_gan_and_the_pair_is_checked(pair):
     assert set(gans) == {"faces", "digits"} and set(vaes) == {"faces-vae", "other-vae"}
     assert pair.partner("faces-vae") == "faces"          # same data, same z_dim
     assert pair.partner("other-vae") is None             # nobody drew the independent faces with z_dim 8
+    assert pair.vae_for("faces") == "faces-vae"          # the VAE of its very terms, before other-vae's
+    assert pair.vae_for("digits") is None                # no VAE drew digits here
     assert pair.same_terms("faces", "faces-vae") == "Same data, same z_dim."
     assert "z_dim differs (16 vs 8)" in pair.same_terms("faces", "other-vae")
     for gan, vae, message in (("faces-vae", "faces-vae", "is a VAE: pick a GAN"),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 
-import numpy as np
 import torch
 
 from explorer.checks import check_whole
@@ -64,6 +63,16 @@ class Comparison:
         gans, _ = self.choices()
         same = [g for g in gans if self._key(g) == self._key(vae)]
         same.sort(key=lambda g: (self.models.get(g).num_classes > 0, self.models.get(g).cfg.code_dim > 0, g))
+        return same[0] if same else None
+
+    def vae_for(self, gan: str) -> str | None:
+        """A VAE of the GAN's data (a pair that compares at all): one with the GAN's very terms (data options and
+        z_dim) first, a plain VAE before a beta-VAE; None when no VAE here drew that data."""
+        _, vaes = self.choices()
+        key = self._key(gan)
+        same = [v for v in vaes if (self._key(v)[0], self._key(v)[3]) == (key[0], key[3])]
+        same.sort(key=lambda v: (self._key(v) != key, self.models.get(v).meta.get("train", {}).get("beta", 1.0) != 1.0,
+                                 v))
         return same[0] if same else None
 
     def check_pair(self, gan: str, vae: str) -> tuple:

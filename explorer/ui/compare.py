@@ -37,7 +37,8 @@ def build(ctx: AppContext):
             first = vaes[0] if vaes else None
             gan = gr.Dropdown(gans, value=(cmp.partner(first) if first else None) or (gans[0] if gans else None),
                               label="GAN", elem_id="compare-gan",
-                              info="A generator trained adversarially; picking a VAE picks the GAN of its data.")
+                              info="A generator trained adversarially. Picking a VAE picks the GAN of its data; "
+                                   "a GAN whose data the VAE did not learn picks a VAE of its own data.")
             vae = gr.Dropdown(vaes, value=first, label="VAE", elem_id="compare-vae",
                               info="A VAE (train one with the digits-vae, faces-vae or faces-betavae preset).")
             terms = gr.Markdown(elem_id="compare-terms")
@@ -79,6 +80,17 @@ def build(ctx: AppContext):
         g = partner or g
         return gr.Dropdown(value=g), describe_terms(g, v)
 
+    def pick_gan(g, v):
+        """A GAN picked: the VAE stays if the pair compares, else a VAE of the GAN's data takes its place."""
+        if g and v:
+            try:
+                cmp.check_pair(g, v)
+            except ConfigError:
+                other = cmp.vae_for(g)
+                if other:
+                    return gr.Dropdown(value=other), describe_terms(g, other)
+        return gr.skip(), describe_terms(g, v)
+
     def describe_terms(g, v):
         try:
             cmp.check_pair(g, v)
@@ -102,7 +114,7 @@ def build(ctx: AppContext):
         return sg, sv, rec["image"], walk["image"], frame, note
 
     vae.input(pick_vae, [vae, gan], [gan, terms], api_name="compare_pick_vae")
-    gan.input(describe_terms, [gan, vae], terms, api_name="compare_pick_gan")
+    gan.input(pick_gan, [gan, vae], [vae, terms], api_name="compare_pick_gan")
     go.click(compare, [gan, vae, seeds, pic_a, pic_b],
              [gan_samples, vae_samples, recon, path, table, status], api_name="compare",
              validator=validator(None, None, parse_seeds, None, None), concurrency_limit=2)
