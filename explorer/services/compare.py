@@ -68,11 +68,13 @@ class Comparison:
     def vae_for(self, gan: str) -> str | None:
         """A VAE of the GAN's data (a pair that compares at all): one with the GAN's very terms (data options and
         z_dim) first, a plain VAE before a beta-VAE; None when no VAE here drew that data."""
-        _, vaes = self.choices()
-        key = self._key(gan)
-        same = [v for v in vaes if (self._key(v)[0], self._key(v)[3]) == (key[0], key[3])]
-        same.sort(key=lambda v: (self._key(v) != key, self.models.get(v).meta.get("train", {}).get("beta", 1.0) != 1.0,
-                                 v))
+        key, keys = self._key(gan), {v: self._key(v) for v in self.choices()[1]}
+        same = [v for v, k in keys.items() if (k[0], k[3]) == (key[0], key[3])]      # the data and picture size
+
+        def beta(v: str) -> float:
+            return self.models.get(v).meta.get("train", {}).get("beta", 1.0)
+
+        same.sort(key=lambda v: (keys[v] != key, beta(v) != 1.0, v))
         return same[0] if same else None
 
     def check_pair(self, gan: str, vae: str) -> tuple:
