@@ -37,8 +37,7 @@ def build(ctx: AppContext):
             first = vaes[0] if vaes else None
             gan = gr.Dropdown(gans, value=(cmp.partner(first) if first else None) or (gans[0] if gans else None),
                               label="GAN", elem_id="compare-gan",
-                              info="A generator trained adversarially. Picking a VAE picks the GAN of its data; "
-                                   "a GAN whose data the VAE did not learn picks a VAE of its own data.")
+                              info="Picking a VAE picks its GAN; a GAN of other data picks a VAE of its data.")
             vae = gr.Dropdown(vaes, value=first, label="VAE", elem_id="compare-vae",
                               info="A VAE (train one with the digits-vae, faces-vae or faces-betavae preset).")
             terms = gr.Markdown(elem_id="compare-terms")
